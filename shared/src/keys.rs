@@ -1,0 +1,141 @@
+//! The table's key layout (see the README's data model and `template.yaml`), in one place.
+//!
+//! User ids are opaque (a `sub` may hold `|`, `#` or `%`), so they are escaped wherever they become
+//! part of a key: `%` → `%25`, `#` → `%23`. Escaped ids never contain `#`, the key separator, so no
+//! two different ids or id pairs can produce the same key.
+
+use crate::domain::{ClientMessageId, ConversationId, UserId};
+use crate::store::Key;
+
+/// Attribute and index names shared by the adapter, the services and `template.yaml`.
+pub mod attr {
+    pub const PK: &str = "PK";
+    pub const SK: &str = "SK";
+    /// The overloaded global index: connections by user (`USER#u` / `CONN#id`) for fan-out.
+    pub const GSI1_PK: &str = "GSI1PK";
+    pub const GSI1_SK: &str = "GSI1SK";
+    /// Sort key of the `ByRev` local index: a message's latest revision, served by `/changes`.
+    pub const MSG_REV: &str = "msgRev";
+    /// Sort key of the `ByActivity` local index: `<lastActivityAt>#<conversationId>` on inbox entries.
+    pub const ACTIVITY_KEY: &str = "activityKey";
+    /// TTL attribute (epoch seconds). Reads treat a past value as absent.
+    pub const EXPIRES_AT: &str = "expiresAt";
+}
+
+/// Index names, as in `template.yaml`.
+pub mod index {
+    pub const GSI1: &str = "GSI1";
+    pub const BY_REV: &str = "ByRev";
+    pub const BY_ACTIVITY: &str = "ByActivity";
+}
+
+/// Escapes an id for use inside a key.
+pub fn escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{}", escape(user.as_str()))
+}
+
+pub fn profile(user: &UserId) -> Key {
+    Key::new(user_pk(user), "PROFILE")
+}
+
+pub fn inbox_entry(user: &UserId, conversation: &ConversationId) -> Key {
+    Key::new(user_pk(user), format!("INBOX#{conversation}"))
+}
+
+pub fn conversation_pk(conversation: &ConversationId) -> String {
+    format!("CONV#{conversation}")
+}
+
+pub fn conversation_meta(conversation: &ConversationId) -> Key {
+    Key::new(conversation_pk(conversation), "META")
+}
+
+pub fn membership(conversation: &ConversationId, user: &UserId) -> Key {
+    Key::new(
+        conversation_pk(conversation),
+        format!("MEMBER#{}", escape(user.as_str())),
+    )
+}
+
+/// Messages sort by `seq`, zero-padded to 12 digits so that string order is number order.
+pub fn message(conversation: &ConversationId, seq: u64) -> Key {
+    Key::new(conversation_pk(conversation), format!("MSG#{seq:012}"))
+}
+
+pub fn idempotency(conversation: &ConversationId, sender: &UserId, id: &ClientMessageId) -> Key {
+    Key::new(
+        conversation_pk(conversation),
+        format!("CMID#{}#{id}", escape(sender.as_str())),
+    )
+}
+
+/// The uniqueness record of a direct conversation: the same for (a, b) and (b, a).
+pub fn direct_pair(a: &UserId, b: &UserId) -> Key {
+    let (low, high) = if a.as_str() <= b.as_str() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    Key::new(
+        format!("DIRECT#{}#{}", escape(low.as_str()), escape(high.as_str())),
+        "DIRECT",
+    )
+}
+
+pub fn self_conversation(user: &UserId) -> Key {
+    Key::new(format!("SELF#{}", escape(user.as_str())), "DIRECT")
+}
+
+pub fn connection(connection_id: &str) -> Key {
+    Key::new(format!("CONN#{connection_id}"), "CONN")
+}
+
+pub fn ticket(sha256_hex: &str) -> Key {
+    Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(raw: &str) -> UserId {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn ids_with_separators_cannot_collide() {
+        // Unescaped, ("a#b", "c") and ("a", "b#c") would both give DIRECT#a#b#c.
+        let one = direct_pair(&user("a#b"), &user("c"));
+        let two = direct_pair(&user("a"), &user("b#c"));
+        assert_ne!(one, two);
+        assert_eq!(escape("a%23"), "a%2523");
+        assert_ne!(user_pk(&user("a#")), user_pk(&user("a%23")));
+    }
+
+    #[test]
+    fn direct_pairs_do_not_depend_on_order() {
+        assert_eq!(
+            direct_pair(&user("auth0|x"), &user("u2")),
+            direct_pair(&user("u2"), &user("auth0|x"))
+        );
+    }
+
+    #[test]
+    fn message_keys_sort_by_seq() {
+        let c = ConversationId::generate();
+        assert!(message(&c, 9).sk < message(&c, 10).sk);
+        assert_eq!(message(&c, 42).sk, "MSG#000000000042");
+    }
+}

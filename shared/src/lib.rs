@@ -1,0 +1,17 @@
+//! The library every chat Lambda links: domain types that validate on parse, the error types and
+//! their one mapping to the contract's status codes, typed configuration, tracing set-up, and the
+//! adapters to AWS (the DynamoDB store so far).
+//!
+//! Handlers in `functions/` stay thin: they parse an event into the types here, call a service and
+//! map the outcome back. Everything that can be tested without a Lambda runtime lives here.
+
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod keys;
+pub mod store;
+pub mod telemetry;
+pub mod time;
+
+pub use error::{ApiError, ErrorCode};

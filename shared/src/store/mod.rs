@@ -1,0 +1,391 @@
+//! The DynamoDB adapter: typed items in and out with `serde_dynamo`, conditions, transactions
+//! with their cancellation reasons, and queries paged to the end.
+//!
+//! It knows the table's key attributes but nothing of chats: services say what to write, this
+//! module says how. Every read treats an item whose TTL (`expiresAt`) has passed as absent,
+//! because DynamoDB deletes expired items late (days on AWS, never in DynamoDB Local).
+
+mod error;
+mod expr;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use error::{CancellationCode, StoreError};
+pub use expr::Expr;
+
+use crate::domain::TableName;
+use crate::keys::attr;
+use crate::time::Timestamp;
+
+/// A raw item, as the SDK represents it.
+pub type Item = HashMap<String, AttributeValue>;
+
+/// A table key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Key {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+}
+
+impl Key {
+    pub fn new(pk: impl Into<String>, sk: impl Into<String>) -> Self {
+        Self {
+            pk: pk.into(),
+            sk: sk.into(),
+        }
+    }
+
+    fn to_item(&self) -> Item {
+        HashMap::from([
+            (attr::PK.to_owned(), AttributeValue::S(self.pk.clone())),
+            (attr::SK.to_owned(), AttributeValue::S(self.sk.clone())),
+        ])
+    }
+}
+
+/// Whether a read must see every write acknowledged before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Consistency {
+    Strong,
+    Eventual,
+}
+
+/// One write of a transaction.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Put { item: Item, condition: Option<Expr> },
+    Update { key: Key, update: Expr },
+    Delete { key: Key, condition: Option<Expr> },
+    Check { key: Key, condition: Expr },
+}
+
+impl Write {
+    /// A put of a serializable item, optionally conditioned.
+    pub fn put<T: Serialize>(item: &T, condition: Option<Expr>) -> Result<Self, StoreError> {
+        Ok(Self::Put {
+            item: to_item(item)?,
+            condition,
+        })
+    }
+}
+
+/// A query of one partition, on the table or an index.
+#[derive(Debug, Clone)]
+pub struct Query {
+    pub index: Option<&'static str>,
+    /// `KeyConditionExpression` with its names and values.
+    pub key_condition: Expr,
+    pub filter: Option<Expr>,
+    pub ascending: bool,
+    /// Items to read per request (DynamoDB also stops at 1 MB).
+    pub page_size: Option<i32>,
+    pub consistency: Consistency,
+}
+
+impl Query {
+    /// A query with defaults: ascending, eventually consistent, pages as DynamoDB cuts them.
+    pub fn new(index: Option<&'static str>, key_condition: Expr) -> Self {
+        Self {
+            index,
+            key_condition,
+            filter: None,
+            ascending: true,
+            page_size: None,
+            consistency: Consistency::Eventual,
+        }
+    }
+
+    /// Every item of a partition (`#pk = :pk`), optionally on an index whose partition key
+    /// attribute is `pk_attr`.
+    pub fn partition(index: Option<&'static str>, pk_attr: &str, pk: impl Into<String>) -> Self {
+        Self::new(
+            index,
+            Expr::new("#pk = :pk")
+                .name("#pk", pk_attr)
+                .string(":pk", pk),
+        )
+    }
+}
+
+/// One page of a query: the items, and where the next page starts (`None` at the end).
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<StartKey>,
+}
+
+/// DynamoDB's `LastEvaluatedKey`, kept as JSON so that a cursor can carry it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartKey(pub serde_json::Map<String, serde_json::Value>);
+
+impl StartKey {
+    fn from_item(item: Item) -> Result<Self, StoreError> {
+        serde_dynamo::from_item(item)
+            .map(Self)
+            .map_err(StoreError::Mapping)
+    }
+
+    fn into_item(self) -> Result<Item, StoreError> {
+        serde_dynamo::to_item(self.0).map_err(StoreError::Mapping)
+    }
+}
+
+/// The single-table store.
+#[derive(Debug, Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: TableName,
+}
+
+fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
+    serde_dynamo::to_item(value).map_err(StoreError::Mapping)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
+    serde_dynamo::from_item(item).map_err(StoreError::Mapping)
+}
+
+/// True when the item carries a TTL in the past.
+fn is_expired(item: &Item, now: Timestamp) -> bool {
+    match item.get(attr::EXPIRES_AT) {
+        Some(AttributeValue::N(n)) => n.parse::<i64>().is_ok_and(|t| t < now.unix_seconds()),
+        _ => false,
+    }
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: TableName) -> Self {
+        Self { client, table }
+    }
+
+    pub fn table(&self) -> &TableName {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Reads one item; absent or expired is `None`.
+    pub async fn get<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        consistency: Consistency,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key.to_item()))
+            .consistent_read(consistency == Consistency::Strong)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("GetItem", e))?;
+        match out.item {
+            Some(item) if !is_expired(&item, Timestamp::now()) => from_item(item).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes one item. With a condition, a refusal is [`StoreError::ConditionFailed`].
+    pub async fn put<T: Serialize>(
+        &self,
+        item: &T,
+        condition: Option<Expr>,
+    ) -> Result<(), StoreError> {
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(self.table.as_str())
+            .set_item(Some(to_item(item)?));
+        if let Some(condition) = condition {
+            request = request
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(condition.names)
+                .set_expression_attribute_values(condition.values);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("PutItem", e))?;
+        Ok(())
+    }
+
+    /// Writes up to 100 items atomically. A refusal is [`StoreError::TransactionCanceled`] with
+    /// one reason per write, in the order given, so the caller can tell which condition failed.
+    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() || writes.len() > 100 {
+            return Err(StoreError::Invalid("a transaction holds 1 to 100 writes"));
+        }
+        let items = writes
+            .into_iter()
+            .map(|w| self.transact_item(w))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(StoreError::from_transact)?;
+        Ok(())
+    }
+
+    fn transact_item(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
+        let table = self.table.as_str();
+        let built = match write {
+            Write::Put { item, condition } => {
+                let (expression, names, values) = Expr::split(condition);
+                TransactWriteItem::builder().put(
+                    Put::builder()
+                        .table_name(table)
+                        .set_item(Some(item))
+                        .set_condition_expression(expression)
+                        .set_expression_attribute_names(names)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(StoreError::build)?,
+                )
+            }
+            Write::Update { key, update } => TransactWriteItem::builder().update(
+                Update::builder()
+                    .table_name(table)
+                    .set_key(Some(key.to_item()))
+                    .update_expression(update.expression)
+                    .set_condition_expression(update.condition)
+                    .set_expression_attribute_names(update.names)
+                    .set_expression_attribute_values(update.values)
+                    .build()
+                    .map_err(StoreError::build)?,
+            ),
+            Write::Delete { key, condition } => {
+                let (expression, names, values) = Expr::split(condition);
+                TransactWriteItem::builder().delete(
+                    Delete::builder()
+                        .table_name(table)
+                        .set_key(Some(key.to_item()))
+                        .set_condition_expression(expression)
+                        .set_expression_attribute_names(names)
+                        .set_expression_attribute_values(values)
+                        .build()
+                        .map_err(StoreError::build)?,
+                )
+            }
+            Write::Check { key, condition } => TransactWriteItem::builder().condition_check(
+                ConditionCheck::builder()
+                    .table_name(table)
+                    .set_key(Some(key.to_item()))
+                    .condition_expression(condition.expression)
+                    .set_expression_attribute_names(condition.names)
+                    .set_expression_attribute_values(condition.values)
+                    .build()
+                    .map_err(StoreError::build)?,
+            ),
+        };
+        Ok(built.build())
+    }
+
+    /// Reads one page of a query, starting after `start`. Expired items are left out, so a page
+    /// may hold fewer items than asked for while `next` is not `None`.
+    pub async fn query_page<T: DeserializeOwned>(
+        &self,
+        query: &Query,
+        start: Option<StartKey>,
+    ) -> Result<Page<T>, StoreError> {
+        let mut names = query.key_condition.names.clone().unwrap_or_default();
+        let mut values = query.key_condition.values.clone().unwrap_or_default();
+        let filter = query.filter.as_ref().map(|f| {
+            names.extend(f.names.clone().unwrap_or_default());
+            values.extend(f.values.clone().unwrap_or_default());
+            f.expression.clone()
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(self.table.as_str())
+            .set_index_name(query.index.map(str::to_owned))
+            .key_condition_expression(query.key_condition.expression.clone())
+            .set_filter_expression(filter)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .scan_index_forward(query.ascending)
+            .set_limit(query.page_size)
+            .consistent_read(query.consistency == Consistency::Strong)
+            .set_exclusive_start_key(start.map(StartKey::into_item).transpose()?)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("Query", e))?;
+        let now = Timestamp::now();
+        let items = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|item| !is_expired(item, now))
+            .map(from_item)
+            .collect::<Result<Vec<T>, _>>()?;
+        let next = out
+            .last_evaluated_key
+            .filter(|k| !k.is_empty())
+            .map(StartKey::from_item)
+            .transpose()?;
+        Ok(Page { items, next })
+    }
+
+    /// Reads every page of a query. DynamoDB stops a page at 1 MB, so reading one page would
+    /// silently miss items: callers that need all of a partition use this.
+    pub async fn query_all<T: DeserializeOwned>(
+        &self,
+        query: &Query,
+    ) -> Result<Vec<T>, StoreError> {
+        let mut all = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self.query_page(query, start).await?;
+            all.extend(page.items);
+            match page.next {
+                Some(next) => start = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_with_a_past_ttl_are_expired() {
+        let now = Timestamp::from_unix_millis(1_000_000);
+        let with_ttl = |t: i64| {
+            HashMap::from([(
+                attr::EXPIRES_AT.to_owned(),
+                AttributeValue::N(t.to_string()),
+            )])
+        };
+        assert!(is_expired(&with_ttl(999), now));
+        assert!(!is_expired(&with_ttl(1_000), now));
+        assert!(!is_expired(&with_ttl(2_000), now));
+        assert!(!is_expired(&HashMap::new(), now));
+    }
+
+    #[test]
+    fn start_keys_round_trip_through_json() {
+        let item = HashMap::from([
+            ("PK".to_owned(), AttributeValue::S("CONV#1".to_owned())),
+            ("msgRev".to_owned(), AttributeValue::N("42".to_owned())),
+        ]);
+        let key = StartKey::from_item(item.clone()).unwrap();
+        let json = serde_json::to_string(&key).unwrap();
+        let back: StartKey = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.into_item().unwrap(), item);
+    }
+}

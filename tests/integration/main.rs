@@ -1,0 +1,15 @@
+//! Integration tests against the local stack: real DynamoDB Local and kinesis-local.
+//!
+//! Start the stack first (`tools/test.sh` does it all; or `tools/stack.sh start` and
+//! `eval "$(tools/stack.sh env)"`). Each test makes its own uniquely named table or stream, so
+//! tests run in parallel and never see each other's data.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a panic is a failed test"
+)]
+
+mod schema;
+mod store;
+mod support;

