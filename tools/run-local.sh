@@ -1,24 +1,50 @@
 #!/usr/bin/env bash
-# Runs the local stack for development and keeps it up until Ctrl-C, then stops everything it
-# started. Installs what is missing first (tools/install.sh).
+# Runs the whole API locally: the local stack (DynamoDB Local, kinesis-mock, Redis) and the local
+# gateway with its token issuer, until Ctrl-C, which stops everything this script started.
+# Installs what is missing first (tools/install.sh). Port: GATEWAY_PORT (default 3000).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+port=${GATEWAY_PORT:-3000}
+gateway_pid=
+
+stop_all() {
+  if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
+    kill -TERM "$gateway_pid" 2>/dev/null || true
+    wait "$gateway_pid" 2>/dev/null || true
+    echo "[run] stopped the gateway (pid $gateway_pid)" >&2
+  fi
+  tools/stack.sh stop
+}
 
 tools/install.sh
-trap 'tools/stack.sh stop' EXIT
+trap stop_all EXIT
+trap 'exit 130' INT TERM
 tools/stack.sh stop
 tools/stack.sh start
+eval "$(tools/stack.sh env)"
+
+cargo build --quiet --profile ci -p local-gateway
+target/ci/local-gateway serve --port "$port" &
+gateway_pid=$!
+for _ in $(seq 1 100); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+  kill -0 "$gateway_pid" 2>/dev/null || { echo "[run] the gateway did not start" >&2; exit 1; }
+  sleep 0.1
+done
 
 cat <<MSG
 
-The local stack is up. Point a shell at it with:
+The API runs at http://127.0.0.1:$port
 
-  eval "\$(tools/stack.sh env)"
+Get a token (RS256, from the local issuer, valid 12 hours):
+  target/ci/local-gateway token ada --name "Ada Lovelace"
+  curl -s 'http://127.0.0.1:$port/_local/token?user=ada&name=Ada'
 
-$(tools/stack.sh env | sed 's/^/  /')
+Then:
+  curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$port/me
 
-Press Ctrl-C to stop it.
+Point another shell at the same stack with: eval "\$(tools/stack.sh env)"
+Press Ctrl-C to stop everything.
 MSG
-# `sleep` in the background so that the trap runs as soon as Ctrl-C arrives.
-while true; do sleep 3600 & wait $!; done
+wait "$gateway_pid"

@@ -232,6 +232,13 @@ string_newtype!(
     }
 );
 
+impl DisplayName {
+    /// The name of a profile whose token offers none: `user`.
+    pub fn fallback() -> Self {
+        Self("user".to_owned())
+    }
+}
+
 impl ConversationId {
     /// A new, time-ordered id.
     pub fn generate() -> Self {

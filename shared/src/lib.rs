@@ -7,9 +7,14 @@
 
 pub mod aws;
 pub mod config;
+pub mod deps;
 pub mod domain;
 pub mod error;
+pub mod http;
+#[cfg(feature = "jwt")]
+pub mod jwt;
 pub mod keys;
+pub mod profiles;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -10,6 +10,9 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
+mod gateway_auth;
+mod handlers;
+mod profiles;
 mod schema;
 mod store;
 mod support;

@@ -1,8 +1,14 @@
 //! Shared set-up: SDK clients pointed at the local stack, and fresh tables made from
 //! `template.yaml` exactly as the local stack makes its own.
 
+use std::sync::Arc;
+
 use aws_config::SdkConfig;
+use chat_shared::deps::HttpDeps;
 use chat_shared::store::DynamoStore;
+use local_gateway::event::ApiFacts;
+use local_gateway::issuer::LocalIssuer;
+use local_gateway::server::Gateway;
 use local_stack::Template;
 use tokio::sync::OnceCell;
 
@@ -50,4 +56,73 @@ pub async fn fresh_store() -> DynamoStore {
         .await
         .unwrap();
     DynamoStore::new(client, name.parse().unwrap())
+}
+
+/// The deps a route function builds in `main`, on a fresh table.
+pub async fn fresh_deps() -> HttpDeps {
+    HttpDeps {
+        store: fresh_store().await,
+    }
+}
+
+/// A running local gateway on its own port and a fresh table; it stops with the test's runtime.
+pub struct LocalApi {
+    pub url: String,
+    pub gateway: Arc<Gateway>,
+    pub http: reqwest::Client,
+}
+
+impl LocalApi {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let facts = ApiFacts {
+            api_id: "local".to_owned(),
+            stage: "$default".to_owned(),
+            domain_name: address.to_string(),
+        };
+        let gateway = Arc::new(Gateway::new(
+            fresh_deps().await,
+            LocalIssuer::ephemeral().unwrap(),
+            facts,
+            vec!["*".to_owned()],
+        ));
+        let serving = gateway.clone();
+        tokio::spawn(async move {
+            local_gateway::server::serve(listener, serving, std::future::pending()).await
+        });
+        Self {
+            url: format!("http://{address}"),
+            gateway,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A valid token of the gateway's issuer for `user`.
+    pub fn token(&self, user: &str, name: Option<&str>) -> String {
+        self.gateway.issuer.mint(user, name, 600).unwrap()
+    }
+
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+    ) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(token)
+    }
+}
+
+/// Status and JSON body of a response (`Null` when there is none).
+pub async fn status_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap()
+    };
+    (status, body)
 }

@@ -220,6 +220,29 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Updates one item and returns it as it is after the update. A refused condition (the
+    /// update's `when`) is [`StoreError::ConditionFailed`].
+    pub async fn update<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        update: Expr,
+    ) -> Result<T, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key.to_item()))
+            .update_expression(update.expression)
+            .set_condition_expression(update.condition)
+            .set_expression_attribute_names(update.names)
+            .set_expression_attribute_values(update.values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
+        from_item(out.attributes.unwrap_or_default())
+    }
+
     /// Writes up to 100 items atomically. A refusal is [`StoreError::TransactionCanceled`] with
     /// one reason per write, in the order given, so the caller can tell which condition failed.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {

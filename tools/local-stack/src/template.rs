@@ -111,6 +111,66 @@ fn properties<T: serde::de::DeserializeOwned>(
         .map_err(|e| SetupError::Template(format!("{logical_id}: {e}")))
 }
 
+/// An HTTP API route of a function in the template: `Events.*` of `Type: HttpApi`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TemplateRoute {
+    pub method: String,
+    pub path: String,
+    /// `Metadata.BuildProperties.Binary`: the function's package name.
+    pub function: String,
+}
+
+/// Every `HttpApi` event of every `AWS::Serverless::Function`, sorted.
+pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
+    let doc: Value =
+        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
+    let text_at = |v: &Value, path: &[&str]| -> Option<String> {
+        let mut cur = v;
+        for key in path {
+            cur = cur.get(*key)?;
+        }
+        cur.as_str().map(str::to_owned)
+    };
+    let mut routes = Vec::new();
+    for (logical_id, resource) in resources {
+        if text_at(resource, &["Type"]).as_deref() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let name = logical_id.as_str().unwrap_or("?");
+        let function =
+            text_at(resource, &["Metadata", "BuildProperties", "Binary"]).ok_or_else(|| {
+                SetupError::Template(format!("{name}: no Metadata.BuildProperties.Binary"))
+            })?;
+        let events = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping);
+        for (_, event) in events.into_iter().flatten() {
+            if text_at(event, &["Type"]).as_deref() != Some("HttpApi") {
+                continue;
+            }
+            let method = text_at(event, &["Properties", "Method"]);
+            let path = text_at(event, &["Properties", "Path"]);
+            let (Some(method), Some(path)) = (method, path) else {
+                return Err(SetupError::Template(format!(
+                    "{name}: an HttpApi event needs Method and Path"
+                )));
+            };
+            routes.push(TemplateRoute {
+                method: method.to_ascii_uppercase(),
+                path,
+                function: function.clone(),
+            });
+        }
+    }
+    routes.sort();
+    Ok(routes)
+}
+
 impl Template {
     pub fn parse(text: &str) -> Result<Self, SetupError> {
         let doc: Value =

@@ -1,0 +1,201 @@
+//! JWT verification as API Gateway's JWT authorizer does it: RS256 only, a key from the issuer's
+//! JWKS chosen by `kid`, `iss` equal to the issuer, `aud` (or else `client_id`) among the
+//! audiences, `exp` in the future and `nbf`, when present, in the past. No clock leeway.
+//!
+//! Any failure is the same refusal: the caller learns nothing about which check failed.
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// Who may issue tokens and for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JwtPolicy {
+    pub issuer: String,
+    pub audiences: Vec<String>,
+}
+
+/// The issuer's RSA signing keys, by `kid`.
+#[derive(Clone, Default)]
+pub struct KeySet {
+    keys: HashMap<String, DecodingKey>,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("kids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+struct Jwks {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    alg: Option<String>,
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+/// Why a JWKS document was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid JWKS: {0}")]
+pub struct JwksError(String);
+
+impl KeySet {
+    /// Reads a JWKS document, keeping the RSA signing keys that have a `kid` (others are skipped:
+    /// a token can only name a key by its `kid`).
+    pub fn from_jwks_json(json: &str) -> Result<Self, JwksError> {
+        let jwks: Jwks = serde_json::from_str(json).map_err(|e| JwksError(e.to_string()))?;
+        let mut keys = HashMap::new();
+        for jwk in jwks.keys {
+            let usable = jwk.kty == "RSA"
+                && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
+                && jwk.usage.as_deref().is_none_or(|u| u == "sig");
+            if let (true, Some(kid), Some(n), Some(e)) = (usable, jwk.kid, jwk.n, jwk.e) {
+                let key = DecodingKey::from_rsa_components(&n, &e)
+                    .map_err(|e| JwksError(e.to_string()))?;
+                keys.insert(kid, key);
+            }
+        }
+        Ok(Self { keys })
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    pub fn contains(&self, kid: &str) -> bool {
+        self.keys.contains_key(kid)
+    }
+}
+
+/// Why a token was refused: for logs and tests only, never for the caller, who hears the same
+/// 401 whatever failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefusalReason {
+    Malformed,
+    Algorithm,
+    UnknownKey,
+    /// Signature, `iss`, `exp` or `nbf`.
+    Invalid,
+    Audience,
+}
+
+/// Verifies `token`; on success returns its claims.
+pub fn verify(
+    token: &str,
+    keys: &KeySet,
+    policy: &JwtPolicy,
+) -> Result<Map<String, Value>, RefusalReason> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| RefusalReason::Malformed)?;
+    if header.alg != Algorithm::RS256 {
+        return Err(RefusalReason::Algorithm);
+    }
+    let key = header
+        .kid
+        .as_deref()
+        .and_then(|kid| keys.keys.get(kid))
+        .ok_or(RefusalReason::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = 0;
+    validation.validate_nbf = true;
+    validation.validate_aud = false; // `aud` or else `client_id`, checked below
+    validation.set_issuer(&[policy.issuer.as_str()]);
+    validation.set_required_spec_claims(&["exp", "iss"]);
+    let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+        .map_err(|_| RefusalReason::Invalid)?;
+    let claims = data.claims;
+    let audience_ok = match claims.get("aud") {
+        Some(Value::String(aud)) => policy.audiences.contains(aud),
+        Some(Value::Array(auds)) => auds.iter().any(|a| {
+            a.as_str()
+                .is_some_and(|a| policy.audiences.iter().any(|p| p == a))
+        }),
+        _ => claims
+            .get("client_id")
+            .and_then(Value::as_str)
+            .is_some_and(|id| policy.audiences.iter().any(|p| p == id)),
+    };
+    if !audience_ok {
+        return Err(RefusalReason::Audience);
+    }
+    Ok(claims)
+}
+
+/// Claims as API Gateway hands them to a function (`requestContext.authorizer.jwt.claims`): every
+/// value a string; numbers and booleans as written, arrays as `[a b c]`, objects as JSON.
+pub fn claims_as_strings(claims: &Map<String, Value>) -> HashMap<String, String> {
+    fn flat(v: &Value) -> String {
+        match v {
+            Value::String(s) => s.clone(),
+            Value::Array(items) => {
+                format!("[{}]", items.iter().map(flat).collect::<Vec<_>>().join(" "))
+            }
+            other => other.to_string(),
+        }
+    }
+    claims.iter().map(|(k, v)| (k.clone(), flat(v))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claims_become_strings_as_api_gateway_passes_them() {
+        let claims = json!({"sub": "u1", "exp": 17, "groups": ["a", "b"], "ok": true});
+        let flat = claims_as_strings(claims.as_object().unwrap());
+        assert_eq!(flat["sub"], "u1");
+        assert_eq!(flat["exp"], "17");
+        assert_eq!(flat["groups"], "[a b]");
+        assert_eq!(flat["ok"], "true");
+    }
+
+    #[test]
+    fn jwks_keeps_only_rsa_signing_keys_with_a_kid() {
+        let jwks = json!({"keys": [
+            {"kty": "EC", "kid": "ec", "crv": "P-256", "x": "AA", "y": "AA"},
+            {"kty": "RSA", "kid": "enc", "use": "enc", "n": "sXch", "e": "AQAB"},
+            {"kty": "RSA", "n": "sXch", "e": "AQAB"},
+            {"kty": "RSA", "kid": "k1", "alg": "RS256", "use": "sig", "n": "sXch", "e": "AQAB"}
+        ]});
+        let set = KeySet::from_jwks_json(&jwks.to_string()).unwrap();
+        assert_eq!(set.len(), 1);
+        assert!(set.contains("k1"));
+    }
+
+    #[test]
+    fn malformed_and_foreign_algorithms_are_refused_before_any_key_lookup() {
+        let set = KeySet::default();
+        let policy = JwtPolicy {
+            issuer: "https://i".into(),
+            audiences: vec!["a".into()],
+        };
+        assert_eq!(
+            verify("not a token", &set, &policy),
+            Err(RefusalReason::Malformed)
+        );
+        // {"alg":"HS256","typ":"JWT"} . {} . sig
+        let hs = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.c2ln";
+        assert_eq!(verify(hs, &set, &policy), Err(RefusalReason::Algorithm));
+        // {"alg":"none"} cannot even be parsed as a header with an algorithm.
+        let none = "eyJhbGciOiJub25lIn0.e30.";
+        assert!(verify(none, &set, &policy).is_err());
+    }
+}
