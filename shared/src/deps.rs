@@ -1,6 +1,7 @@
 //! What an HTTP route function builds once at start and lends to every invocation.
 
 use crate::config::{ConfigError, Env, StoreConfig};
+use crate::cursor::CursorKey;
 use crate::store::DynamoStore;
 
 /// Clients and configuration of the HTTP route functions, built once in `main` (or once by the
@@ -8,6 +9,8 @@ use crate::store::DynamoStore;
 #[derive(Debug, Clone)]
 pub struct HttpDeps {
     pub store: DynamoStore,
+    /// Signs and checks pagination cursors (`CURSOR_SECRET`).
+    pub cursor_key: CursorKey,
 }
 
 impl HttpDeps {
@@ -16,9 +19,16 @@ impl HttpDeps {
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let store_config = StoreConfig::from_env(env)?;
+        let secret = env.required("CURSOR_SECRET")?;
+        let cursor_key =
+            CursorKey::new(secret.as_bytes()).map_err(|reason| ConfigError::Invalid {
+                name: "CURSOR_SECRET",
+                reason: reason.to_owned(),
+            })?;
         let sdk = crate::aws::load_sdk_config().await;
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name),
+            cursor_key,
         })
     }
 }

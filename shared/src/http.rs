@@ -110,10 +110,27 @@ pub fn path_param<'a>(req: &'a Request, name: &'static str) -> Result<&'a str, A
         .ok_or_else(|| ApiError::validation(name, "missing path parameter"))
 }
 
+/// The `{id}` path parameter as a conversation id. A malformed id names no conversation: 404.
+pub fn conversation_id(req: &Request) -> Result<crate::domain::ConversationId, ApiError> {
+    path_param(req, "id")?
+        .parse()
+        .map_err(|_| ApiError::NotFound)
+}
+
 /// A query parameter (the first value when repeated).
 pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.query_string_parameters_ref()
         .and_then(|q| q.first(name))
+}
+
+/// For `#[serde(default, deserialize_with = "not_null")]`: a field that may be absent but, when
+/// present, must not be null.
+pub fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(d).map(Some)
 }
 
 fn body_bytes(req: &Request) -> &[u8] {

@@ -4,7 +4,7 @@
 //! part of a key: `%` → `%25`, `#` → `%23`. Escaped ids never contain `#`, the key separator, so no
 //! two different ids or id pairs can produce the same key.
 
-use crate::domain::{ClientMessageId, ConversationId, UserId};
+use crate::domain::{ClientMessageId, ClientRequestId, ConversationId, UserId};
 use crate::store::Key;
 
 /// Attribute and index names shared by the adapter, the services and `template.yaml`.
@@ -96,6 +96,18 @@ pub fn direct_pair(a: &UserId, b: &UserId) -> Key {
 
 pub fn self_conversation(user: &UserId) -> Key {
     Key::new(format!("SELF#{}", escape(user.as_str())), "DIRECT")
+}
+
+/// Makes a group creation retry-safe: the same user and `clientRequestId` find the same group.
+pub fn group_request(user: &UserId, client_request_id: &ClientRequestId) -> Key {
+    Key::new(
+        format!("CREQ#{}#{client_request_id}", escape(user.as_str())),
+        "CREQ",
+    )
+}
+
+pub fn member_prefix() -> &'static str {
+    "MEMBER#"
 }
 
 pub fn connection(connection_id: &str) -> Key {

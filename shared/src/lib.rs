@@ -7,6 +7,8 @@
 
 pub mod aws;
 pub mod config;
+pub mod conversations;
+pub mod cursor;
 pub mod deps;
 pub mod domain;
 pub mod error;

@@ -54,19 +54,10 @@ impl From<Profile> for User {
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProfileChanges {
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "crate::http::not_null")]
     pub display_name: Option<DisplayName>,
     #[serde(default, deserialize_with = "present")]
     pub avatar_url: Option<Option<AvatarUrl>>,
-}
-
-/// A field that may be absent but, when present, must not be null.
-fn not_null<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
 }
 
 /// Tells `"field": null` (Some(None)) from an absent field (None).

@@ -98,3 +98,163 @@ async fn http_get_user_finds_a_known_user_and_404s_an_unknown_one() {
     assert_eq!(found.status(), 200);
     assert_eq!(json(&found)["displayName"], "Ada Lovelace");
 }
+
+/// The conversation id that the conversation events name.
+const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
+
+/// Profiles for these users, as their first `GET /me` would make them.
+async fn profiles(deps: &HttpDeps, users: &[&str]) {
+    use chat_shared::profiles::{Profile, ProfileStore};
+    for user in users {
+        let now = chat_shared::time::Timestamp::now();
+        let profile = Profile {
+            user_id: user.parse().unwrap(),
+            display_name: format!("Name of {user}").parse().unwrap(),
+            avatar_url: None,
+            created_at: now,
+            updated_at: now,
+        };
+        deps.store.insert_new(&profile).await.unwrap();
+    }
+}
+
+/// The group the conversation events act on: ada (owner), bob and cy, with that fixed id.
+async fn seed_event_group(deps: &HttpDeps) {
+    use chat_shared::conversations::model::{InboxItem, Kind, MemberItem, MetaItem, Role};
+    profiles(deps, &["ada", "bob", "cy", "dee"]).await;
+    let id: chat_shared::domain::ConversationId = EVENT_CONVERSATION.parse().unwrap();
+    let now = chat_shared::time::Timestamp::now();
+    let members = ["ada", "bob", "cy"];
+    let key = chat_shared::keys::conversation_meta(&id);
+    let meta = MetaItem {
+        pk: key.pk,
+        sk: key.sk,
+        id: id.clone(),
+        kind: Kind::Group,
+        title: Some("Weekend trip".parse().unwrap()),
+        created_by: "ada".parse().unwrap(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        last_seq: 0,
+        rev: 0,
+        last_message: None,
+        member_count: 3,
+        member_names: members
+            .iter()
+            .map(|m| ((*m).to_owned(), format!("name of {m}")))
+            .collect(),
+    };
+    deps.store.put(&meta, None).await.unwrap();
+    for (i, m) in members.iter().enumerate() {
+        let user = m.parse().unwrap();
+        let role = if i == 0 { Role::Owner } else { Role::Member };
+        deps.store
+            .put(&MemberItem::new(&id, &user, role, now, 0), None)
+            .await
+            .unwrap();
+        deps.store
+            .put(&InboxItem::new(&user, &id, now), None)
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn http_create_conversation_creates_then_finds_and_groups_are_retry_safe() {
+    let deps = support::fresh_deps().await;
+    profiles(&deps, &["bob", "cy"]).await;
+    let first = http_create_conversation::handle(&deps, event("create-conversation.json"))
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 201);
+    let again = http_create_conversation::handle(&deps, event("create-conversation.json"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(json(&first)["id"], json(&again)["id"]);
+    assert_eq!(json(&first)["kind"], "direct");
+
+    let group = http_create_conversation::handle(&deps, event("create-group.json"))
+        .await
+        .unwrap();
+    assert_eq!(group.status(), 201);
+    let retried = http_create_conversation::handle(&deps, event("create-group.json"))
+        .await
+        .unwrap();
+    assert_eq!(retried.status(), 200);
+    assert_eq!(json(&group)["id"], json(&retried)["id"]);
+    assert_eq!(json(&group)["title"], "Weekend trip");
+}
+
+#[tokio::test]
+async fn http_list_and_get_conversation_show_the_callers_view() {
+    let deps = support::fresh_deps().await;
+    seed_event_group(&deps).await;
+    let list = http_list_conversations::handle(&deps, event("list-conversations.json"))
+        .await
+        .unwrap();
+    assert_eq!(list.status(), 200);
+    let page = json(&list);
+    assert_eq!(page["items"][0]["id"], EVENT_CONVERSATION);
+    assert_eq!(page["nextCursor"], Value::Null);
+    let one = http_get_conversation::handle(&deps, event("get-conversation.json"))
+        .await
+        .unwrap();
+    assert_eq!(one.status(), 200);
+    let conversation = json(&one);
+    assert_eq!(conversation["memberCount"], 3);
+    assert_eq!(conversation["me"]["unreadCount"], 0);
+    assert_eq!(conversation["members"][0]["displayName"], "Name of ada");
+}
+
+#[tokio::test]
+async fn http_update_conversation_and_settings_change_title_and_my_state() {
+    let deps = support::fresh_deps().await;
+    seed_event_group(&deps).await;
+    let renamed = http_update_conversation::handle(&deps, event("update-conversation.json"))
+        .await
+        .unwrap();
+    assert_eq!(renamed.status(), 200);
+    assert_eq!(json(&renamed)["title"], "Renamed trip");
+    let settings = http_update_conversation_settings::handle(
+        &deps,
+        event("update-conversation-settings.json"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(settings.status(), 200);
+    assert_eq!(
+        json(&settings)["me"],
+        serde_json::json!({"lastReadSeq": 0, "unreadCount": 0, "muted": true, "archived": true})
+    );
+}
+
+#[tokio::test]
+async fn http_add_members_and_remove_member_change_the_group() {
+    let deps = support::fresh_deps().await;
+    seed_event_group(&deps).await;
+    let added = http_add_members::handle(&deps, event("add-members.json"))
+        .await
+        .unwrap();
+    assert_eq!(added.status(), 200);
+    assert_eq!(json(&added)["memberCount"], 4);
+    let left = http_remove_member::handle(&deps, event("remove-member.json"))
+        .await
+        .unwrap();
+    assert_eq!(left.status(), 204);
+    assert_eq!(left.body(), &Body::Empty);
+    let view = json(
+        &http_get_conversation::handle(&deps, event("get-conversation.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(view["memberCount"], 3);
+    assert!(
+        view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["userId"] != "bob")
+    );
+}

@@ -10,6 +10,7 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
+mod conversations;
 mod gateway_auth;
 mod handlers;
 mod profiles;

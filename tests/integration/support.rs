@@ -62,6 +62,8 @@ pub async fn fresh_store() -> DynamoStore {
 pub async fn fresh_deps() -> HttpDeps {
     HttpDeps {
         store: fresh_store().await,
+        cursor_key: chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+")
+            .unwrap(),
     }
 }
 
@@ -125,4 +127,39 @@ pub async fn status_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
         serde_json::from_str(&text).unwrap()
     };
     (status, body)
+}
+
+impl LocalApi {
+    /// Sends a JSON request as `user` and returns status and body.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let token = self.token(user, Some(&format!("Name of {user}")));
+        let mut request = self.request(method, path, &token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        status_json(request.send().await.unwrap()).await
+    }
+
+    /// Makes profiles for these users (their first `GET /me`), a few at a time.
+    pub async fn sign_up(&self, users: &[String]) {
+        for chunk in users.chunks(16) {
+            let calls = chunk
+                .iter()
+                .map(|u| self.call(reqwest::Method::GET, "/me", u, None));
+            for (status, _) in join_all(calls).await {
+                assert_eq!(status, 200);
+            }
+        }
+    }
+}
+
+/// Runs the futures at once (on this task) and returns their outputs in order.
+pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    futures::future::join_all(futures).await
 }

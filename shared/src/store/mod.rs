@@ -12,7 +12,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
+    Update, WriteRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,25 @@ fn from_item<T: DeserializeOwned>(item: Item) -> Result<T, StoreError> {
     serde_dynamo::from_item(item).map_err(StoreError::Mapping)
 }
 
+fn string_attr(item: &Item, name: &str) -> String {
+    match item.get(name) {
+        Some(AttributeValue::S(s)) => s.clone(),
+        _ => String::new(),
+    }
+}
+
+/// Waits before retrying unprocessed batch items: 50 ms doubling, at most 6 times.
+async fn backoff(attempt: u32, operation: &'static str) -> Result<(), StoreError> {
+    if attempt > 6 {
+        return Err(StoreError::Unavailable {
+            operation,
+            source: "items stayed unprocessed after 6 retries".into(),
+        });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6))).await;
+    Ok(())
+}
+
 /// True when the item carries a TTL in the past.
 fn is_expired(item: &Item, now: Timestamp) -> bool {
     match item.get(attr::EXPIRES_AT) {
@@ -241,6 +261,113 @@ impl DynamoStore {
             .await
             .map_err(|e| StoreError::from_sdk("UpdateItem", e))?;
         from_item(out.attributes.unwrap_or_default())
+    }
+
+    /// Reads many items by key (any number: 100 per request, unprocessed keys retried with
+    /// backoff). Absent and expired items are left out; the map is keyed by each item's key.
+    pub async fn batch_get<T: DeserializeOwned>(
+        &self,
+        keys: &[Key],
+        consistency: Consistency,
+    ) -> Result<HashMap<Key, T>, StoreError> {
+        let mut found = HashMap::new();
+        let now = Timestamp::now();
+        let mut unique: Vec<&Key> = keys.iter().collect();
+        unique.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
+        unique.dedup();
+        for chunk in unique.chunks(100) {
+            let mut pending: Vec<Item> = chunk.iter().map(|k| k.to_item()).collect();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(consistency == Consistency::Strong)
+                    .build()
+                    .map_err(StoreError::build)?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(self.table.as_str(), request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("BatchGetItem", e))?;
+                for item in out.responses.unwrap_or_default().into_values().flatten() {
+                    if is_expired(&item, now) {
+                        continue;
+                    }
+                    let key = Key {
+                        pk: string_attr(&item, attr::PK),
+                        sk: string_attr(&item, attr::SK),
+                    };
+                    found.insert(key, from_item(item)?);
+                }
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(self.table.as_str()))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                attempt += 1;
+                if !pending.is_empty() {
+                    backoff(attempt, "BatchGetItem").await?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    /// Puts many items without conditions (25 per request, unprocessed items retried). Only for
+    /// items that no one else writes yet: a put overwrites.
+    pub async fn batch_put<T: Serialize>(&self, items: &[T]) -> Result<(), StoreError> {
+        for chunk in items.chunks(25) {
+            let mut pending = chunk
+                .iter()
+                .map(|item| {
+                    Ok(WriteRequest::builder()
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(to_item(item)?))
+                                .build()
+                                .map_err(StoreError::build)?,
+                        )
+                        .build())
+                })
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(self.table.as_str(), std::mem::take(&mut pending))
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::from_sdk("BatchWriteItem", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(self.table.as_str()))
+                    .unwrap_or_default();
+                attempt += 1;
+                if !pending.is_empty() {
+                    backoff(attempt, "BatchWriteItem").await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes one item, optionally conditioned.
+    pub async fn delete(&self, key: &Key, condition: Option<Expr>) -> Result<(), StoreError> {
+        let (expression, names, values) = Expr::split(condition);
+        self.client
+            .delete_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key.to_item()))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
+        Ok(())
     }
 
     /// Writes up to 100 items atomically. A refusal is [`StoreError::TransactionCanceled`] with

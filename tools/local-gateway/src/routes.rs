@@ -47,6 +47,21 @@ pub const LAMBDA_ROUTES: &[LambdaRoute] = &[
     route!("GET", "/me", http_get_me),
     route!("PATCH", "/me", http_update_me),
     route!("GET", "/users/{userId}", http_get_user),
+    route!("POST", "/conversations", http_create_conversation),
+    route!("GET", "/conversations", http_list_conversations),
+    route!("GET", "/conversations/{id}", http_get_conversation),
+    route!("PATCH", "/conversations/{id}", http_update_conversation),
+    route!(
+        "PATCH",
+        "/conversations/{id}/settings",
+        http_update_conversation_settings
+    ),
+    route!("POST", "/conversations/{id}/members", http_add_members),
+    route!(
+        "DELETE",
+        "/conversations/{id}/members/{userId}",
+        http_remove_member
+    ),
 ];
 
 /// The function (package) name of a route: `http-get-me`.

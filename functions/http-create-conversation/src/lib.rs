@@ -1,0 +1,17 @@
+//! `POST /conversations`: 201 with a new conversation, 200 with the existing direct or self one
+//! (or the group a retried `clientRequestId` made).
+
+use chat_shared::conversations::{self, CreateConversation};
+use chat_shared::deps::HttpDeps;
+use chat_shared::http::{Reply, json_body, respond_as_caller};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+    let req = &req;
+    Ok(respond_as_caller(req, |caller| async move {
+        let request: CreateConversation = json_body(req)?;
+        let created = conversations::create(&deps.store, &caller, request).await?;
+        Reply::json(if created.new { 201 } else { 200 }, &created.conversation)
+    })
+    .await)
+}

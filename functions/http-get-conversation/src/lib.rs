@@ -1,0 +1,15 @@
+//! `GET /conversations/{id}`: one conversation with all its members; 404 for a non-member.
+
+use chat_shared::conversations;
+use chat_shared::deps::HttpDeps;
+use chat_shared::http::{Reply, conversation_id, respond_as_caller};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+    let req = &req;
+    Ok(respond_as_caller(req, |caller| async move {
+        let id = conversation_id(req)?;
+        Reply::ok(&conversations::get(&deps.store, &caller.user_id, &id).await?)
+    })
+    .await)
+}

@@ -1,0 +1,16 @@
+//! `PATCH /conversations/{id}`: `{"title"}`, groups only, any member.
+
+use chat_shared::conversations::{self, TitleChange};
+use chat_shared::deps::HttpDeps;
+use chat_shared::http::{Reply, conversation_id, json_body, respond_as_caller};
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+    let req = &req;
+    Ok(respond_as_caller(req, |caller| async move {
+        let id = conversation_id(req)?;
+        let change: TitleChange = json_body(req)?;
+        Reply::ok(&conversations::set_title(&deps.store, &caller.user_id, &id, &change).await?)
+    })
+    .await)
+}

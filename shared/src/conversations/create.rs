@@ -1,0 +1,333 @@
+//! `POST /conversations`.
+//!
+//! - `direct` and `self` are unique: a claim item (`DIRECT#a#b` or `SELF#u`) is written with
+//!   `attribute_not_exists` in the same transaction as the conversation, so concurrent creates of
+//!   the same pair end with one conversation; the losers read the winner's and answer 200.
+//! - A group is always new. With `clientRequestId` a claim item (`CREQ#u#id`, 24 h) is written
+//!   first; a retry finds it, finishes what may be unfinished, and answers 200 with the same group.
+//! - Up to 49 other members fit one transaction with `META`. A larger group writes its members and
+//!   inbox entries first, in batches, and `META` last with `attribute_not_exists`: readers ignore
+//!   what has no `META`, so the group appears whole or not at all.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Deserialize;
+
+use super::model::{
+    ClaimItem, Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role,
+};
+use super::read::load_member_view;
+use super::{Attempt, lost_race, retrying};
+use crate::domain::{ClientRequestId, ConversationId, DisplayName, Title, UserId, ValidationError};
+use crate::error::ApiError;
+use crate::http::Caller;
+use crate::keys;
+use crate::profiles::{self, Profile};
+use crate::store::{Consistency, DynamoStore, Expr, Key, StoreError, Write};
+use crate::time::Timestamp;
+
+/// How long a `clientRequestId` finds its group.
+const REQUEST_ID_SECONDS: i64 = 24 * 3600;
+/// Members (with their inbox entries) that fit one transaction beside `META`: 1 + 2 × 49 ≤ 100.
+const ONE_TRANSACTION_MEMBERS: usize = 49;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateConversation {
+    pub participant_ids: Vec<UserId>,
+    #[serde(default, deserialize_with = "crate::http::not_null")]
+    pub kind: Option<Kind>,
+    #[serde(default, deserialize_with = "crate::http::not_null")]
+    pub title: Option<Title>,
+    #[serde(default, deserialize_with = "crate::http::not_null")]
+    pub client_request_id: Option<ClientRequestId>,
+}
+
+/// The kind the request asks for, from `kind` or from the number of other participants.
+fn decide_kind(asked: Option<Kind>, others: usize) -> Result<Kind, ApiError> {
+    let refuse = |m: &str| {
+        Err(ApiError::Validation(
+            ValidationError::new(m).at("participantIds"),
+        ))
+    };
+    match (asked, others) {
+        (None | Some(Kind::SelfNote), 0) => Ok(Kind::SelfNote),
+        (Some(Kind::SelfNote), _) => refuse("a self conversation has no other participant"),
+        (None | Some(Kind::Direct), 1) => Ok(Kind::Direct),
+        (Some(Kind::Direct), _) => {
+            refuse("a direct conversation has exactly one other participant")
+        }
+        (Some(Kind::Group), 0) => refuse("a group needs at least one other participant"),
+        (None | Some(Kind::Group), _) => Ok(Kind::Group),
+    }
+}
+
+/// The outcome: the conversation, and whether this request made it (201) or found it (200).
+#[derive(Debug)]
+pub struct Created {
+    pub conversation: Conversation,
+    pub new: bool,
+}
+
+/// `POST /conversations`.
+pub async fn create(
+    store: &DynamoStore,
+    caller: &Caller,
+    request: CreateConversation,
+) -> Result<Created, ApiError> {
+    let me = &caller.user_id;
+    let mut others: Vec<UserId> = Vec::new();
+    for id in request.participant_ids {
+        if &id != me && !others.contains(&id) {
+            others.push(id);
+        }
+    }
+    if others.len() + 1 > MAX_MEMBERS {
+        return Err(ApiError::validation(
+            "participantIds",
+            format!("at most {} other participants", MAX_MEMBERS - 1),
+        ));
+    }
+    let kind = decide_kind(request.kind, others.len())?;
+    if kind != Kind::Group && request.title.is_some() {
+        return Err(ApiError::Conflict("only a group has a title"));
+    }
+
+    // Every member needs a profile: mine is made from my token like GET /me does.
+    let mine = profiles::me(store, caller).await?;
+    let names = profiles_of(store, &others).await?;
+    let mut member_names: BTreeMap<String, String> = names
+        .iter()
+        .map(|(id, name)| (id.to_string(), name.as_str().to_lowercase()))
+        .collect();
+    member_names.insert(me.to_string(), mine.display_name.as_str().to_lowercase());
+
+    let plan = Plan {
+        creator: me.clone(),
+        others,
+        kind,
+        title: request.title,
+        member_names,
+    };
+    let (id, new) = match kind {
+        Kind::SelfNote => unique(store, &plan, keys::self_conversation(me)).await?,
+        Kind::Direct => {
+            let other = &plan.others[0];
+            unique(store, &plan, keys::direct_pair(me, other)).await?
+        }
+        Kind::Group => group(store, &plan, request.client_request_id.as_ref()).await?,
+    };
+    Ok(Created {
+        conversation: load_member_view(store, me, &id).await?,
+        new,
+    })
+}
+
+/// The profiles of the other participants; any without one is 422 `unknown_users`.
+async fn profiles_of(
+    store: &DynamoStore,
+    users: &[UserId],
+) -> Result<HashMap<UserId, DisplayName>, ApiError> {
+    let keys: Vec<Key> = users.iter().map(keys::profile).collect();
+    let found: HashMap<Key, Profile> = store.batch_get(&keys, Consistency::Strong).await?;
+    let names: HashMap<UserId, DisplayName> = found
+        .into_values()
+        .map(|p| (p.user_id, p.display_name))
+        .collect();
+    let unknown: Vec<UserId> = users
+        .iter()
+        .filter(|u| !names.contains_key(*u))
+        .cloned()
+        .collect();
+    if unknown.is_empty() {
+        Ok(names)
+    } else {
+        Err(ApiError::UnknownUsers(unknown))
+    }
+}
+
+struct Plan {
+    creator: UserId,
+    others: Vec<UserId>,
+    kind: Kind,
+    title: Option<Title>,
+    member_names: BTreeMap<String, String>,
+}
+
+impl Plan {
+    fn meta(&self, id: &ConversationId, at: Timestamp) -> MetaItem {
+        let key = keys::conversation_meta(id);
+        MetaItem {
+            pk: key.pk,
+            sk: key.sk,
+            id: id.clone(),
+            kind: self.kind,
+            title: self.title.clone(),
+            created_by: self.creator.clone(),
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            last_seq: 0,
+            rev: 0,
+            last_message: None,
+            member_count: u32::try_from(self.others.len() + 1).unwrap_or(u32::MAX),
+            member_names: self.member_names.clone(),
+        }
+    }
+
+    /// Memberships and inbox entries: the creator owns a group; in direct and self nobody does
+    /// anything an owner could, so everyone is a member with the creator as owner for uniformity.
+    fn members(&self, id: &ConversationId, at: Timestamp) -> (Vec<MemberItem>, Vec<InboxItem>) {
+        let everyone = std::iter::once((&self.creator, Role::Owner))
+            .chain(self.others.iter().map(|u| (u, Role::Member)));
+        everyone
+            .map(|(user, role)| {
+                (
+                    MemberItem::new(id, user, role, at, 0),
+                    InboxItem::new(user, id, at),
+                )
+            })
+            .unzip()
+    }
+
+    fn writes(&self, id: &ConversationId, at: Timestamp) -> Result<Vec<Write>, StoreError> {
+        let (members, inbox) = self.members(id, at);
+        let mut writes = vec![Write::put(&self.meta(id, at), Some(Expr::item_absent()))?];
+        for m in &members {
+            writes.push(Write::put(m, None)?);
+        }
+        for e in &inbox {
+            writes.push(Write::put(e, None)?);
+        }
+        Ok(writes)
+    }
+}
+
+/// Direct and self: one transaction with the claim, so there is only ever one.
+async fn unique(
+    store: &DynamoStore,
+    plan: &Plan,
+    claim_key: Key,
+) -> Result<(ConversationId, bool), ApiError> {
+    retrying(|| async {
+        if let Some(claim) = store
+            .get::<ClaimItem>(&claim_key, Consistency::Strong)
+            .await?
+        {
+            return Ok(Attempt::Done((claim.conversation_id, false)));
+        }
+        let id = ConversationId::generate();
+        let now = Timestamp::now();
+        let claim = ClaimItem::new(claim_key.clone(), &id, now, None);
+        let mut writes = vec![Write::put(&claim, Some(Expr::item_absent()))?];
+        writes.extend(plan.writes(&id, now)?);
+        match store.transact(writes).await {
+            Ok(()) => Ok(Attempt::Done((id, true))),
+            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+/// A group: claimed first when the client gave a request id, then written whole.
+async fn group(
+    store: &DynamoStore,
+    plan: &Plan,
+    request_id: Option<&ClientRequestId>,
+) -> Result<(ConversationId, bool), ApiError> {
+    let now = Timestamp::now();
+    let (id, at, retry) = match request_id {
+        None => (ConversationId::generate(), now, false),
+        Some(request_id) => claim_request(store, &plan.creator, request_id, now).await?,
+    };
+    let meta_key = keys::conversation_meta(&id);
+    if retry
+        && store
+            .get::<MetaItem>(&meta_key, Consistency::Strong)
+            .await?
+            .is_some()
+    {
+        return Ok((id, false));
+    }
+    if plan.others.len() <= ONE_TRANSACTION_MEMBERS {
+        let done = retrying(|| async {
+            match store.transact(plan.writes(&id, at)?).await {
+                Ok(()) => Ok(Attempt::Done(())),
+                // A retry racing its original: whoever wrote META first made the group.
+                Err(e) if lost_race(&e) => {
+                    let exists = store
+                        .get::<MetaItem>(&meta_key, Consistency::Strong)
+                        .await?;
+                    Ok(if exists.is_some() {
+                        Attempt::Done(())
+                    } else {
+                        Attempt::Retry
+                    })
+                }
+                Err(e) => Err(e.into()),
+            }
+        });
+        done.await?;
+    } else {
+        let (members, inbox) = plan.members(&id, at);
+        store.batch_put(&members).await?;
+        store.batch_put(&inbox).await?;
+        match store
+            .put(&plan.meta(&id, at), Some(Expr::item_absent()))
+            .await
+        {
+            Ok(()) | Err(StoreError::ConditionFailed) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((id, !retry))
+}
+
+/// Claims a `clientRequestId` for a new group id, or finds the group an earlier request with it
+/// claimed (`retry` = true). An expired claim (TTL passed, not yet deleted) is replaced.
+async fn claim_request(
+    store: &DynamoStore,
+    user: &UserId,
+    request_id: &ClientRequestId,
+    now: Timestamp,
+) -> Result<(ConversationId, Timestamp, bool), ApiError> {
+    let key = keys::group_request(user, request_id);
+    let id = ConversationId::generate();
+    let claim = ClaimItem::new(
+        key.clone(),
+        &id,
+        now,
+        Some(now.unix_seconds() + REQUEST_ID_SECONDS),
+    );
+    let unclaimed = Expr::new("attribute_not_exists(PK) OR expiresAt < :now")
+        .number(":now", now.unix_seconds());
+    match store.put(&claim, Some(unclaimed)).await {
+        Ok(()) => Ok((id, now, false)),
+        Err(StoreError::ConditionFailed) => {
+            let existing: ClaimItem = store
+                .get(&key, Consistency::Strong)
+                .await?
+                .ok_or_else(|| ApiError::internal("a request claim vanished"))?;
+            Ok((existing.conversation_id, existing.created_at, true))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_inferred_from_the_other_participants() {
+        assert_eq!(decide_kind(None, 0).unwrap(), Kind::SelfNote);
+        assert_eq!(decide_kind(None, 1).unwrap(), Kind::Direct);
+        assert_eq!(decide_kind(None, 2).unwrap(), Kind::Group);
+        assert_eq!(decide_kind(Some(Kind::Group), 1).unwrap(), Kind::Group);
+        assert!(decide_kind(Some(Kind::Direct), 2).is_err());
+        assert!(decide_kind(Some(Kind::Direct), 0).is_err());
+        assert!(decide_kind(Some(Kind::SelfNote), 1).is_err());
+        assert!(decide_kind(Some(Kind::Group), 0).is_err());
+    }
+}

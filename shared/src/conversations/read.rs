@@ -1,0 +1,341 @@
+//! Reading conversations (one, or the caller's inbox page by page) and the caller's own changes
+//! to one: the title of a group, and my settings.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Conversation, InboxItem, Kind, LIST_MEMBERS, Member, MemberItem, MetaItem};
+use crate::cursor::CursorKey;
+use crate::domain::{ConversationId, DisplayName, Limit, Title, UserId};
+use crate::error::ApiError;
+use crate::keys::{self, attr, index};
+use crate::profiles::Profile;
+use crate::store::{Consistency, DynamoStore, Expr, Key, Query, Write};
+use crate::time::Timestamp;
+
+/// The caller's access to a conversation: its `META`, their membership, their inbox entry.
+pub struct Access {
+    pub meta: MetaItem,
+    pub mine: MemberItem,
+    pub inbox: Option<InboxItem>,
+}
+
+/// Reads `META`, my membership and my inbox entry in one consistent batch. No `META` (absent, or a
+/// large group still being created) or no membership is 404: existence is not revealed.
+pub async fn access(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Access, ApiError> {
+    let meta_key = keys::conversation_meta(id);
+    let member_key = keys::membership(id, user);
+    let inbox_key = keys::inbox_entry(user, id);
+    let mut items: HashMap<Key, serde_json::Value> = store
+        .batch_get(
+            &[meta_key.clone(), member_key.clone(), inbox_key.clone()],
+            Consistency::Strong,
+        )
+        .await?;
+    let take = |items: &mut HashMap<Key, serde_json::Value>, key: &Key| items.remove(key);
+    let (Some(meta), Some(mine)) = (take(&mut items, &meta_key), take(&mut items, &member_key))
+    else {
+        return Err(ApiError::NotFound);
+    };
+    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+        serde_json::from_value(v).map_err(ApiError::internal)
+    }
+    Ok(Access {
+        meta: parse(meta)?,
+        mine: parse(mine)?,
+        inbox: take(&mut items, &inbox_key).map(parse).transpose()?,
+    })
+}
+
+/// The members of a conversation, in key order: all of them, or the first `limit`.
+pub async fn member_items(
+    store: &DynamoStore,
+    id: &ConversationId,
+    limit: Option<usize>,
+) -> Result<Vec<MemberItem>, ApiError> {
+    let condition = Expr::new("#pk = :pk AND begins_with(#sk, :member)")
+        .name("#pk", attr::PK)
+        .name("#sk", attr::SK)
+        .string(":pk", keys::conversation_pk(id))
+        .string(":member", keys::member_prefix());
+    let query = Query {
+        consistency: Consistency::Strong,
+        page_size: limit.and_then(|l| i32::try_from(l).ok()),
+        ..Query::new(None, condition)
+    };
+    Ok(match limit {
+        Some(_) => store.query_page(&query, None).await?.items,
+        None => store.query_all(&query).await?,
+    })
+}
+
+/// Display names for these users, from their profiles (one batch).
+async fn display_names(
+    store: &DynamoStore,
+    users: impl Iterator<Item = &UserId>,
+) -> Result<HashMap<UserId, DisplayName>, ApiError> {
+    let keys: Vec<Key> = users.map(keys::profile).collect();
+    let profiles: HashMap<Key, Profile> = store.batch_get(&keys, Consistency::Eventual).await?;
+    Ok(profiles
+        .into_values()
+        .map(|p| (p.user_id, p.display_name))
+        .collect())
+}
+
+fn as_members(items: Vec<MemberItem>, names: &HashMap<UserId, DisplayName>) -> Vec<Member> {
+    items
+        .into_iter()
+        .map(|m| Member {
+            display_name: names
+                .get(&m.user_id)
+                .cloned()
+                .unwrap_or_else(DisplayName::fallback),
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: m.joined_at,
+            last_read_seq: m.last_read_seq,
+        })
+        .collect()
+}
+
+/// One conversation as the caller sees it, with every member.
+pub async fn load_member_view(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Conversation, ApiError> {
+    let Access { meta, mine, inbox } = access(store, user, id).await?;
+    let items = member_items(store, id, None).await?;
+    let names = display_names(store, items.iter().map(|m| &m.user_id)).await?;
+    let archived = inbox.is_some_and(|i| i.archived);
+    Ok(Conversation::render(
+        meta,
+        as_members(items, &names),
+        &mine,
+        archived,
+    ))
+}
+
+/// `GET /conversations/{id}`.
+pub async fn get(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Conversation, ApiError> {
+    load_member_view(store, user, id).await
+}
+
+/// `GET /conversations` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub limit: Limit,
+    pub cursor: Option<String>,
+    /// Lower-cased search text; empty is none.
+    pub q: Option<String>,
+    pub archived: bool,
+}
+
+impl ListParams {
+    /// Reads `limit`, `cursor`, `q` and `archived` from the query string.
+    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let limit = Limit::parse_optional(get("limit").as_deref())?;
+        let archived = match get("archived").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::validation("archived", "true or false")),
+        };
+        let q = get("q")
+            .map(|q| q.trim().to_lowercase())
+            .filter(|q| !q.is_empty());
+        if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err(ApiError::validation("q", "at most 100 characters"));
+        }
+        Ok(Self {
+            limit,
+            cursor: get("cursor"),
+            q,
+            archived,
+        })
+    }
+
+    /// What a cursor is bound to besides its user: the list and its filters.
+    fn scope(&self) -> String {
+        format!(
+            "inbox:archived={}:q={}",
+            self.archived,
+            self.q.as_deref().unwrap_or("")
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationPage {
+    pub items: Vec<Conversation>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /conversations`: my conversations, most recent activity first. The page is read from the
+/// `ByActivity` local index with a consistent read; what it shows (`META`, my membership) from
+/// consistent batches; the first 10 members of each, with their names. `q` filters after reading,
+/// so a page may hold fewer than `limit` items while `nextCursor` is set.
+pub async fn list(
+    store: &DynamoStore,
+    cursor_key: &CursorKey,
+    user: &UserId,
+    params: &ListParams,
+) -> Result<ConversationPage, ApiError> {
+    let scope = params.scope();
+    let start = params
+        .cursor
+        .as_deref()
+        .map(|c| cursor_key.open(c, user, &scope))
+        .transpose()?;
+    let filter = if params.archived {
+        Expr::new("#archived = :true")
+            .name("#archived", "archived")
+            .boolean(":true", true)
+    } else {
+        Expr::new("attribute_not_exists(#archived) OR #archived = :false")
+            .name("#archived", "archived")
+            .boolean(":false", false)
+    };
+    let query = Query {
+        filter: Some(filter),
+        ascending: false,
+        page_size: i32::try_from(params.limit.get()).ok(),
+        consistency: Consistency::Strong,
+        ..Query::partition(Some(index::BY_ACTIVITY), attr::PK, keys::user_pk(user))
+    };
+    let page = store.query_page::<InboxItem>(&query, start).await?;
+
+    let ids: Vec<&ConversationId> = page.items.iter().map(|e| &e.conversation_id).collect();
+    let meta_keys: Vec<Key> = ids.iter().map(|c| keys::conversation_meta(c)).collect();
+    let member_keys: Vec<Key> = ids.iter().map(|c| keys::membership(c, user)).collect();
+    let (metas, mine) = tokio::try_join!(
+        store.batch_get::<MetaItem>(&meta_keys, Consistency::Strong),
+        store.batch_get::<MemberItem>(&member_keys, Consistency::Strong),
+    )?;
+
+    let mut shown = Vec::new();
+    for entry in &page.items {
+        let meta = metas.get(&keys::conversation_meta(&entry.conversation_id));
+        let member = mine.get(&keys::membership(&entry.conversation_id, user));
+        // No META: a large group still being created. No membership: I just left.
+        let (Some(meta), Some(member)) = (meta, member) else {
+            continue;
+        };
+        if params
+            .q
+            .as_deref()
+            .is_some_and(|q| !Conversation::matches(meta, q))
+        {
+            continue;
+        }
+        shown.push((meta.clone(), member.clone(), entry.archived));
+    }
+
+    let previews = try_join_all(
+        shown
+            .iter()
+            .map(|(meta, _, _)| member_items(store, &meta.id, Some(LIST_MEMBERS))),
+    )
+    .await?;
+    let users: HashSet<&UserId> = previews.iter().flatten().map(|m| &m.user_id).collect();
+    let names = display_names(store, users.into_iter()).await?;
+    let items = shown
+        .into_iter()
+        .zip(previews)
+        .map(|((meta, member, archived), preview)| {
+            Conversation::render(meta, as_members(preview, &names), &member, archived)
+        })
+        .collect();
+    let next_cursor = page
+        .next
+        .map(|next| cursor_key.seal(user, &scope, next))
+        .transpose()?;
+    Ok(ConversationPage { items, next_cursor })
+}
+
+/// `PATCH /conversations/{id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TitleChange {
+    pub title: Title,
+}
+
+/// `PATCH /conversations/{id}`: any member of a group renames it; direct and self have no title.
+pub async fn set_title(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+    change: &TitleChange,
+) -> Result<Conversation, ApiError> {
+    let Access { meta, .. } = access(store, user, id).await?;
+    if meta.kind != Kind::Group {
+        return Err(ApiError::Conflict("only a group has a title"));
+    }
+    let update = Expr::new("SET title = :title, updatedAt = :now")
+        .when("attribute_exists(PK)")
+        .string(":title", change.title.as_str())
+        .string(":now", Timestamp::now().to_string());
+    store
+        .update::<MetaItem>(&keys::conversation_meta(id), update)
+        .await?;
+    load_member_view(store, user, id).await
+}
+
+/// `PATCH /conversations/{id}/settings` body: my settings, each optional, never null.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsChanges {
+    #[serde(default, deserialize_with = "crate::http::not_null")]
+    pub muted: Option<bool>,
+    #[serde(default, deserialize_with = "crate::http::not_null")]
+    pub archived: Option<bool>,
+}
+
+/// `PATCH /conversations/{id}/settings`: `muted` lives on my membership, `archived` on my inbox
+/// entry; both change in one transaction, and only while I am a member.
+pub async fn update_settings(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+    changes: &SettingsChanges,
+) -> Result<Conversation, ApiError> {
+    access(store, user, id).await?;
+    let mut writes = Vec::new();
+    if let Some(muted) = changes.muted {
+        writes.push(Write::Update {
+            key: keys::membership(id, user),
+            update: Expr::new("SET muted = :muted")
+                .when("attribute_exists(PK)")
+                .boolean(":muted", muted),
+        });
+    }
+    if let Some(archived) = changes.archived {
+        writes.push(Write::Update {
+            key: keys::inbox_entry(user, id),
+            update: Expr::new("SET archived = :archived")
+                .when("attribute_exists(PK)")
+                .boolean(":archived", archived),
+        });
+    }
+    if !writes.is_empty() {
+        match store.transact(writes).await {
+            Ok(()) => {}
+            // I left between the check and the write.
+            Err(e) if e.cancellation_reasons().is_some() && !e.is_unavailable() => {
+                return Err(ApiError::NotFound);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    load_member_view(store, user, id).await
+}
