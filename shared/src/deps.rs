@@ -1,7 +1,12 @@
 //! What an HTTP route function builds once at start and lends to every invocation.
 
+use std::sync::Arc;
+
+use crate::cache::Cache;
 use crate::config::{ConfigError, Env, StoreConfig};
 use crate::cursor::CursorKey;
+use crate::limits::{Limits, RateLimiter};
+use crate::redis_link::RedisLink;
 use crate::store::DynamoStore;
 
 /// Clients and configuration of the HTTP route functions, built once in `main` (or once by the
@@ -11,6 +16,9 @@ pub struct HttpDeps {
     pub store: DynamoStore,
     /// Signs and checks pagination cursors (`CURSOR_SECRET`).
     pub cursor_key: CursorKey,
+    pub limiter: Arc<RateLimiter>,
+    pub cache: Cache,
+    pub redis: Arc<RedisLink>,
 }
 
 impl HttpDeps {
@@ -25,10 +33,26 @@ impl HttpDeps {
                 name: "CURSOR_SECRET",
                 reason: reason.to_owned(),
             })?;
+        let redis = Arc::new(RedisLink::from_env(env)?);
+        let limits = Limits::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await;
-        Ok(Self {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name),
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name);
+        Ok(Self::new(store, cursor_key, redis, limits))
+    }
+
+    /// Builds the deps from their parts (the local gateway and tests).
+    pub fn new(
+        store: DynamoStore,
+        cursor_key: CursorKey,
+        redis: Arc<RedisLink>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            store,
             cursor_key,
-        })
+            limiter: Arc::new(RateLimiter::new(redis.clone(), limits)),
+            cache: Cache::new(redis.clone()),
+            redis,
+        }
     }
 }

@@ -83,7 +83,10 @@ pub enum ApiError {
     #[error("some participants have no profile")]
     UnknownUsers(Vec<UserId>),
     #[error("too many requests")]
-    RateLimited { retry_after_seconds: u64 },
+    RateLimited {
+        retry_after_seconds: u64,
+        quota: crate::limits::Quota,
+    },
     #[error("no route handles this action")]
     UnknownAction,
     /// The database did not confirm the write in time; retrying is safe.
@@ -137,6 +140,7 @@ impl ApiError {
             Self::UnknownUsers(ids) => error["details"] = json!({ "userIds": ids }),
             Self::RateLimited {
                 retry_after_seconds,
+                ..
             } => error["details"] = json!({ "retryAfterSeconds": retry_after_seconds }),
             _ => {}
         }
@@ -221,6 +225,11 @@ mod tests {
             (
                 ApiError::RateLimited {
                     retry_after_seconds: 3,
+                    quota: crate::limits::Quota {
+                        limit: 1,
+                        remaining: 0,
+                        reset_seconds: 3,
+                    },
                 },
                 429,
                 "rate_limited",

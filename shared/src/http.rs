@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::domain::{UserId, ValidationError};
 use crate::error::ApiError;
+use crate::limits::{LimitKind, Quota, RateLimiter};
 
 /// The largest request body a route accepts (contract: 64 KiB, else 413).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -41,6 +42,7 @@ impl Caller {
 pub struct Reply {
     status: u16,
     body: Option<Value>,
+    quota: Option<Quota>,
 }
 
 impl Reply {
@@ -49,6 +51,7 @@ impl Reply {
         Ok(Self {
             status,
             body: Some(body),
+            quota: None,
         })
     }
 
@@ -60,7 +63,14 @@ impl Reply {
         Self {
             status: 204,
             body: None,
+            quota: None,
         }
+    }
+
+    /// Adds the `RateLimit-*` headers of the limit this request counted against.
+    pub fn with_quota(mut self, quota: Option<Quota>) -> Self {
+        self.quota = quota;
+        self
     }
 }
 
@@ -198,10 +208,25 @@ fn shape_error(path: &str, message: &str) -> ValidationError {
     }
 }
 
-fn response(status: u16, request_id: &str, body: Option<&Value>) -> Response<Body> {
-    let builder = Response::builder()
+fn response(
+    status: u16,
+    request_id: &str,
+    body: Option<&Value>,
+    quota: Option<&Quota>,
+    retry_after: Option<u64>,
+) -> Response<Body> {
+    let mut builder = Response::builder()
         .status(status)
         .header("x-request-id", request_id);
+    if let Some(q) = quota {
+        builder = builder
+            .header("ratelimit-limit", q.limit)
+            .header("ratelimit-remaining", q.remaining)
+            .header("ratelimit-reset", q.reset_seconds);
+    }
+    if let Some(seconds) = retry_after {
+        builder = builder.header("retry-after", seconds);
+    }
     let built = match body {
         Some(json) => builder
             .header("content-type", "application/json")
@@ -239,12 +264,50 @@ where
 {
     let request_id = request_id(req);
     match work.await {
-        Ok(reply) => response(reply.status, &request_id, reply.body.as_ref()),
+        Ok(reply) => response(
+            reply.status,
+            &request_id,
+            reply.body.as_ref(),
+            reply.quota.as_ref(),
+            None,
+        ),
         Err(error) => {
             error.log();
-            response(error.status(), &request_id, Some(&error.body(&request_id)))
+            let (quota, retry_after) = match &error {
+                ApiError::RateLimited {
+                    retry_after_seconds,
+                    quota,
+                } => (Some(quota), Some(*retry_after_seconds)),
+                _ => (None, None),
+            };
+            response(
+                error.status(),
+                &request_id,
+                Some(&error.body(&request_id)),
+                quota,
+                retry_after,
+            )
         }
     }
+}
+
+/// [`respond_as_caller`] for a route under a rate limit: one request is taken from the caller's
+/// allowance first (429 when none is left), and the answer carries the `RateLimit-*` headers.
+pub async fn respond_limited<F, Fut>(
+    req: &Request,
+    limiter: &RateLimiter,
+    kind: LimitKind,
+    work: F,
+) -> Response<Body>
+where
+    F: FnOnce(Caller) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    respond_as_caller(req, |caller| async move {
+        let quota = limiter.acquire(kind, caller.user_id.as_str()).await?;
+        Ok(work(caller).await?.with_quota(Some(quota)))
+    })
+    .await
 }
 
 /// [`respond`] for routes that need the caller: no readable caller is the gateway's 401.

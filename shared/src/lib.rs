@@ -6,6 +6,7 @@
 //! map the outcome back. Everything that can be tested without a Lambda runtime lives here.
 
 pub mod aws;
+pub mod cache;
 pub mod config;
 pub mod conversations;
 pub mod cursor;
@@ -16,7 +17,9 @@ pub mod http;
 #[cfg(feature = "jwt")]
 pub mod jwt;
 pub mod keys;
+pub mod limits;
 pub mod profiles;
+pub mod redis_link;
 pub mod store;
 pub mod telemetry;
 pub mod time;

@@ -10,9 +10,11 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
+mod cache;
 mod conversations;
 mod gateway_auth;
 mod handlers;
+mod limits;
 mod profiles;
 mod schema;
 mod store;

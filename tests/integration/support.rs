@@ -60,11 +60,27 @@ pub async fn fresh_store() -> DynamoStore {
 
 /// The deps a route function builds in `main`, on a fresh table.
 pub async fn fresh_deps() -> HttpDeps {
-    HttpDeps {
-        store: fresh_store().await,
-        cursor_key: chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+")
-            .unwrap(),
-    }
+    deps_with(fresh_store().await, redis_link()).await
+}
+
+/// The stack's Redis, with keys of this test only (a unique prefix).
+pub fn redis_link() -> Arc<chat_shared::redis_link::RedisLink> {
+    let env = chat_shared::config::Env::new(|name: &str| std::env::var(name).ok());
+    require_env("REDIS_URL");
+    let link = chat_shared::redis_link::RedisLink::from_env(&env).unwrap();
+    Arc::new(link.with_prefix(format!("{}:", unique_name("t"))))
+}
+
+pub async fn deps_with(
+    store: DynamoStore,
+    redis: Arc<chat_shared::redis_link::RedisLink>,
+) -> HttpDeps {
+    HttpDeps::new(
+        store,
+        chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+").unwrap(),
+        redis,
+        chat_shared::limits::Limits::default(),
+    )
 }
 
 /// A running local gateway on its own port and a fresh table; it stops with the test's runtime.
@@ -76,6 +92,11 @@ pub struct LocalApi {
 
 impl LocalApi {
     pub async fn start() -> Self {
+        Self::start_with(fresh_deps().await).await
+    }
+
+    /// A gateway over these deps (its own Redis, limits …).
+    pub async fn start_with(deps: HttpDeps) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let facts = ApiFacts {
@@ -84,7 +105,7 @@ impl LocalApi {
             domain_name: address.to_string(),
         };
         let gateway = Arc::new(Gateway::new(
-            fresh_deps().await,
+            deps,
             LocalIssuer::ephemeral().unwrap(),
             facts,
             vec!["*".to_owned()],
@@ -162,4 +183,90 @@ impl LocalApi {
 /// Runs the futures at once (on this task) and returns their outputs in order.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futures).await
+}
+
+/// A redis-server of the test's own, on a free loopback port, that the test may kill, freeze and
+/// restart (Redis keeps no state the tests need).
+pub struct OwnRedis {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    pub fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (tools/install.sh installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on {}", self.port);
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    pub fn link(&self, limits: &[(&str, &str)]) -> Arc<chat_shared::redis_link::RedisLink> {
+        let mut vars: std::collections::HashMap<String, String> = limits
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        vars.insert("REDIS_URL".to_owned(), self.url());
+        let env = chat_shared::config::Env::new(move |name: &str| vars.get(name).cloned());
+        Arc::new(chat_shared::redis_link::RedisLink::from_env(&env).unwrap())
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        if let Some(child) = &self.child {
+            let _ = std::process::Command::new("kill")
+                .args(["-CONT", &child.id().to_string()])
+                .status();
+        }
+        self.kill();
+    }
 }

@@ -10,8 +10,11 @@ pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Err
     let req = &req;
     Ok(respond_as_caller(req, |caller| async move {
         let request: CreateConversation = json_body(req)?;
-        let created = conversations::create(&deps.store, &caller, request).await?;
-        Reply::json(if created.new { 201 } else { 200 }, &created.conversation)
+        let created = conversations::create(deps, &caller, request).await?;
+        Ok(
+            Reply::json(if created.new { 201 } else { 200 }, &created.conversation)?
+                .with_quota(created.quota),
+        )
     })
     .await)
 }

@@ -2,14 +2,20 @@
 
 use chat_shared::conversations;
 use chat_shared::deps::HttpDeps;
-use chat_shared::http::{Reply, conversation_id, respond_as_caller};
+use chat_shared::http::{Reply, conversation_id, respond_limited};
+use chat_shared::limits::LimitKind;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
-    Ok(respond_as_caller(req, |caller| async move {
-        let id = conversation_id(req)?;
-        Reply::ok(&conversations::get(&deps.store, &caller.user_id, &id).await?)
-    })
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let id = conversation_id(req)?;
+            Reply::ok(&conversations::get(deps, &caller.user_id, &id).await?)
+        },
+    )
     .await)
 }

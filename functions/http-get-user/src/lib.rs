@@ -2,17 +2,23 @@
 
 use chat_shared::deps::HttpDeps;
 use chat_shared::domain::UserId;
-use chat_shared::http::{Reply, path_param, respond_as_caller};
+use chat_shared::http::{Reply, path_param, respond_limited};
+use chat_shared::limits::LimitKind;
 use chat_shared::profiles;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
-    Ok(respond_as_caller(req, |_caller| async move {
-        let user: UserId = path_param(req, "userId")?
-            .parse()
-            .map_err(|e: chat_shared::domain::ValidationError| e.at("userId"))?;
-        Reply::ok(&profiles::get_user(&deps.store, &user).await?)
-    })
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |_caller| async move {
+            let user: UserId = path_param(req, "userId")?
+                .parse()
+                .map_err(|e: chat_shared::domain::ValidationError| e.at("userId"))?;
+            Reply::ok(&profiles::get_user(&deps.store, &user).await?)
+        },
+    )
     .await)
 }

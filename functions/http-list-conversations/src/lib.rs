@@ -2,16 +2,21 @@
 
 use chat_shared::conversations::{self, ListParams};
 use chat_shared::deps::HttpDeps;
-use chat_shared::http::{Reply, query_param, respond_as_caller};
+use chat_shared::http::{Reply, query_param, respond_limited};
+use chat_shared::limits::LimitKind;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
-    Ok(respond_as_caller(req, |caller| async move {
-        let params = ListParams::parse(|name| query_param(req, name).map(str::to_owned))?;
-        let page =
-            conversations::list(&deps.store, &deps.cursor_key, &caller.user_id, &params).await?;
-        Reply::ok(&page)
-    })
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let params = ListParams::parse(|name| query_param(req, name).map(str::to_owned))?;
+            let page = conversations::list(deps, &caller.user_id, &params).await?;
+            Reply::ok(&page)
+        },
+    )
     .await)
 }

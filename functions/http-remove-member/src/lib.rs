@@ -3,16 +3,22 @@
 
 use chat_shared::conversations::{self, MemberTarget};
 use chat_shared::deps::HttpDeps;
-use chat_shared::http::{Reply, conversation_id, path_param, respond_as_caller};
+use chat_shared::http::{Reply, conversation_id, path_param, respond_limited};
+use chat_shared::limits::LimitKind;
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
-    Ok(respond_as_caller(req, |caller| async move {
-        let id = conversation_id(req)?;
-        let target = MemberTarget::parse(path_param(req, "userId")?, &caller.user_id)?;
-        conversations::remove_member(&deps.store, &caller.user_id, &id, &target).await?;
-        Ok(Reply::no_content())
-    })
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let id = conversation_id(req)?;
+            let target = MemberTarget::parse(path_param(req, "userId")?, &caller.user_id)?;
+            conversations::remove_member(deps, &caller.user_id, &id, &target).await?;
+            Ok(Reply::no_content())
+        },
+    )
     .await)
 }

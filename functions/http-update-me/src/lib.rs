@@ -1,15 +1,25 @@
 //! `PATCH /me`: `{"displayName"?, "avatarUrl"?}`; `avatarUrl: null` removes the avatar.
 
+use chat_shared::cache::profile_key;
 use chat_shared::deps::HttpDeps;
-use chat_shared::http::{Reply, json_body, respond_as_caller};
+use chat_shared::http::{Reply, json_body, respond_limited};
+use chat_shared::limits::LimitKind;
 use chat_shared::profiles::{self, ProfileChanges};
 use lambda_http::{Body, Error, Request, Response};
 
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
-    Ok(respond_as_caller(req, |caller| async move {
-        let changes: ProfileChanges = json_body(req)?;
-        Reply::ok(&profiles::update_me(&deps.store, &caller, &changes).await?)
-    })
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let changes: ProfileChanges = json_body(req)?;
+            let user = profiles::update_me(&deps.store, &caller, &changes).await?;
+            // Conversations show this name: drop the cached profile.
+            deps.cache.forget(&[profile_key(&caller.user_id)]).await;
+            Reply::ok(&user)
+        },
+    )
     .await)
 }

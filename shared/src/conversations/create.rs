@@ -18,10 +18,12 @@ use super::model::{
 };
 use super::read::load_member_view;
 use super::{Attempt, lost_race, retrying};
+use crate::deps::HttpDeps;
 use crate::domain::{ClientRequestId, ConversationId, DisplayName, Title, UserId, ValidationError};
 use crate::error::ApiError;
 use crate::http::Caller;
 use crate::keys;
+use crate::limits::{LimitKind, Quota};
 use crate::profiles::{self, Profile};
 use crate::store::{Consistency, DynamoStore, Expr, Key, StoreError, Write};
 use crate::time::Timestamp;
@@ -62,19 +64,26 @@ fn decide_kind(asked: Option<Kind>, others: usize) -> Result<Kind, ApiError> {
     }
 }
 
-/// The outcome: the conversation, and whether this request made it (201) or found it (200).
+/// The outcome: the conversation, whether this request made it (201) or found it (200), and the
+/// caller's creation allowance when this request counted against it.
 #[derive(Debug)]
 pub struct Created {
     pub conversation: Conversation,
     pub new: bool,
+    pub quota: Option<Quota>,
 }
 
-/// `POST /conversations`.
+/// `POST /conversations`. Only a creation counts against the creation limit: a lookup of an
+/// existing direct or self conversation is never limited, a request that finds one after all (the
+/// loser of a race, a retried `clientRequestId`) gives its allowance back, and a direct or self
+/// request refused by the limit first waits briefly for a concurrent creation of the same
+/// conversation to land, and returns it if it does.
 pub async fn create(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     caller: &Caller,
     request: CreateConversation,
 ) -> Result<Created, ApiError> {
+    let store = &deps.store;
     let me = &caller.user_id;
     let mut others: Vec<UserId> = Vec::new();
     for id in request.participant_ids {
@@ -109,18 +118,70 @@ pub async fn create(
         title: request.title,
         member_names,
     };
-    let (id, new) = match kind {
-        Kind::SelfNote => unique(store, &plan, keys::self_conversation(me)).await?,
-        Kind::Direct => {
-            let other = &plan.others[0];
-            unique(store, &plan, keys::direct_pair(me, other)).await?
-        }
-        Kind::Group => group(store, &plan, request.client_request_id.as_ref()).await?,
+    let claim_key = match kind {
+        Kind::SelfNote => Some(keys::self_conversation(me)),
+        Kind::Direct => Some(keys::direct_pair(me, &plan.others[0])),
+        Kind::Group => None,
     };
+    if let Some(key) = &claim_key
+        && let Some(existing) = store.get::<ClaimItem>(key, Consistency::Strong).await?
+    {
+        return Ok(Created {
+            conversation: load_member_view(deps, me, &existing.conversation_id).await?,
+            new: false,
+            quota: None,
+        });
+    }
+    let limit = LimitKind::CreateConversation;
+    let quota = match deps.limiter.acquire(limit, me.as_str()).await {
+        Ok(quota) => quota,
+        Err(refused) => {
+            let Some(key) = &claim_key else {
+                return Err(refused);
+            };
+            let Some(existing) = landed_claim(store, key).await? else {
+                return Err(refused);
+            };
+            return Ok(Created {
+                conversation: load_member_view(deps, me, &existing).await?,
+                new: false,
+                quota: None,
+            });
+        }
+    };
+    let made = match claim_key {
+        Some(key) => unique(store, &plan, key).await,
+        None => group(store, &plan, request.client_request_id.as_ref()).await,
+    };
+    let (id, new) = match made {
+        Ok(made) => made,
+        Err(error) => {
+            deps.limiter.refund(limit, me.as_str()).await;
+            return Err(error);
+        }
+    };
+    if new {
+        let everyone = std::iter::once(me).chain(plan.others.iter());
+        deps.cache.bump_generations(everyone).await;
+    } else {
+        deps.limiter.refund(limit, me.as_str()).await;
+    }
     Ok(Created {
-        conversation: load_member_view(store, me, &id).await?,
+        conversation: load_member_view(deps, me, &id).await?,
         new,
+        quota: new.then_some(quota),
     })
+}
+
+/// Waits up to a second for a concurrent creation of this direct or self conversation to land.
+async fn landed_claim(store: &DynamoStore, key: &Key) -> Result<Option<ConversationId>, ApiError> {
+    for _ in 0..20 {
+        if let Some(claim) = store.get::<ClaimItem>(key, Consistency::Strong).await? {
+            return Ok(Some(claim.conversation_id));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Ok(None)
 }
 
 /// The profiles of the other participants; any without one is 422 `unknown_users`.

@@ -9,11 +9,12 @@ use serde::Deserialize;
 use super::model::{Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role};
 use super::read::{access, load_member_view, member_items};
 use super::{Attempt, lost_race, retrying};
+use crate::deps::HttpDeps;
 use crate::domain::{ConversationId, UserId, ValidationError};
 use crate::error::ApiError;
 use crate::keys;
 use crate::profiles::Profile;
-use crate::store::{Consistency, DynamoStore, Expr, Key, Write};
+use crate::store::{Consistency, Expr, Key, Write};
 use crate::time::Timestamp;
 
 /// New members per transaction: `META` + 2 × 48 items ≤ 100.
@@ -51,11 +52,12 @@ fn version_guard(meta: &MetaItem) -> Expr {
 /// `POST /conversations/{id}/members`: any member of a group adds people with a profile. Those
 /// already in are skipped; past 256 members is 409. New members start with nothing unread.
 pub async fn add_members(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
     request: &AddMembers,
 ) -> Result<Conversation, ApiError> {
+    let store = &deps.store;
     if request.user_ids.is_empty() {
         return Err(ApiError::validation("userIds", "must not be empty"));
     }
@@ -143,19 +145,23 @@ pub async fn add_members(
         }
     })
     .await?;
-    load_member_view(store, user, id).await
+    // The added users' lists changed; bumping those who were already in costs nothing wrong.
+    deps.cache.bump_generations(wanted.iter()).await;
+    deps.cache.forget(&[crate::cache::members_key(id)]).await;
+    load_member_view(deps, user, id).await
 }
 
 /// `DELETE /conversations/{id}/members/{userId}`: I leave (`me` or my id), or the owner removes
 /// another member (403 for anyone else). When the owner leaves, the longest-standing member
 /// becomes owner. Direct and self conversations have fixed members (409).
 pub async fn remove_member(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
     target: &MemberTarget,
 ) -> Result<(), ApiError> {
-    retrying(|| async {
+    let store = &deps.store;
+    let gone: UserId = retrying(|| async {
         let current = access(store, user, id).await?;
         let meta = current.meta;
         if meta.kind != Kind::Group {
@@ -213,10 +219,13 @@ pub async fn remove_member(
             }
         }
         match store.transact(writes).await {
-            Ok(()) => Ok(Attempt::Done(())),
+            Ok(()) => Ok(Attempt::Done(leaving.user_id.clone())),
             Err(e) if lost_race(&e) => Ok(Attempt::Retry),
             Err(e) => Err(e.into()),
         }
     })
-    .await
+    .await?;
+    deps.cache.bump_generations([&gone]).await;
+    deps.cache.forget(&[crate::cache::members_key(id)]).await;
+    Ok(())
 }

@@ -7,12 +7,13 @@ use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
 use super::model::{Conversation, InboxItem, Kind, LIST_MEMBERS, Member, MemberItem, MetaItem};
-use crate::cursor::CursorKey;
+use crate::cache::{self, CONVERSATION_TTL_SECONDS, LIST_PAGE_TTL_SECONDS, PROFILE_TTL_SECONDS};
+use crate::deps::HttpDeps;
 use crate::domain::{ConversationId, DisplayName, Limit, Title, UserId};
 use crate::error::ApiError;
 use crate::keys::{self, attr, index};
 use crate::profiles::Profile;
-use crate::store::{Consistency, DynamoStore, Expr, Key, Query, Write};
+use crate::store::{Consistency, DynamoStore, Expr, Key, Query, StartKey, Write};
 use crate::time::Timestamp;
 
 /// The caller's access to a conversation: its `META`, their membership, their inbox entry.
@@ -75,17 +76,87 @@ pub async fn member_items(
     })
 }
 
-/// Display names for these users, from their profiles (one batch).
+/// Display names for these users: from the profile cache, the misses from one batch (then cached).
 async fn display_names(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     users: impl Iterator<Item = &UserId>,
 ) -> Result<HashMap<UserId, DisplayName>, ApiError> {
-    let keys: Vec<Key> = users.map(keys::profile).collect();
-    let profiles: HashMap<Key, Profile> = store.batch_get(&keys, Consistency::Eventual).await?;
-    Ok(profiles
-        .into_values()
-        .map(|p| (p.user_id, p.display_name))
-        .collect())
+    let users: Vec<&UserId> = users.collect::<HashSet<_>>().into_iter().collect();
+    let cache_keys: Vec<String> = users.iter().map(|u| cache::profile_key(u)).collect();
+    let cached: Vec<Option<Profile>> = deps.cache.get_many(&cache_keys).await;
+    let mut names = HashMap::new();
+    let mut missing = Vec::new();
+    for (user, hit) in users.iter().zip(cached) {
+        match hit {
+            Some(profile) => {
+                names.insert(profile.user_id, profile.display_name);
+            }
+            None => missing.push(keys::profile(user)),
+        }
+    }
+    let fetched: HashMap<Key, Profile> = deps
+        .store
+        .batch_get(&missing, Consistency::Eventual)
+        .await?;
+    let fill: Vec<(String, &Profile)> = fetched
+        .values()
+        .map(|p| (cache::profile_key(&p.user_id), p))
+        .collect();
+    deps.cache.put_many(&fill, PROFILE_TTL_SECONDS).await;
+    names.extend(fetched.into_values().map(|p| (p.user_id, p.display_name)));
+    Ok(names)
+}
+
+/// A conversation's member list as cached, with the version of `META` it was read at.
+#[derive(Serialize, Deserialize)]
+struct CachedMembers {
+    updated_at: Timestamp,
+    member_count: u32,
+    members: Vec<MemberItem>,
+}
+
+impl CachedMembers {
+    fn fresh_for(self, meta: &MetaItem) -> Option<Vec<MemberItem>> {
+        (self.updated_at == meta.updated_at && self.member_count == meta.member_count)
+            .then_some(self.members)
+    }
+}
+
+/// Every member: from the cache when it was filled at this version of `META` (every member
+/// change moves `updatedAt`), else from the table, then cached.
+async fn all_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+    let key = cache::members_key(&meta.id);
+    if let Some(members) = deps
+        .cache
+        .get::<CachedMembers>(&key)
+        .await
+        .and_then(|c| c.fresh_for(meta))
+    {
+        return Ok(members);
+    }
+    let members = member_items(&deps.store, &meta.id, None).await?;
+    let entry = CachedMembers {
+        updated_at: meta.updated_at,
+        member_count: meta.member_count,
+        members: members.clone(),
+    };
+    deps.cache.put(&key, &entry, CONVERSATION_TTL_SECONDS).await;
+    Ok(members)
+}
+
+/// The first members for a list entry: from a fresh cache entry, else the first 10 from the table.
+async fn preview_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+    let key = cache::members_key(&meta.id);
+    if let Some(mut members) = deps
+        .cache
+        .get::<CachedMembers>(&key)
+        .await
+        .and_then(|c| c.fresh_for(meta))
+    {
+        members.truncate(LIST_MEMBERS);
+        return Ok(members);
+    }
+    member_items(&deps.store, &meta.id, Some(LIST_MEMBERS)).await
 }
 
 fn as_members(items: Vec<MemberItem>, names: &HashMap<UserId, DisplayName>) -> Vec<Member> {
@@ -106,13 +177,13 @@ fn as_members(items: Vec<MemberItem>, names: &HashMap<UserId, DisplayName>) -> V
 
 /// One conversation as the caller sees it, with every member.
 pub async fn load_member_view(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
 ) -> Result<Conversation, ApiError> {
-    let Access { meta, mine, inbox } = access(store, user, id).await?;
-    let items = member_items(store, id, None).await?;
-    let names = display_names(store, items.iter().map(|m| &m.user_id)).await?;
+    let Access { meta, mine, inbox } = access(&deps.store, user, id).await?;
+    let items = all_members(deps, &meta).await?;
+    let names = display_names(deps, items.iter().map(|m| &m.user_id)).await?;
     let archived = inbox.is_some_and(|i| i.archived);
     Ok(Conversation::render(
         meta,
@@ -124,11 +195,11 @@ pub async fn load_member_view(
 
 /// `GET /conversations/{id}`.
 pub async fn get(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
 ) -> Result<Conversation, ApiError> {
-    load_member_view(store, user, id).await
+    load_member_view(deps, user, id).await
 }
 
 /// `GET /conversations` parameters.
@@ -186,17 +257,55 @@ pub struct ConversationPage {
 /// consistent batches; the first 10 members of each, with their names. `q` filters after reading,
 /// so a page may hold fewer than `limit` items while `nextCursor` is set.
 pub async fn list(
-    store: &DynamoStore,
-    cursor_key: &CursorKey,
+    deps: &HttpDeps,
     user: &UserId,
     params: &ListParams,
 ) -> Result<ConversationPage, ApiError> {
+    let store = &deps.store;
     let scope = params.scope();
     let start = params
         .cursor
         .as_deref()
-        .map(|c| cursor_key.open(c, user, &scope))
+        .map(|c| deps.cursor_key.open(c, user, &scope))
         .transpose()?;
+    let page_key = deps.cache.generation(user).await.map(|generation| {
+        let request = format!(
+            "{scope}|{}|{}",
+            params.limit.get(),
+            params.cursor.as_deref().unwrap_or("")
+        );
+        cache::inbox_page_key(user, generation, &request)
+    });
+    let cached = match &page_key {
+        Some(key) => deps.cache.get::<CachedPage>(key).await,
+        None => None,
+    };
+    let page = match cached {
+        Some(page) => page,
+        None => {
+            let page = inbox_page(store, user, params, start).await?;
+            if let Some(key) = &page_key {
+                deps.cache.put(key, &page, LIST_PAGE_TTL_SECONDS).await;
+            }
+            page
+        }
+    };
+    render_page(deps, user, params, &scope, page).await
+}
+
+/// One page of a user's inbox entries, as the index gives it (cached under the user's generation).
+#[derive(Serialize, Deserialize)]
+struct CachedPage {
+    entries: Vec<InboxItem>,
+    next: Option<StartKey>,
+}
+
+async fn inbox_page(
+    store: &DynamoStore,
+    user: &UserId,
+    params: &ListParams,
+    start: Option<StartKey>,
+) -> Result<CachedPage, ApiError> {
     let filter = if params.archived {
         Expr::new("#archived = :true")
             .name("#archived", "archived")
@@ -214,8 +323,21 @@ pub async fn list(
         ..Query::partition(Some(index::BY_ACTIVITY), attr::PK, keys::user_pk(user))
     };
     let page = store.query_page::<InboxItem>(&query, start).await?;
+    Ok(CachedPage {
+        entries: page.items,
+        next: page.next,
+    })
+}
 
-    let ids: Vec<&ConversationId> = page.items.iter().map(|e| &e.conversation_id).collect();
+async fn render_page(
+    deps: &HttpDeps,
+    user: &UserId,
+    params: &ListParams,
+    scope: &str,
+    page: CachedPage,
+) -> Result<ConversationPage, ApiError> {
+    let store = &deps.store;
+    let ids: Vec<&ConversationId> = page.entries.iter().map(|e| &e.conversation_id).collect();
     let meta_keys: Vec<Key> = ids.iter().map(|c| keys::conversation_meta(c)).collect();
     let member_keys: Vec<Key> = ids.iter().map(|c| keys::membership(c, user)).collect();
     let (metas, mine) = tokio::try_join!(
@@ -224,7 +346,7 @@ pub async fn list(
     )?;
 
     let mut shown = Vec::new();
-    for entry in &page.items {
+    for entry in &page.entries {
         let meta = metas.get(&keys::conversation_meta(&entry.conversation_id));
         let member = mine.get(&keys::membership(&entry.conversation_id, user));
         // No META: a large group still being created. No membership: I just left.
@@ -241,14 +363,9 @@ pub async fn list(
         shown.push((meta.clone(), member.clone(), entry.archived));
     }
 
-    let previews = try_join_all(
-        shown
-            .iter()
-            .map(|(meta, _, _)| member_items(store, &meta.id, Some(LIST_MEMBERS))),
-    )
-    .await?;
-    let users: HashSet<&UserId> = previews.iter().flatten().map(|m| &m.user_id).collect();
-    let names = display_names(store, users.into_iter()).await?;
+    let previews =
+        try_join_all(shown.iter().map(|(meta, _, _)| preview_members(deps, meta))).await?;
+    let names = display_names(deps, previews.iter().flatten().map(|m| &m.user_id)).await?;
     let items = shown
         .into_iter()
         .zip(previews)
@@ -258,7 +375,7 @@ pub async fn list(
         .collect();
     let next_cursor = page
         .next
-        .map(|next| cursor_key.seal(user, &scope, next))
+        .map(|next| deps.cursor_key.seal(user, scope, next))
         .transpose()?;
     Ok(ConversationPage { items, next_cursor })
 }
@@ -272,11 +389,12 @@ pub struct TitleChange {
 
 /// `PATCH /conversations/{id}`: any member of a group renames it; direct and self have no title.
 pub async fn set_title(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
     change: &TitleChange,
 ) -> Result<Conversation, ApiError> {
+    let store = &deps.store;
     let Access { meta, .. } = access(store, user, id).await?;
     if meta.kind != Kind::Group {
         return Err(ApiError::Conflict("only a group has a title"));
@@ -288,7 +406,7 @@ pub async fn set_title(
     store
         .update::<MetaItem>(&keys::conversation_meta(id), update)
         .await?;
-    load_member_view(store, user, id).await
+    load_member_view(deps, user, id).await
 }
 
 /// `PATCH /conversations/{id}/settings` body: my settings, each optional, never null.
@@ -304,11 +422,12 @@ pub struct SettingsChanges {
 /// `PATCH /conversations/{id}/settings`: `muted` lives on my membership, `archived` on my inbox
 /// entry; both change in one transaction, and only while I am a member.
 pub async fn update_settings(
-    store: &DynamoStore,
+    deps: &HttpDeps,
     user: &UserId,
     id: &ConversationId,
     changes: &SettingsChanges,
 ) -> Result<Conversation, ApiError> {
+    let store = &deps.store;
     access(store, user, id).await?;
     let mut writes = Vec::new();
     if let Some(muted) = changes.muted {
@@ -337,5 +456,9 @@ pub async fn update_settings(
             Err(e) => return Err(e.into()),
         }
     }
-    load_member_view(store, user, id).await
+    if changes.archived.is_some() {
+        // Archiving moves the conversation between my lists.
+        deps.cache.bump_generations([user]).await;
+    }
+    load_member_view(deps, user, id).await
 }
