@@ -34,6 +34,7 @@ export AWS_ACCESS_KEY_ID=local
 export AWS_SECRET_ACCESS_KEY=local
 export AWS_EC2_METADATA_DISABLED=true
 export AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:$dynamodb_port
+export AWS_ENDPOINT_URL_DYNAMODB_STREAMS=http://127.0.0.1:$dynamodb_port
 export AWS_ENDPOINT_URL_KINESIS=http://127.0.0.1:$kinesis_port
 export REDIS_URL=redis://127.0.0.1:$redis_port
 export TABLE_NAME=$table

@@ -7,6 +7,7 @@
 
 use std::future::Future;
 
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
@@ -74,9 +75,7 @@ impl Reply {
     }
 }
 
-fn context(
-    req: &Request,
-) -> Option<&lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext> {
+fn context(req: &Request) -> Option<&ApiGatewayV2httpRequestContext> {
     match req.request_context_ref()? {
         RequestContext::ApiGatewayV2(ctx) => Some(ctx),
         #[allow(

@@ -13,6 +13,7 @@ pub mod cursor;
 pub mod deps;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 #[cfg(feature = "jwt")]
 pub mod jwt;

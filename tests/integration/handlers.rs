@@ -258,3 +258,51 @@ async fn http_add_members_and_remove_member_change_the_group() {
             .all(|m| m["userId"] != "bob")
     );
 }
+
+#[tokio::test]
+async fn stream_publisher_turns_a_stream_batch_into_ordered_cloudevents() {
+    use chat_shared::events::KinesisSink;
+    let path = format!(
+        "{}/../events/stream/table-changes.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let batch: aws_lambda_events::event::dynamodb::Event =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let kinesis = support::kinesis().await;
+    let stream = support::unique_name("events");
+    let template = local_stack::Template::of_this_repository().unwrap();
+    local_stack::create_stream(&kinesis, &stream, &template.stream)
+        .await
+        .unwrap();
+    let deps = stream_publisher::Deps {
+        sink: KinesisSink::new(kinesis, stream.clone()),
+    };
+
+    let response = stream_publisher::handle(
+        &deps,
+        lambda_runtime::LambdaEvent::new(batch, Default::default()),
+    )
+    .await
+    .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+
+    let pipeline = support::Pipeline::reader(support::kinesis().await, stream);
+    let records = pipeline.read_all().await;
+    let kinds: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(key, e)| (key.as_str(), e["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (EVENT_CONVERSATION, "chat.conversation.created"),
+            (EVENT_CONVERSATION, "chat.member.added"),
+            (EVENT_CONVERSATION, "chat.member.removed"),
+        ]
+    );
+    assert_eq!(
+        records[0].1["id"], "c1a5e6f0a1b2c3d4e5f60718293a4b5c",
+        "ids derive from the stream record"
+    );
+    assert_eq!(records[0].1["time"], "2026-11-25T13:14:50.000Z");
+}

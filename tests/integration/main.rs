@@ -12,6 +12,7 @@
 
 mod cache;
 mod conversations;
+mod events;
 mod gateway_auth;
 mod handlers;
 mod limits;

@@ -25,6 +25,7 @@ pub async fn sdk_config() -> &'static SdkConfig {
         .get_or_init(|| async {
             for name in [
                 "AWS_ENDPOINT_URL_DYNAMODB",
+                "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
                 "AWS_ENDPOINT_URL_KINESIS",
                 "AWS_REGION",
             ] {
@@ -268,5 +269,183 @@ impl Drop for OwnRedis {
                 .status();
         }
         self.kill();
+    }
+}
+
+/// The events pipeline of a test: its table's stream read by the local poller, published by
+/// `stream-publisher` to a Kinesis stream of its own.
+pub struct Pipeline {
+    pub kinesis: aws_sdk_kinesis::Client,
+    pub stream: String,
+}
+
+impl Pipeline {
+    /// Starts the poller on `store`'s table, publishing to a new stream at `kinesis_endpoint`
+    /// (the stack's when `None`). It stops with the test's runtime.
+    pub async fn start(store: &DynamoStore, kinesis_endpoint: Option<&str>) -> Self {
+        chat_shared::telemetry::init();
+        let sdk = sdk_config().await;
+        let mut kinesis_config = aws_sdk_kinesis::config::Builder::from(sdk);
+        if let Some(url) = kinesis_endpoint {
+            kinesis_config = kinesis_config.endpoint_url(url);
+        }
+        let kinesis = aws_sdk_kinesis::Client::from_conf(kinesis_config.build());
+        let stream = unique_name("events");
+        let template = Template::of_this_repository().unwrap();
+        local_stack::create_stream(&kinesis, &stream, &template.stream)
+            .await
+            .unwrap();
+        let stream_arn = dynamo()
+            .await
+            .describe_table()
+            .table_name(store.table().as_str())
+            .send()
+            .await
+            .unwrap()
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .unwrap();
+        let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
+        let sink = chat_shared::events::KinesisSink::new(kinesis.clone(), stream.clone());
+        tokio::spawn(async move {
+            let handler = |event| {
+                let sink = sink.clone();
+                async move { stream_publisher::publish_batch(&sink, event).await }
+            };
+            local_gateway::stream_poller::run(streams, stream_arn, handler, std::future::pending())
+                .await;
+        });
+        Self { kinesis, stream }
+    }
+
+    /// A reader of an existing stream (no poller).
+    pub fn reader(kinesis: aws_sdk_kinesis::Client, stream: String) -> Self {
+        Self { kinesis, stream }
+    }
+
+    /// Every record now in the stream, shard by shard (order holds within a shard, and one
+    /// conversation's records share a shard), as (partition key, CloudEvent).
+    pub async fn read_all(&self) -> Vec<(String, serde_json::Value)> {
+        let shards = self
+            .kinesis
+            .list_shards()
+            .stream_name(&self.stream)
+            .send()
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        for shard in shards.shards() {
+            let mut iterator = self
+                .kinesis
+                .get_shard_iterator()
+                .stream_name(&self.stream)
+                .shard_id(shard.shard_id())
+                .shard_iterator_type(aws_sdk_kinesis::types::ShardIteratorType::TrimHorizon)
+                .send()
+                .await
+                .unwrap()
+                .shard_iterator;
+            while let Some(it) = iterator {
+                let page = self
+                    .kinesis
+                    .get_records()
+                    .shard_iterator(it)
+                    .send()
+                    .await
+                    .unwrap();
+                if page.records().is_empty() {
+                    break;
+                }
+                for record in page.records() {
+                    let event: serde_json::Value =
+                        serde_json::from_slice(record.data().as_ref()).unwrap();
+                    out.push((record.partition_key().unwrap_or_default().to_owned(), event));
+                }
+                iterator = page.next_shard_iterator().map(str::to_owned);
+            }
+        }
+        out
+    }
+
+    /// Waits until `count` distinct event ids have arrived (at most `seconds`), then returns all
+    /// records read.
+    pub async fn wait_for(&self, count: usize, seconds: u64) -> Vec<(String, serde_json::Value)> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+        loop {
+            let records = self.read_all().await;
+            let ids: std::collections::HashSet<&str> = records
+                .iter()
+                .map(|(_, e)| e["id"].as_str().unwrap())
+                .collect();
+            if ids.len() >= count || std::time::Instant::now() > deadline {
+                return records;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// A kinesis-local of the test's own, that it may freeze and thaw.
+pub struct OwnKinesis {
+    pub port: u16,
+    child: std::process::Child,
+}
+
+impl OwnKinesis {
+    pub fn start() -> Self {
+        let free = || {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        };
+        let (port, tls_port) = (free(), free());
+        let package = format!(
+            "{}/../tools/emulators/node_modules/kinesis-local",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let mut child = std::process::Command::new("node")
+            .arg(format!("{package}/main.js"))
+            .env("KINESIS_MOCK_CERT_PATH", format!("{package}/server.json"))
+            .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
+            .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
+            .env("CREATE_STREAM_DURATION", "50ms")
+            .env("LOG_LEVEL", "WARN")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("node and kinesis-local (tools/install.sh installs them)");
+        for _ in 0..300 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self { port, child };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("kinesis-local did not start on {port}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnKinesis {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -132,7 +132,10 @@ pub async fn add_members(
             update: update.when("memberCount = :seenCount"),
         }];
         for u in chunk {
-            let member = MemberItem::new(id, u, Role::Member, now, meta.last_seq);
+            let member = MemberItem {
+                added_by: Some(user.clone()),
+                ..MemberItem::new(id, u, Role::Member, now, meta.last_seq)
+            };
             writes.push(Write::put(&member, Some(Expr::item_absent()))?);
             let entry = InboxItem::new(u, id, meta.last_activity_at);
             writes.push(Write::put(&entry, None)?);

@@ -81,6 +81,9 @@ pub struct MemberItem {
     pub last_read_seq: u64,
     #[serde(default)]
     pub muted: bool,
+    /// Who added this member after the conversation was created (absent for the first members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<UserId>,
 }
 
 /// `USER#u` / `INBOX#c`: the conversation in one user's list, sorted by `activityKey`.
@@ -135,6 +138,7 @@ impl MemberItem {
             joined_at,
             last_read_seq,
             muted: false,
+            added_by: None,
         }
     }
 }

@@ -7,3 +7,4 @@ pub mod event;
 pub mod issuer;
 pub mod routes;
 pub mod server;
+pub mod stream_poller;

@@ -51,14 +51,56 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     };
     let origins =
         parse_origins(&std::env::var("CORS_ALLOWED_ORIGINS").unwrap_or_else(|_| "*".to_owned()));
+    let events = start_event_pipeline(&deps).await?;
     let gateway = Arc::new(Gateway::new(deps, issuer, facts, origins));
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    serve(listener, gateway, shutdown)
+    let served = serve(listener, gateway, shutdown)
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string());
+    events.abort();
+    served
+}
+
+/// Plays the table stream's event source mapping: the poller hands each batch to
+/// `stream-publisher`, which writes to `EVENT_STREAM_NAME`.
+async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>, String> {
+    let publisher = stream_publisher::Deps::from_env(&process_env())
+        .await
+        .map_err(|e| e.to_string())?;
+    let sdk = chat_shared::aws::load_sdk_config().await;
+    let table = deps.store.table().as_str().to_owned();
+    let stream_arn = deps
+        .store
+        .client()
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "describe table {table}: {}",
+                chat_shared::error::ErrorChain(&e)
+            )
+        })?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| format!("table {table} has no stream"))?;
+    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    println!(
+        "events: {stream_arn} -> Kinesis stream {}",
+        std::env::var("EVENT_STREAM_NAME").unwrap_or_default()
+    );
+    Ok(tokio::spawn(async move {
+        let handler = |event| {
+            let sink = publisher.sink.clone();
+            async move { stream_publisher::publish_batch(&sink, event).await }
+        };
+        local_gateway::stream_poller::run(streams, stream_arn, handler, std::future::pending())
+            .await;
+    }))
 }
 
 fn run_token(args: &[String]) -> Result<(), String> {

@@ -1,0 +1,141 @@
+//! Domain events for analytics: the table's DynamoDB stream is the outbox. `stream-publisher`
+//! turns each stream record into the contract's CloudEvents and writes them to Kinesis, in order
+//! per conversation (see [`publish`]).
+//!
+//! An event's id derives from the stream record's `eventID` (with an index when one change yields
+//! several events), so a re-published event carries the same id and consumers dedupe by it.
+//! `data` never holds a message body: ids, lengths and counts only.
+
+mod publish;
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+pub use publish::{EventSink, KinesisSink, OutRecord, publish};
+
+use crate::conversations::model::{MemberItem, MetaItem};
+use crate::time::Timestamp;
+
+/// The CloudEvents 1.0 envelope the contract describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CloudEvent {
+    pub specversion: String,
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub time: Timestamp,
+    pub subject: String,
+    pub datacontenttype: String,
+    pub data: Value,
+}
+
+/// An event ready to publish: its partition key (the conversation, or the user for user-level
+/// events) and the stream record it came from (what a partial batch failure names).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingEvent {
+    pub partition_key: String,
+    pub sequence_number: String,
+    pub event: CloudEvent,
+}
+
+/// Why a record could not be read (a bug: logged, never retried forever).
+#[derive(Debug, thiserror::Error)]
+#[error("stream record {event_id}: {reason}")]
+pub struct RecordError {
+    pub event_id: String,
+    pub reason: String,
+}
+
+fn string_key(record: &EventRecord, name: &str) -> Option<String> {
+    match record.change.keys.get(name)? {
+        serde_dynamo::AttributeValue::S(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+fn envelope(
+    record: &EventRecord,
+    index: usize,
+    kind: &str,
+    subject: &str,
+    data: Value,
+) -> CloudEvent {
+    let id = if index == 0 {
+        record.event_id.clone()
+    } else {
+        format!("{}-{index}", record.event_id)
+    };
+    let millis = record
+        .change
+        .approximate_creation_date_time
+        .timestamp_millis();
+    CloudEvent {
+        specversion: "1.0".to_owned(),
+        id,
+        source: "chat".to_owned(),
+        kind: kind.to_owned(),
+        time: Timestamp::from_unix_millis(millis),
+        subject: subject.to_owned(),
+        datacontenttype: "application/json".to_owned(),
+        data,
+    }
+}
+
+/// The events of one stream record, in order (none for items that make no event).
+pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError> {
+    let fail = |reason: String| RecordError {
+        event_id: record.event_id.clone(),
+        reason,
+    };
+    let (Some(pk), Some(sk)) = (string_key(record, "PK"), string_key(record, "SK")) else {
+        return Ok(Vec::new());
+    };
+    if !pk.starts_with("CONV#") {
+        return Ok(Vec::new());
+    }
+    fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Result<T, String> {
+        serde_dynamo::from_item(item.clone()).map_err(|e| e.to_string())
+    }
+    let new_image = &record.change.new_image;
+    let old_image = &record.change.old_image;
+    let mut events = Vec::new();
+    match (record.event_name.as_str(), sk.as_str()) {
+        ("INSERT", "META") => {
+            let meta: MetaItem = image(new_image).map_err(fail)?;
+            let data = json!({"conversationId": meta.id, "kind": meta.kind, "createdBy": meta.created_by,
+                              "memberCount": meta.member_count});
+            events.push((meta.id.to_string(), "chat.conversation.created", data));
+        }
+        ("INSERT", member) if member.starts_with("MEMBER#") => {
+            let item: MemberItem = image(new_image).map_err(fail)?;
+            // The first members arrive with the conversation; only later additions are events.
+            if let Some(added_by) = item.added_by {
+                let data = json!({"conversationId": item.conversation_id, "userId": item.user_id,
+                                  "addedBy": added_by, "role": item.role});
+                events.push((item.conversation_id.to_string(), "chat.member.added", data));
+            }
+        }
+        ("REMOVE", member) if member.starts_with("MEMBER#") => {
+            let item: MemberItem = image(old_image).map_err(fail)?;
+            let data = json!({"conversationId": item.conversation_id, "userId": item.user_id});
+            events.push((
+                item.conversation_id.to_string(),
+                "chat.member.removed",
+                data,
+            ));
+        }
+        _ => {}
+    }
+    let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .map(|(index, (partition_key, kind, data))| PendingEvent {
+            event: envelope(record, index, kind, &partition_key, data),
+            partition_key,
+            sequence_number: sequence_number.clone(),
+        })
+        .collect())
+}
