@@ -10,7 +10,8 @@
 # Configuration (environment, with defaults):
 #   CHAT_STACK_DIR=.local-stack        PID files and logs
 #   CHAT_DYNAMODB_PORT=8000            DynamoDB Local
-#   CHAT_KINESIS_PORT=4568             kinesis-local, plain HTTP (its TLS port is this + 1)
+#   CHAT_KINESIS_PORT=4568             kinesis-local, plain HTTP (its TLS port is this + 1); its stream
+#                                      and shard limits are raised: every test makes its own stream
 #   CHAT_REDIS_PORT=6390               redis-server
 #   TABLE_NAME=chat-local              the table, created as template.yaml defines ChatTable
 #   EVENT_STREAM_NAME=chat-events-local  the Kinesis stream, as template.yaml defines EventStream
@@ -93,6 +94,7 @@ start_kinesis() {
   launch kinesis "$kinesis_port" env KINESIS_MOCK_CERT_PATH="$pkg/server.json" \
     KINESIS_MOCK_PLAIN_PORT="$kinesis_port" KINESIS_MOCK_TLS_PORT="$kinesis_tls_port" \
     CREATE_STREAM_DURATION=50ms DELETE_STREAM_DURATION=50ms LOG_LEVEL=WARN \
+    SHARD_LIMIT=100000 ON_DEMAND_STREAM_COUNT_LIMIT=10000 \
     node "$pkg/main.js"
 }
 

@@ -19,6 +19,7 @@ pub mod http;
 pub mod jwt;
 pub mod keys;
 pub mod limits;
+pub mod messages;
 pub mod profiles;
 pub mod redis_link;
 pub mod store;

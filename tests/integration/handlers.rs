@@ -306,3 +306,41 @@ async fn stream_publisher_turns_a_stream_batch_into_ordered_cloudevents() {
     );
     assert_eq!(records[0].1["time"], "2026-11-25T13:14:50.000Z");
 }
+
+#[tokio::test]
+async fn http_send_list_and_mark_read_handle_their_events() {
+    let deps = support::fresh_deps().await;
+    seed_event_group(&deps).await;
+    let sent = http_send_message::handle(&deps, event("send-message.json"))
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 201);
+    assert_eq!(sent.headers()["ratelimit-limit"], "60");
+    let message = json(&sent);
+    assert_eq!(
+        (message["seq"].as_u64(), message["rev"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let again = http_send_message::handle(&deps, event("send-message.json"))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert_eq!(json(&again)["id"], message["id"]);
+
+    let page = json(
+        &http_list_messages::handle(&deps, event("list-messages.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(page["items"][0]["body"], "See you at the station at 9");
+    assert_eq!(page["hasMore"], false);
+
+    let read = http_mark_read::handle(&deps, event("mark-read.json"))
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(
+        json(&read),
+        serde_json::json!({"lastReadSeq": 1, "unreadCount": 0})
+    );
+}

@@ -16,6 +16,7 @@ mod events;
 mod gateway_auth;
 mod handlers;
 mod limits;
+mod messages;
 mod profiles;
 mod schema;
 mod store;

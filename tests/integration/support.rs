@@ -411,6 +411,8 @@ impl OwnKinesis {
             .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
             .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
             .env("CREATE_STREAM_DURATION", "50ms")
+            .env("SHARD_LIMIT", "1000")
+            .env("ON_DEMAND_STREAM_COUNT_LIMIT", "100")
             .env("LOG_LEVEL", "WARN")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())

@@ -183,14 +183,20 @@ pub async fn remove_member(
             }
         };
         let now = Timestamp::now();
-        let update = version_guard(&meta)
+        let last_one_out = meta.member_count <= 1;
+        let mut update = version_guard(&meta)
             .name("#names", "memberNames")
-            .name("#gone", leaving.user_id.as_str())
             .number(":one", 1)
-            .string(":now", now.to_string());
-        let mut update = update.when("memberCount = :seenCount");
-        update.expression =
-            "SET memberCount = memberCount - :one, updatedAt = :now REMOVE #names.#gone".to_owned();
+            .string(":now", now.to_string())
+            .when("memberCount = :seenCount");
+        // The last member out removes the whole map rather than leave it empty (an empty map in
+        // DynamoDB Local's stream cannot be parsed; see `MetaItem::member_names`).
+        update.expression = if last_one_out {
+            "SET memberCount = memberCount - :one, updatedAt = :now REMOVE #names".to_owned()
+        } else {
+            update = update.name("#gone", leaving.user_id.as_str());
+            "SET memberCount = memberCount - :one, updatedAt = :now REMOVE #names.#gone".to_owned()
+        };
         let mut writes = vec![
             Write::Update {
                 key: keys::conversation_meta(id),

@@ -16,6 +16,7 @@ pub use read::{
     ConversationPage, ListParams, SettingsChanges, TitleChange, get, list, load_member_view,
     set_title, update_settings,
 };
+pub(crate) use read::{access, member_items};
 
 use crate::error::ApiError;
 use crate::store::StoreError;
@@ -24,7 +25,7 @@ use crate::store::StoreError;
 const MAX_ATTEMPTS: u32 = 8;
 
 /// What one attempt of an optimistic write came to.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(T),
     /// Lost a race (a condition on a version, or a transaction conflict): read again and retry.
     Retry,
@@ -32,7 +33,7 @@ enum Attempt<T> {
 
 /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, sleeping a random
 /// 10 to 80 ms (doubling) between tries; then 503.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Attempt<T>, ApiError>>,
@@ -55,7 +56,7 @@ fn jitter(attempt: u32) -> Duration {
 }
 
 /// A lost race: a transaction conflict, or a failed condition on the conversation's version.
-fn lost_race(error: &StoreError) -> bool {
+pub(crate) fn lost_race(error: &StoreError) -> bool {
     use crate::store::CancellationCode;
     match error {
         StoreError::ConditionFailed => true,

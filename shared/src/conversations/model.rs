@@ -63,6 +63,9 @@ pub struct MetaItem {
     pub member_count: u32,
     /// Lower-case display names by user id, as they were when each member joined: what `q`
     /// searches besides the title. A later profile rename shows up here on the next member change.
+    /// Never stored empty: DynamoDB Local's stream renders an empty map as `{}`, which the SDK
+    /// cannot parse, so the last member to leave removes the whole map.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub member_names: BTreeMap<String, String>,
 }
 
@@ -81,6 +84,9 @@ pub struct MemberItem {
     pub last_read_seq: u64,
     #[serde(default)]
     pub muted: bool,
+    /// When the member last moved their read position themselves (a send moves it too, silently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<Timestamp>,
     /// Who added this member after the conversation was created (absent for the first members).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub added_by: Option<UserId>,
@@ -138,6 +144,7 @@ impl MemberItem {
             joined_at,
             last_read_seq,
             muted: false,
+            last_read_at: None,
             added_by: None,
         }
     }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 pub use publish::{EventSink, KinesisSink, OutRecord, publish};
 
 use crate::conversations::model::{MemberItem, MetaItem};
+use crate::messages::MessageItem;
 use crate::time::Timestamp;
 
 /// The CloudEvents 1.0 envelope the contract describes.
@@ -116,6 +117,31 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
                                   "addedBy": added_by, "role": item.role});
                 events.push((item.conversation_id.to_string(), "chat.member.added", data));
             }
+        }
+        ("MODIFY", member) if member.starts_with("MEMBER#") => {
+            let (before, after): (MemberItem, MemberItem) = (
+                image(old_image).map_err(fail)?,
+                image(new_image).map_err(fail)?,
+            );
+            // Only a read the member made: a send moves the sender's position without `lastReadAt`.
+            if after.last_read_at != before.last_read_at
+                && after.last_read_seq > before.last_read_seq
+            {
+                let data = json!({"conversationId": after.conversation_id, "userId": after.user_id,
+                                  "lastReadSeq": after.last_read_seq});
+                events.push((after.conversation_id.to_string(), "chat.message.read", data));
+            }
+        }
+        ("INSERT", message) if message.starts_with("MSG#") => {
+            let item: MessageItem = image(new_image).map_err(fail)?;
+            let data = json!({"conversationId": item.conversation_id, "messageId": item.id, "seq": item.seq,
+                              "rev": item.msg_rev, "senderId": item.sender_id,
+                              "length": item.body.chars().count(), "replyToSeq": item.reply_to_seq});
+            events.push((
+                item.conversation_id.to_string(),
+                "chat.message.created",
+                data,
+            ));
         }
         ("REMOVE", member) if member.starts_with("MEMBER#") => {
             let item: MemberItem = image(old_image).map_err(fail)?;

@@ -62,6 +62,9 @@ pub const LAMBDA_ROUTES: &[LambdaRoute] = &[
         "/conversations/{id}/members/{userId}",
         http_remove_member
     ),
+    route!("POST", "/conversations/{id}/messages", http_send_message),
+    route!("GET", "/conversations/{id}/messages", http_list_messages),
+    route!("POST", "/conversations/{id}/read", http_mark_read),
 ];
 
 /// The function (package) name of a route: `http-get-me`.

@@ -1,0 +1,16 @@
+//! Messages: send (ordered and idempotent), history, and read positions.
+//!
+//! `seq` numbers a conversation's messages and `rev` every change of its timeline, both gap-free:
+//! a send reads `META` consistently and writes it back in one transaction conditioned on the
+//! `lastSeq` and `rev` it read, together with the message, the sender's idempotency key and the
+//! sender's read position. A lost race retries with jitter (at most 8 times, then 503).
+
+mod history;
+pub mod model;
+mod read;
+mod send;
+
+pub use history::{HistoryPage, HistoryParams, history};
+pub use model::{Message, MessageItem};
+pub use read::{MarkRead, ReadState, mark_read};
+pub use send::{SendMessage, Sent, send};
