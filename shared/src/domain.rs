@@ -218,6 +218,23 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// A reaction: one fully-qualified emoji (Unicode's list, as the `emojis` crate carries it),
+    /// at most 32 bytes. An unqualified form (a heart without its variation selector) is refused,
+    /// so one emoji has one spelling.
+    Emoji,
+    |raw| {
+        if raw.len() > 32 {
+            return Err(ValidationError::new("at most 32 bytes"));
+        }
+        match emojis::get(raw) {
+            Some(emoji) if emoji.as_str() == raw => Ok(raw.to_owned()),
+            Some(_) => Err(ValidationError::new("use the fully-qualified emoji")),
+            None => Err(ValidationError::new("one emoji")),
+        }
+    }
+);
+
+string_newtype!(
     /// A DynamoDB table name: 3 to 255 characters of `[A-Za-z0-9_.-]`.
     TableName,
     |raw| {
@@ -366,6 +383,16 @@ mod tests {
         assert_eq!(ok.as_str(), "Team");
         let err = serde_json::from_str::<Title>("\"\"").unwrap_err();
         assert!(err.to_string().contains("must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn reactions_are_single_fully_qualified_emoji() {
+        for ok in ["👍", "❤️", "👍🏽", "🏳️‍🌈", "👩‍👩‍👧‍👦"] {
+            assert!(ok.parse::<Emoji>().is_ok(), "{ok}");
+        }
+        for bad in ["", "x", "👍👍", "❤", ":+1:", "👍 "] {
+            assert!(bad.parse::<Emoji>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

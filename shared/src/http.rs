@@ -126,6 +126,22 @@ pub fn conversation_id(req: &Request) -> Result<crate::domain::ConversationId, A
         .map_err(|_| ApiError::NotFound)
 }
 
+/// The `{seq}` path parameter: a message's number. Anything else names no message: 404.
+pub fn message_seq(req: &Request) -> Result<u64, ApiError> {
+    path_param(req, "seq")?
+        .parse::<u64>()
+        .ok()
+        .filter(|seq| *seq >= 1)
+        .ok_or(ApiError::NotFound)
+}
+
+/// The `{emoji}` path parameter (API Gateway hands it over decoded).
+pub fn emoji(req: &Request) -> Result<crate::domain::Emoji, ApiError> {
+    path_param(req, "emoji")?
+        .parse()
+        .map_err(|e: ValidationError| ApiError::Validation(e.at("emoji")))
+}
+
 /// A query parameter (the first value when repeated).
 pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.query_string_parameters_ref()

@@ -174,3 +174,70 @@ async fn with_kinesis_frozen_writes_succeed_and_every_event_arrives_after_the_th
         "every event once, after dropping duplicates by id"
     );
 }
+
+#[tokio::test]
+async fn edits_unsends_and_reactions_reach_the_stream() {
+    let api = LocalApi::start().await;
+    let pipeline = Pipeline::start(&api.gateway.deps.store, None).await;
+    api.sign_up(&["ada".into(), "bob".into()]).await;
+    let (_, direct) = api
+        .call(
+            Method::POST,
+            "/conversations",
+            "ada",
+            Some(json!({"participantIds": ["bob"]})),
+        )
+        .await;
+    let id = direct["id"].as_str().unwrap().to_owned();
+    let m = format!("/conversations/{id}/messages/1");
+    api.call(
+        Method::POST,
+        &format!("/conversations/{id}/messages"),
+        "ada",
+        Some(json!({"body": "secret words", "clientMessageId": "m1"})),
+    )
+    .await;
+    api.call(
+        Method::PATCH,
+        &m,
+        "ada",
+        Some(json!({"body": "other secret words"})),
+    )
+    .await;
+    api.call(
+        Method::PUT,
+        &format!("{m}/reactions/%F0%9F%91%8D"),
+        "bob",
+        None,
+    )
+    .await;
+    api.call(
+        Method::PUT,
+        &format!("{m}/reactions/%F0%9F%8E%89"),
+        "bob",
+        None,
+    )
+    .await;
+    api.call(Method::DELETE, &m, "ada", None).await;
+    let records = pipeline.wait_for(7, 30).await;
+    let events = of_conversation(&records, &id);
+    let kinds: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "chat.conversation.created",
+            "chat.message.created",
+            "chat.message.edited",
+            "chat.reaction.added",
+            "chat.reaction.removed",
+            "chat.reaction.added",
+            "chat.message.deleted",
+        ]
+    );
+    assert_eq!(events[3]["data"]["emoji"], "👍");
+    assert_eq!(events[5]["data"]["emoji"], "🎉");
+    assert_eq!(events[2]["data"]["length"], 18);
+    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 7, "one record with two events gives two ids");
+    assert!(!serde_json::to_string(&records).unwrap().contains("secret"));
+}

@@ -344,3 +344,57 @@ async fn http_send_list_and_mark_read_handle_their_events() {
         serde_json::json!({"lastReadSeq": 1, "unreadCount": 0})
     );
 }
+
+#[tokio::test]
+async fn http_edit_react_unsend_and_list_changes_handle_their_events() {
+    let deps = support::fresh_deps().await;
+    seed_event_group(&deps).await;
+    http_send_message::handle(&deps, event("send-message.json"))
+        .await
+        .unwrap();
+
+    let edited = json(
+        &http_edit_message::handle(&deps, event("edit-message.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (edited["body"].as_str(), edited["rev"].as_u64()),
+        (Some("See you at the station at 9:30"), Some(2))
+    );
+    let reacted = json(
+        &http_put_reaction::handle(&deps, event("put-reaction.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(reacted["reactions"], serde_json::json!({"👍": ["bob"]}));
+    let unreacted = json(
+        &http_delete_reaction::handle(&deps, event("delete-reaction.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (unreacted["reactions"].clone(), unreacted["rev"].as_u64()),
+        (serde_json::json!({}), Some(4))
+    );
+    let unsent = json(
+        &http_unsend_message::handle(&deps, event("unsend-message.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        (unsent["deleted"].as_bool(), unsent["rev"].as_u64()),
+        (Some(true), Some(5))
+    );
+
+    let changes = json(
+        &http_list_changes::handle(&deps, event("list-changes.json"))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(changes["items"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (changes["rev"].as_u64(), changes["hasMore"].as_bool()),
+        (Some(5), Some(false))
+    );
+}

@@ -10,7 +10,9 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
+mod budgets;
 mod cache;
+mod changes;
 mod conversations;
 mod events;
 mod gateway_auth;

@@ -265,15 +265,20 @@ impl Plan {
 }
 
 /// Direct and self: one transaction with the claim, so there is only ever one.
+/// The caller has just found no claim, so the first attempt writes at once; later attempts (after
+/// a lost race) read the claim first, since the winner's conversation is the answer.
 async fn unique(
     store: &DynamoStore,
     plan: &Plan,
     claim_key: Key,
 ) -> Result<(ConversationId, bool), ApiError> {
+    let first = std::sync::atomic::AtomicBool::new(true);
     retrying(|| async {
-        if let Some(claim) = store
-            .get::<ClaimItem>(&claim_key, Consistency::Strong)
-            .await?
+        let first_attempt = first.swap(false, std::sync::atomic::Ordering::Relaxed);
+        if !first_attempt
+            && let Some(claim) = store
+                .get::<ClaimItem>(&claim_key, Consistency::Strong)
+                .await?
         {
             return Ok(Attempt::Done((claim.conversation_id, false)));
         }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 pub use publish::{EventSink, KinesisSink, OutRecord, publish};
 
 use crate::conversations::model::{MemberItem, MetaItem};
+use crate::domain::UserId;
 use crate::messages::MessageItem;
 use crate::time::Timestamp;
 
@@ -142,6 +143,54 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
                 "chat.message.created",
                 data,
             ));
+        }
+        ("MODIFY", message) if message.starts_with("MSG#") => {
+            let (before, after): (MessageItem, MessageItem) = (
+                image(old_image).map_err(fail)?,
+                image(new_image).map_err(fail)?,
+            );
+            let subject = after.conversation_id.to_string();
+            let base = json!({"conversationId": after.conversation_id, "messageId": after.id, "seq": after.seq,
+                              "rev": after.msg_rev});
+            let with = |extra: Value| {
+                let mut data = base.clone();
+                if let (Some(data), Value::Object(extra)) = (data.as_object_mut(), extra) {
+                    data.extend(extra);
+                }
+                data
+            };
+            if after.deleted && !before.deleted {
+                events.push((
+                    subject.clone(),
+                    "chat.message.deleted",
+                    with(json!({"senderId": after.sender_id})),
+                ));
+            } else if after.edited_at != before.edited_at {
+                let length = after.body.chars().count();
+                events.push((
+                    subject.clone(),
+                    "chat.message.edited",
+                    with(json!({"length": length})),
+                ));
+            }
+            let pairs = |m: &MessageItem| -> Vec<(String, UserId)> {
+                m.reactions
+                    .iter()
+                    .flat_map(|(e, users)| users.iter().map(move |u| (e.clone(), u.clone())))
+                    .collect()
+            };
+            let (old_pairs, new_pairs) = (pairs(&before), pairs(&after));
+            // A tombstone's reactions go with it; that is the deletion, not removals.
+            if !after.deleted {
+                for (emoji, user) in old_pairs.iter().filter(|p| !new_pairs.contains(p)) {
+                    let data = with(json!({"userId": user, "emoji": emoji}));
+                    events.push((subject.clone(), "chat.reaction.removed", data));
+                }
+            }
+            for (emoji, user) in new_pairs.iter().filter(|p| !old_pairs.contains(p)) {
+                let data = with(json!({"userId": user, "emoji": emoji}));
+                events.push((subject.clone(), "chat.reaction.added", data));
+            }
         }
         ("REMOVE", member) if member.starts_with("MEMBER#") => {
             let item: MemberItem = image(old_image).map_err(fail)?;

@@ -5,11 +5,13 @@
 //! `lastSeq` and `rev` it read, together with the message, the sender's idempotency key and the
 //! sender's read position. A lost race retries with jitter (at most 8 times, then 503).
 
+mod change;
 mod history;
 pub mod model;
 mod read;
 mod send;
 
+pub use change::{ChangesPage, EditMessage, changes, edit, react, unreact, unsend};
 pub use history::{HistoryPage, HistoryParams, history};
 pub use model::{Message, MessageItem};
 pub use read::{MarkRead, ReadState, mark_read};

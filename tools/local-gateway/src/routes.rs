@@ -65,6 +65,27 @@ pub const LAMBDA_ROUTES: &[LambdaRoute] = &[
     route!("POST", "/conversations/{id}/messages", http_send_message),
     route!("GET", "/conversations/{id}/messages", http_list_messages),
     route!("POST", "/conversations/{id}/read", http_mark_read),
+    route!(
+        "PATCH",
+        "/conversations/{id}/messages/{seq}",
+        http_edit_message
+    ),
+    route!(
+        "DELETE",
+        "/conversations/{id}/messages/{seq}",
+        http_unsend_message
+    ),
+    route!(
+        "PUT",
+        "/conversations/{id}/messages/{seq}/reactions/{emoji}",
+        http_put_reaction
+    ),
+    route!(
+        "DELETE",
+        "/conversations/{id}/messages/{seq}/reactions/{emoji}",
+        http_delete_reaction
+    ),
+    route!("GET", "/conversations/{id}/changes", http_list_changes),
 ];
 
 /// The function (package) name of a route: `http-get-me`.

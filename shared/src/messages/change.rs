@@ -1,0 +1,352 @@
+//! Changes to a sent message: edit and unsend (the sender only), reactions (any member), and the
+//! catch-up read `/changes`. Every change takes the conversation's next `rev`: the message and
+//! `META` are written in one transaction, each guarded by the revision that was read.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use super::model::{Message, MessageItem, preview};
+use crate::conversations::model::MetaItem;
+use crate::conversations::{Attempt, access, lost_race, retrying};
+use crate::deps::HttpDeps;
+use crate::domain::{ConversationId, Emoji, Limit, MessageBody, UserId};
+use crate::error::ApiError;
+use crate::keys::{self, attr, index};
+use crate::store::{Consistency, Expr, Key, Query, Write};
+use crate::time::Timestamp;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EditMessage {
+    pub body: MessageBody,
+}
+
+/// What a change does to a message; `None` from a rule means "nothing to do" (idempotent).
+#[derive(Debug, Clone, PartialEq)]
+struct Change {
+    body: String,
+    edited_at: Option<Timestamp>,
+    deleted: bool,
+    reactions: BTreeMap<String, Vec<UserId>>,
+}
+
+impl Change {
+    fn of(item: &MessageItem) -> Self {
+        Self {
+            body: item.body.clone(),
+            edited_at: item.edited_at,
+            deleted: item.deleted,
+            reactions: item.reactions.clone(),
+        }
+    }
+}
+
+/// Reads `META`, my membership and the message consistently; 404 for a non-member or no message.
+async fn read(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+) -> Result<(MetaItem, MessageItem), ApiError> {
+    let keys = [
+        keys::conversation_meta(id),
+        keys::membership(id, user),
+        keys::message(id, seq),
+    ];
+    let mut found: HashMap<Key, serde_json::Value> =
+        deps.store.batch_get(&keys, Consistency::Strong).await?;
+    let [meta, member, message] = keys.map(|k| found.remove(&k));
+    let (Some(meta), Some(_), Some(message)) = (meta, member, message) else {
+        return Err(ApiError::NotFound);
+    };
+    let meta = serde_json::from_value(meta).map_err(ApiError::internal)?;
+    let message = serde_json::from_value(message).map_err(ApiError::internal)?;
+    Ok((meta, message))
+}
+
+/// Applies `rule` to the message with optimistic retries; the message as it is afterwards.
+async fn change_message<F>(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+    rule: F,
+) -> Result<Message, ApiError>
+where
+    F: Fn(&MessageItem, Timestamp) -> Result<Option<Change>, ApiError>,
+{
+    retrying(|| async {
+        let (meta, item) = read(deps, user, id, seq).await?;
+        let now = Timestamp::now();
+        let Some(change) = rule(&item, now)? else {
+            return Ok(Attempt::Done(Message::from(item)));
+        };
+        let rev = meta.rev + 1;
+        let mut message_update = Expr::default()
+            .string(":body", change.body.clone())
+            .boolean(":deleted", change.deleted)
+            .number(":rev", rev)
+            .number(":seenRev", item.msg_rev);
+        let mut sets = vec!["body = :body", "deleted = :deleted", "msgRev = :rev"];
+        if let Some(edited) = change.edited_at {
+            message_update = message_update.string(":edited", edited.to_string());
+            sets.push("editedAt = :edited");
+        }
+        // An empty map is removed, never stored (see `MessageItem::reactions`).
+        let reactions = if change.reactions.is_empty() {
+            " REMOVE reactions".to_owned()
+        } else {
+            let value =
+                serde_dynamo::to_attribute_value(&change.reactions).map_err(ApiError::internal)?;
+            message_update = message_update.value_raw(":reactions", value);
+            sets.push("reactions = :reactions");
+            String::new()
+        };
+        message_update.expression = format!("SET {}{reactions}", sets.join(", "));
+        let message_update = message_update.when("msgRev = :seenRev");
+
+        let mut meta_update = Expr::default()
+            .number(":rev", rev)
+            .number(":seenRev", meta.rev)
+            .string(":now", now.to_string());
+        meta_update.expression = "SET rev = :rev, updatedAt = :now".to_owned();
+        if meta.last_seq == seq
+            && let Some(mut last) = meta.last_message.clone()
+        {
+            // The conversation shows its last message: keep that summary true.
+            last.preview = if change.deleted {
+                String::new()
+            } else {
+                preview(&change.body)
+            };
+            last.deleted = change.deleted;
+            let value = serde_dynamo::to_attribute_value(&last).map_err(ApiError::internal)?;
+            meta_update = meta_update.value_raw(":last", value);
+            meta_update.expression.push_str(", lastMessage = :last");
+        }
+        let writes = vec![
+            Write::Update {
+                key: keys::conversation_meta(id),
+                update: meta_update.when("rev = :seenRev"),
+            },
+            Write::Update {
+                key: keys::message(id, seq),
+                update: message_update,
+            },
+        ];
+        match deps.store.transact(writes).await {
+            Ok(()) => {
+                let mut updated = item;
+                updated.body = change.body;
+                updated.edited_at = change.edited_at;
+                updated.deleted = change.deleted;
+                updated.reactions = change.reactions;
+                updated.msg_rev = rev;
+                Ok(Attempt::Done(Message::from(updated)))
+            }
+            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+}
+
+fn only_the_sender(item: &MessageItem, user: &UserId, what: &'static str) -> Result<(), ApiError> {
+    if &item.sender_id != user {
+        return Err(ApiError::Forbidden(what));
+    }
+    Ok(())
+}
+
+fn not_unsent(item: &MessageItem) -> Result<(), ApiError> {
+    if item.deleted {
+        return Err(ApiError::Conflict("the message was unsent"));
+    }
+    Ok(())
+}
+
+/// `PATCH …/messages/{seq}`: the sender edits the body; the same body again changes nothing.
+pub async fn edit(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+    request: &EditMessage,
+) -> Result<Message, ApiError> {
+    change_message(deps, user, id, seq, |item, now| {
+        only_the_sender(item, user, "only the sender edits a message")?;
+        not_unsent(item)?;
+        if item.body == request.body.as_str() {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            body: request.body.to_string(),
+            edited_at: Some(now),
+            ..Change::of(item)
+        }))
+    })
+    .await
+}
+
+/// `DELETE …/messages/{seq}`: the sender unsends; the message becomes a tombstone that keeps its
+/// `seq` (empty body, no reactions). Unsending again changes nothing.
+pub async fn unsend(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+) -> Result<Message, ApiError> {
+    change_message(deps, user, id, seq, |item, _| {
+        only_the_sender(item, user, "only the sender unsends a message")?;
+        if item.deleted {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            body: String::new(),
+            edited_at: item.edited_at,
+            deleted: true,
+            reactions: BTreeMap::new(),
+        }))
+    })
+    .await
+}
+
+/// `PUT …/reactions/{emoji}`: my one reaction becomes this emoji (replacing another).
+pub async fn react(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+    emoji: &Emoji,
+) -> Result<Message, ApiError> {
+    change_message(deps, user, id, seq, |item, _| {
+        not_unsent(item)?;
+        if item
+            .reactions
+            .get(emoji.as_str())
+            .is_some_and(|users| users.contains(user))
+        {
+            return Ok(None);
+        }
+        let mut reactions = without(&item.reactions, user);
+        reactions
+            .entry(emoji.to_string())
+            .or_default()
+            .push(user.clone());
+        Ok(Some(Change {
+            reactions,
+            ..Change::of(item)
+        }))
+    })
+    .await
+}
+
+/// `DELETE …/reactions/{emoji}`: removes my reaction if it is this emoji.
+pub async fn unreact(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    seq: u64,
+    emoji: &Emoji,
+) -> Result<Message, ApiError> {
+    change_message(deps, user, id, seq, |item, _| {
+        not_unsent(item)?;
+        if !item
+            .reactions
+            .get(emoji.as_str())
+            .is_some_and(|users| users.contains(user))
+        {
+            return Ok(None);
+        }
+        Ok(Some(Change {
+            reactions: without(&item.reactions, user),
+            ..Change::of(item)
+        }))
+    })
+    .await
+}
+
+/// The reactions with `user`'s removed (and emptied emoji dropped).
+fn without(
+    reactions: &BTreeMap<String, Vec<UserId>>,
+    user: &UserId,
+) -> BTreeMap<String, Vec<UserId>> {
+    reactions
+        .iter()
+        .map(|(emoji, users)| {
+            (
+                emoji.clone(),
+                users
+                    .iter()
+                    .filter(|u| *u != user)
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .filter(|(_, users)| !users.is_empty())
+        .collect()
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangesPage {
+    pub items: Vec<Message>,
+    pub has_more: bool,
+    /// The revision the client has caught up to once it has applied this page.
+    pub rev: u64,
+}
+
+/// `GET /conversations/{id}/changes?sinceRev&limit`: every message whose latest change is after
+/// `sinceRev`, in ascending `rev`, from the `ByRev` index. The message holding the conversation's
+/// newest `rev` is always among them, so "more" is known exactly: the page ends below that `rev`.
+pub async fn changes(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    since: u64,
+    limit: Limit,
+) -> Result<ChangesPage, ApiError> {
+    let meta = access(&deps.store, user, id).await?.meta;
+    let condition = Expr::new("#pk = :pk AND #rev > :since")
+        .name("#pk", attr::PK)
+        .name("#rev", attr::MSG_REV)
+        .string(":pk", keys::conversation_pk(id))
+        .number(":since", since);
+    let query = Query {
+        page_size: i32::try_from(limit.get()).ok(),
+        consistency: Consistency::Strong,
+        ..Query::new(Some(index::BY_REV), condition)
+    };
+    let items: Vec<MessageItem> = deps.store.query_page(&query, None).await?.items;
+    let newest = items.last().map_or(since, |m| m.msg_rev);
+    let has_more = newest < meta.rev && items.len() == limit.get();
+    let rev = if has_more {
+        newest
+    } else {
+        meta.rev.max(newest)
+    };
+    Ok(ChangesPage {
+        items: items.into_iter().map(Message::from).collect(),
+        has_more,
+        rev,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_a_users_reaction_drops_emptied_emoji() {
+        let (a, b): (UserId, UserId) = ("a".parse().unwrap(), "b".parse().unwrap());
+        let reactions = BTreeMap::from([
+            ("👍".to_owned(), vec![a.clone(), b.clone()]),
+            ("🎉".to_owned(), vec![a.clone()]),
+        ]);
+        assert_eq!(
+            without(&reactions, &a),
+            BTreeMap::from([("👍".to_owned(), vec![b])])
+        );
+    }
+}

@@ -1,0 +1,375 @@
+//! The DynamoDB calls of every route, counted by an interceptor on the client the route functions
+//! use, against each route's budget (README, "Routes"). A route that makes more calls fails here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use chat_shared::store::DynamoStore;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::support::{self, LocalApi};
+
+/// Records the operation name of every DynamoDB call (once per call, not per retry attempt).
+#[derive(Debug, Clone, Default)]
+struct CallLog(Arc<Mutex<Vec<String>>>);
+
+impl Intercept for CallLog {
+    fn name(&self) -> &'static str {
+        "CallLog"
+    }
+
+    fn read_before_execution(
+        &self,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(operation_name(context).to_owned());
+        Ok(())
+    }
+
+    fn read_after_execution(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        Ok(())
+    }
+}
+
+/// The operation a call is, from the type of its input.
+fn operation_name(context: &BeforeSerializationInterceptorContextRef<'_>) -> &'static str {
+    use aws_sdk_dynamodb::operation as op;
+    let input = context.input();
+    macro_rules! names {
+        ($($module:ident :: $input:ident => $name:literal),* $(,)?) => {
+            $(if input.downcast_ref::<op::$module::$input>().is_some() { return $name; })*
+        };
+    }
+    names!(
+        get_item::GetItemInput => "GetItem",
+        put_item::PutItemInput => "PutItem",
+        update_item::UpdateItemInput => "UpdateItem",
+        delete_item::DeleteItemInput => "DeleteItem",
+        query::QueryInput => "Query",
+        scan::ScanInput => "Scan",
+        batch_get_item::BatchGetItemInput => "BatchGetItem",
+        batch_write_item::BatchWriteItemInput => "BatchWriteItem",
+        transact_write_items::TransactWriteItemsInput => "TransactWriteItems",
+        transact_get_items::TransactGetItemsInput => "TransactGetItems",
+    );
+    "other"
+}
+
+impl CallLog {
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+struct Budgeted {
+    api: LocalApi,
+    log: CallLog,
+    report: BTreeMap<String, (usize, usize, Vec<String>)>,
+}
+
+impl Budgeted {
+    /// Calls a route and checks its DynamoDB calls against `budget`.
+    async fn call(
+        &mut self,
+        route: &str,
+        budget: usize,
+        method: Method,
+        path: &str,
+        user: &str,
+        body: Option<serde_json::Value>,
+    ) -> serde_json::Value {
+        self.log.take();
+        let (status, answer) = self.api.call(method, path, user, body).await;
+        assert!(status < 300, "{route}: {status} {answer}");
+        let calls = self.log.take();
+        assert!(
+            calls.len() <= budget,
+            "{route} made {} DynamoDB calls, over its budget of {budget}: {calls:?}",
+            calls.len()
+        );
+        self.report
+            .insert(route.to_owned(), (calls.len(), budget, calls));
+        answer
+    }
+}
+
+#[tokio::test]
+#[allow(
+    clippy::print_stdout,
+    reason = "prints the table of counts beside the assertions"
+)]
+async fn every_route_stays_within_its_dynamodb_budget() {
+    let log = CallLog::default();
+    let sdk = support::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .interceptor(log.clone())
+            .build(),
+    );
+    let table = support::fresh_store().await.table().clone();
+    let deps = support::deps_with(DynamoStore::new(client, table), support::redis_link()).await;
+    let api = LocalApi::start_with(deps).await;
+    let mut b = Budgeted {
+        api,
+        log,
+        report: BTreeMap::new(),
+    };
+    let (me, bob, cy) = ("ada", "bob", "cy");
+
+    // Budgets are for a cold cache, the worst case.
+    b.call("GET /me (first call)", 2, Method::GET, "/me", me, None)
+        .await;
+    b.call("GET /me", 1, Method::GET, "/me", me, None).await;
+    b.call("GET /me (bob)", 2, Method::GET, "/me", bob, None)
+        .await;
+    b.call("GET /me (cy)", 2, Method::GET, "/me", cy, None)
+        .await;
+    b.call(
+        "PATCH /me",
+        2,
+        Method::PATCH,
+        "/me",
+        me,
+        Some(json!({"displayName": "Ada"})),
+    )
+    .await;
+    b.call(
+        "GET /users/{userId}",
+        1,
+        Method::GET,
+        "/users/bob",
+        me,
+        None,
+    )
+    .await;
+    let direct = b
+        .call(
+            "POST /conversations (direct, new)",
+            7,
+            Method::POST,
+            "/conversations",
+            me,
+            Some(json!({"participantIds": [bob]})),
+        )
+        .await;
+    b.call(
+        "POST /conversations (direct, existing)",
+        6,
+        Method::POST,
+        "/conversations",
+        me,
+        Some(json!({"participantIds": [bob]})),
+    )
+    .await;
+    let group = b
+        .call(
+            "POST /conversations (group)",
+            7,
+            Method::POST,
+            "/conversations",
+            me,
+            Some(json!({"participantIds": [bob], "kind": "group", "clientRequestId": "g1"})),
+        )
+        .await;
+    let id = group["id"].as_str().unwrap().to_owned();
+    let c = format!("/conversations/{id}");
+    b.call(
+        "GET /conversations",
+        4 + 2,
+        Method::GET,
+        "/conversations",
+        me,
+        None,
+    )
+    .await;
+    b.call("GET /conversations/{id}", 3, Method::GET, &c, me, None)
+        .await;
+    b.call(
+        "PATCH /conversations/{id}",
+        5,
+        Method::PATCH,
+        &c,
+        me,
+        Some(json!({"title": "T"})),
+    )
+    .await;
+    b.call(
+        "PATCH /conversations/{id}/settings",
+        5,
+        Method::PATCH,
+        &format!("{c}/settings"),
+        me,
+        Some(json!({"muted": true})),
+    )
+    .await;
+    b.call(
+        "POST /conversations/{id}/members",
+        8,
+        Method::POST,
+        &format!("{c}/members"),
+        me,
+        Some(json!({"userIds": [cy]})),
+    )
+    .await;
+    // A send: one read and one transaction, then the members query and one move per member (3).
+    b.call(
+        "POST /conversations/{id}/messages",
+        3 + 3,
+        Method::POST,
+        &format!("{c}/messages"),
+        me,
+        Some(json!({"body": "hi", "clientMessageId": "m1"})),
+    )
+    .await;
+    b.call(
+        "POST /conversations/{id}/messages (retry)",
+        2 + 1 + 3,
+        Method::POST,
+        &format!("{c}/messages"),
+        me,
+        Some(json!({"body": "hi", "clientMessageId": "m1"})),
+    )
+    .await;
+    b.call(
+        "GET /conversations/{id}/messages",
+        2,
+        Method::GET,
+        &format!("{c}/messages"),
+        bob,
+        None,
+    )
+    .await;
+    b.call(
+        "POST /conversations/{id}/read",
+        2,
+        Method::POST,
+        &format!("{c}/read"),
+        bob,
+        Some(json!({"seq": 1})),
+    )
+    .await;
+    b.call(
+        "PATCH /conversations/{id}/messages/{seq}",
+        2,
+        Method::PATCH,
+        &format!("{c}/messages/1"),
+        me,
+        Some(json!({"body": "hello"})),
+    )
+    .await;
+    b.call(
+        "PUT …/reactions/{emoji}",
+        2,
+        Method::PUT,
+        &format!("{c}/messages/1/reactions/%F0%9F%91%8D"),
+        bob,
+        None,
+    )
+    .await;
+    b.call(
+        "DELETE …/reactions/{emoji}",
+        2,
+        Method::DELETE,
+        &format!("{c}/messages/1/reactions/%F0%9F%91%8D"),
+        bob,
+        None,
+    )
+    .await;
+    b.call(
+        "DELETE /conversations/{id}/messages/{seq}",
+        2,
+        Method::DELETE,
+        &format!("{c}/messages/1"),
+        me,
+        None,
+    )
+    .await;
+    b.call(
+        "GET /conversations/{id}/changes",
+        2,
+        Method::GET,
+        &format!("{c}/changes?sinceRev=0"),
+        cy,
+        None,
+    )
+    .await;
+    b.call(
+        "DELETE /conversations/{id}/members/{userId} (owner removes)",
+        3,
+        Method::DELETE,
+        &format!("{c}/members/cy"),
+        me,
+        None,
+    )
+    .await;
+    b.call(
+        "DELETE /conversations/{id}/members/{userId} (owner leaves)",
+        3,
+        Method::DELETE,
+        &format!("{c}/members/me"),
+        me,
+        None,
+    )
+    .await;
+
+    // The send path itself: exactly one consistent read and one transaction.
+    b.log.take();
+    let (status, _) = b
+        .api
+        .call(
+            Method::POST,
+            &format!("{c}/messages"),
+            bob,
+            Some(json!({"body": "again", "clientMessageId": "m2"})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let calls = b.log.take();
+    assert_eq!(
+        &calls[..2],
+        ["BatchGetItem", "TransactWriteItems"],
+        "{calls:?}"
+    );
+    assert!(
+        calls[2..].iter().all(|c| c == "Query" || c == "UpdateItem"),
+        "{calls:?}"
+    );
+
+    // A warm cache makes reads cheaper.
+    b.call(
+        "GET /conversations/{id} (warm)",
+        1,
+        Method::GET,
+        &format!("/conversations/{}", direct["id"].as_str().unwrap()),
+        me,
+        None,
+    )
+    .await;
+    let _ = b
+        .call(
+            "GET /conversations/{id} (warm, again)",
+            1,
+            Method::GET,
+            &format!("/conversations/{}", direct["id"].as_str().unwrap()),
+            me,
+            None,
+        )
+        .await;
+
+    // The table of calls, for `--no-capture` readers.
+    for (route, (calls, budget, names)) in &b.report {
+        println!("{route:70} {calls:>2} / {budget:>2}  {names:?}");
+    }
+}
