@@ -21,6 +21,7 @@ pub mod keys;
 pub mod limits;
 pub mod messages;
 pub mod profiles;
+pub mod realtime;
 pub mod redis_link;
 pub mod store;
 pub mod telemetry;

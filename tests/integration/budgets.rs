@@ -324,6 +324,16 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     )
     .await;
 
+    b.call(
+        "POST /realtime/tickets",
+        1,
+        Method::POST,
+        "/realtime/tickets",
+        me,
+        None,
+    )
+    .await;
+
     // The send path itself: exactly one consistent read and one transaction.
     b.log.take();
     let (status, _) = b

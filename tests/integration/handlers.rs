@@ -398,3 +398,38 @@ async fn http_edit_react_unsend_and_list_changes_handle_their_events() {
         (Some(5), Some(false))
     );
 }
+
+#[tokio::test]
+async fn http_create_realtime_ticket_issues_a_single_use_ticket() {
+    let deps = support::fresh_deps().await;
+    let resp = http_create_realtime_ticket::handle(&deps, event("create-realtime-ticket.json"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    assert_eq!(resp.headers()["ratelimit-limit"], "30");
+    let ticket = json(&resp);
+    let raw = ticket["ticket"].as_str().unwrap();
+    assert_eq!(raw.len(), 43, "32 random bytes, base64url");
+    let expires =
+        chat_shared::time::Timestamp::parse(ticket["expiresAt"].as_str().unwrap()).unwrap();
+    let ahead = expires.unix_seconds() - chat_shared::time::Timestamp::now().unix_seconds();
+    assert!((58..=60).contains(&ahead), "{ahead}");
+
+    // The first handshake consumes it; any later one finds nothing.
+    let user = chat_shared::realtime::consume(&deps.store, raw)
+        .await
+        .unwrap();
+    assert_eq!(user.map(String::from).as_deref(), Some("ada"));
+    assert_eq!(
+        chat_shared::realtime::consume(&deps.store, raw)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        chat_shared::realtime::consume(&deps.store, "forged")
+            .await
+            .unwrap(),
+        None
+    );
+}

@@ -20,6 +20,7 @@ mod handlers;
 mod limits;
 mod messages;
 mod profiles;
+mod realtime;
 mod schema;
 mod store;
 mod support;

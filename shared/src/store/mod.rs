@@ -370,6 +370,31 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// Deletes one item under a condition and returns it as it was (`None` if it had no attributes).
+    /// A refused condition is [`StoreError::ConditionFailed`].
+    pub async fn delete_returning<T: DeserializeOwned>(
+        &self,
+        key: &Key,
+        condition: Expr,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(self.table.as_str())
+            .set_key(Some(key.to_item()))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values)
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| StoreError::from_sdk("DeleteItem", e))?;
+        out.attributes
+            .filter(|a| !a.is_empty())
+            .map(from_item)
+            .transpose()
+    }
+
     /// Writes up to 100 items atomically. A refusal is [`StoreError::TransactionCanceled`] with
     /// one reason per write, in the order given, so the caller can tell which condition failed.
     pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {

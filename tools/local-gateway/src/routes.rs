@@ -86,6 +86,7 @@ pub const LAMBDA_ROUTES: &[LambdaRoute] = &[
         http_delete_reaction
     ),
     route!("GET", "/conversations/{id}/changes", http_list_changes),
+    route!("POST", "/realtime/tickets", http_create_realtime_ticket),
 ];
 
 /// The function (package) name of a route: `http-get-me`.
