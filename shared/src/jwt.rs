@@ -199,3 +199,89 @@ mod tests {
         assert!(verify(none, &set, &policy).is_err());
     }
 }
+
+/// The issuer's keys, fetched from its JWKS URL and kept: fetched on first use, again when a token
+/// names an unknown `kid` (key rotation) but at most every [`JwksCache::MIN_REFRESH`], and when
+/// older than [`JwksCache::MAX_AGE`]. A failed fetch keeps the keys it had.
+#[derive(Debug)]
+pub struct JwksCache {
+    url: String,
+    http: reqwest::Client,
+    state: tokio::sync::RwLock<Option<(KeySet, std::time::Instant)>>,
+}
+
+impl JwksCache {
+    pub const MIN_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
+    pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+    pub fn new(url: impl Into<String>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        Self {
+            url: url.into(),
+            http,
+            state: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let text = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        KeySet::from_jwks_json(&text).map_err(|e| e.to_string())
+    }
+
+    /// The keys to verify a token naming `kid`.
+    pub async fn keys_for(&self, kid: Option<&str>) -> KeySet {
+        let now = std::time::Instant::now();
+        {
+            let state = self.state.read().await;
+            if let Some((keys, at)) = state.as_ref() {
+                let known = kid.is_none_or(|k| keys.contains(k));
+                let fresh = now.duration_since(*at) < Self::MAX_AGE;
+                let recent = now.duration_since(*at) < Self::MIN_REFRESH;
+                if (known && fresh) || recent {
+                    return keys.clone();
+                }
+            }
+        }
+        let mut state = self.state.write().await;
+        match self.fetch().await {
+            Ok(keys) => {
+                *state = Some((keys.clone(), now));
+                keys
+            }
+            Err(error) => {
+                tracing::warn!(%error, url = %self.url, "JWKS fetch failed");
+                match state.as_mut() {
+                    // Try again no sooner than MIN_REFRESH from now.
+                    Some((keys, at)) => {
+                        *at = now;
+                        keys.clone()
+                    }
+                    None => KeySet::default(),
+                }
+            }
+        }
+    }
+
+    /// Verifies a token against the cached keys (refreshing them as described above).
+    pub async fn verify(
+        &self,
+        token: &str,
+        policy: &JwtPolicy,
+    ) -> Result<Map<String, Value>, RefusalReason> {
+        let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
+        let keys = self.keys_for(kid.as_deref()).await;
+        verify(token, &keys, policy)
+    }
+}

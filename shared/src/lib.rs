@@ -8,6 +8,7 @@
 pub mod aws;
 pub mod cache;
 pub mod config;
+pub mod connections;
 pub mod conversations;
 pub mod cursor;
 pub mod deps;
@@ -26,5 +27,6 @@ pub mod redis_link;
 pub mod store;
 pub mod telemetry;
 pub mod time;
+pub mod ws;
 
 pub use error::{ApiError, ErrorCode};

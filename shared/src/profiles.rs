@@ -21,6 +21,9 @@ pub struct Profile {
     pub avatar_url: Option<AvatarUrl>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When the user's last WebSocket connection closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_at: Option<Timestamp>,
 }
 
 /// The contract's User object.
@@ -31,21 +34,21 @@ pub struct User {
     pub display_name: DisplayName,
     pub avatar_url: Option<AvatarUrl>,
     pub created_at: Timestamp,
-    /// Whether the user holds an unexpired WebSocket connection. Connections arrive with the
-    /// WebSocket API; until then no user has one.
+    /// Whether the user holds an unexpired WebSocket connection.
     pub online: bool,
+    /// When the user's last connection closed (null while never connected).
     pub last_seen_at: Option<Timestamp>,
 }
 
-impl From<Profile> for User {
-    fn from(p: Profile) -> Self {
+impl User {
+    fn of(p: Profile, online: bool) -> Self {
         Self {
             user_id: p.user_id,
             display_name: p.display_name,
             avatar_url: p.avatar_url,
             created_at: p.created_at,
-            online: false,
-            last_seen_at: None,
+            online,
+            last_seen_at: p.last_seen_at,
         }
     }
 }
@@ -87,6 +90,8 @@ pub trait ProfileStore: Send + Sync {
         changes: &ProfileChanges,
         at: Timestamp,
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
+    /// Whether the user holds a live WebSocket connection.
+    fn is_online(&self, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// The display name a new profile gets: the token's `name`, else `preferred_username`, else the
@@ -115,7 +120,9 @@ pub fn display_name_from_claims(caller: &Caller) -> DisplayName {
 /// `GET /me`: my profile, created from my token's claims on the first call (race-free: two first
 /// calls at once store one profile and both return it).
 pub async fn me(store: &impl ProfileStore, caller: &Caller) -> Result<User, ApiError> {
-    Ok(ensure_profile(store, caller).await?.into())
+    let profile = ensure_profile(store, caller).await?;
+    let online = store.is_online(&caller.user_id).await?;
+    Ok(User::of(profile, online))
 }
 
 async fn ensure_profile(store: &impl ProfileStore, caller: &Caller) -> Result<Profile, ApiError> {
@@ -129,6 +136,7 @@ async fn ensure_profile(store: &impl ProfileStore, caller: &Caller) -> Result<Pr
         avatar_url: None,
         created_at: now,
         updated_at: now,
+        last_seen_at: None,
     };
     if store.insert_new(&fresh).await? {
         return Ok(fresh);
@@ -147,23 +155,33 @@ pub async fn update_me(
     changes: &ProfileChanges,
 ) -> Result<User, ApiError> {
     let current = ensure_profile(store, caller).await?;
+    let online = store.is_online(&caller.user_id).await?;
     if changes.display_name.is_none() && changes.avatar_url.is_none() {
-        return Ok(current.into());
+        return Ok(User::of(current, online));
     }
     store
         .update(&caller.user_id, changes, Timestamp::now())
         .await?
-        .map(User::from)
+        .map(|p| User::of(p, online))
         .ok_or(ApiError::NotFound)
 }
 
 /// `GET /users/{userId}`: 404 when the user has never called the API.
 pub async fn get_user(store: &impl ProfileStore, user: &UserId) -> Result<User, ApiError> {
-    store
-        .get(user)
-        .await?
-        .map(User::from)
-        .ok_or(ApiError::NotFound)
+    let profile = store.get(user).await?.ok_or(ApiError::NotFound)?;
+    let online = store.is_online(user).await?;
+    Ok(User::of(profile, online))
+}
+
+/// Notes when a user's connection closed (for `lastSeenAt`); a user without a profile is skipped.
+pub async fn seen(store: &DynamoStore, user: &UserId, at: Timestamp) -> Result<(), StoreError> {
+    let update = Expr::new("SET lastSeenAt = :at")
+        .when("attribute_exists(PK)")
+        .string(":at", at.to_string());
+    match DynamoStore::update::<ProfileItem>(store, &keys::profile(user), update).await {
+        Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 /// The DynamoDB form of a profile: the item's keys beside its fields.
@@ -231,6 +249,10 @@ impl ProfileStore for DynamoStore {
             Err(StoreError::ConditionFailed) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    async fn is_online(&self, user: &UserId) -> Result<bool, StoreError> {
+        crate::connections::is_online(self, user).await
     }
 }
 
@@ -314,6 +336,9 @@ mod tests {
             }
             p.updated_at = at;
             Ok(Some(p.clone()))
+        }
+        async fn is_online(&self, _user: &UserId) -> Result<bool, StoreError> {
+            Ok(false)
         }
     }
 

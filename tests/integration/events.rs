@@ -241,3 +241,30 @@ async fn edits_unsends_and_reactions_reach_the_stream() {
     assert_eq!(ids.len(), 7, "one record with two events gives two ids");
     assert!(!serde_json::to_string(&records).unwrap().contains("secret"));
 }
+
+#[tokio::test]
+async fn connections_opening_and_closing_are_user_events() {
+    let api = LocalApi::start().await;
+    let pipeline = Pipeline::start(&api.gateway.deps.store, None).await;
+    let deps = &api.gateway.deps;
+    let ada = "ada".parse().unwrap();
+    chat_shared::connections::open(&deps.store, "conn-1", &ada)
+        .await
+        .unwrap();
+    chat_shared::connections::close(&deps.store, "conn-1")
+        .await
+        .unwrap();
+    let records = pipeline.wait_for(2, 30).await;
+    let events: Vec<(&str, &str)> = records
+        .iter()
+        .map(|(k, e)| (k.as_str(), e["type"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        events,
+        [
+            ("ada", "chat.connection.opened"),
+            ("ada", "chat.connection.closed")
+        ]
+    );
+    assert_eq!(records[1].1["data"]["connectionId"], "conn-1");
+}

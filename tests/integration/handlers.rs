@@ -113,6 +113,7 @@ async fn profiles(deps: &HttpDeps, users: &[&str]) {
             avatar_url: None,
             created_at: now,
             updated_at: now,
+            last_seen_at: None,
         };
         deps.store.insert_new(&profile).await.unwrap();
     }

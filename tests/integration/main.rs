@@ -24,3 +24,4 @@ mod realtime;
 mod schema;
 mod store;
 mod support;
+mod websocket;

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 pub use publish::{EventSink, KinesisSink, OutRecord, publish};
 
+use crate::connections::ConnectionItem;
 use crate::conversations::model::{MemberItem, MetaItem};
 use crate::domain::UserId;
 use crate::messages::MessageItem;
@@ -94,7 +95,7 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
     let (Some(pk), Some(sk)) = (string_key(record, "PK"), string_key(record, "SK")) else {
         return Ok(Vec::new());
     };
-    if !pk.starts_with("CONV#") {
+    if !pk.starts_with("CONV#") && !pk.starts_with("CONN#") {
         return Ok(Vec::new());
     }
     fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Result<T, String> {
@@ -191,6 +192,18 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
                 let data = with(json!({"userId": user, "emoji": emoji}));
                 events.push((subject.clone(), "chat.reaction.added", data));
             }
+        }
+        // User-level events: partition key the user.
+        ("INSERT", "CONN") => {
+            let item: ConnectionItem = image(new_image).map_err(fail)?;
+            let data = json!({"userId": item.user_id, "connectionId": item.connection_id});
+            events.push((item.user_id.to_string(), "chat.connection.opened", data));
+        }
+        ("REMOVE", "CONN") => {
+            let item: ConnectionItem = image(old_image).map_err(fail)?;
+            let data = json!({"userId": item.user_id, "connectionId": item.connection_id,
+                              "connectedAt": item.connected_at});
+            events.push((item.user_id.to_string(), "chat.connection.closed", data));
         }
         ("REMOVE", member) if member.starts_with("MEMBER#") => {
             let item: MemberItem = image(old_image).map_err(fail)?;

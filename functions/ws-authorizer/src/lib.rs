@@ -1,0 +1,116 @@
+//! `ws-authorizer`: the REQUEST authorizer of the WebSocket API's `$connect`. A browser connects
+//! with `?ticket=` (from `POST /realtime/tickets`, consumed here, so it opens one connection), other
+//! clients with `?token=<JWT>`, verified as the HTTP API's authorizer does (RS256, `iss`, `aud` or
+//! `client_id`, `exp`, `nbf`) against the issuer's JWKS, cached by `kid` with a bounded refresh.
+//! A refusal fails the invocation with `Unauthorized`, which API Gateway answers with 401 (a Deny
+//! policy would be 403); the socket never opens. It declares no identity source, since either
+//! parameter may be absent.
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ApiGatewayCustomAuthorizerResponse,
+};
+use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
+use chat_shared::config::{ConfigError, Env, StoreConfig};
+use chat_shared::domain::UserId;
+use chat_shared::jwt::{JwksCache, JwtPolicy};
+use chat_shared::store::DynamoStore;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::json;
+
+/// What the authorizer builds once.
+#[derive(Debug)]
+pub struct Deps {
+    pub store: DynamoStore,
+    pub jwks: JwksCache,
+    pub policy: JwtPolicy,
+}
+
+impl Deps {
+    /// `TABLE_NAME`, `JWT_ISSUER`, `JWT_AUDIENCE` (comma-separated), and `JWKS_URL` (default: the
+    /// issuer's `/.well-known/jwks.json`, as Cognito serves it).
+    pub async fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        let table = StoreConfig::from_env(env)?.table_name;
+        let issuer = env.required("JWT_ISSUER")?;
+        let audiences: Vec<String> = env
+            .required("JWT_AUDIENCE")?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        let url = env
+            .optional("JWKS_URL")
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        let sdk = chat_shared::aws::load_sdk_config().await;
+        Ok(Self {
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            jwks: JwksCache::new(url),
+            policy: JwtPolicy { issuer, audiences },
+        })
+    }
+}
+
+/// The failure API Gateway turns into 401.
+#[derive(Debug)]
+pub struct Unauthorized;
+
+impl std::fmt::Display for Unauthorized {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Unauthorized")
+    }
+}
+
+impl std::error::Error for Unauthorized {}
+
+/// Who is connecting, if anyone may.
+pub async fn authenticate(
+    deps: &Deps,
+    request: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> Result<Option<UserId>, Error> {
+    let query = &request.query_string_parameters;
+    if let Some(ticket) = query.first("ticket") {
+        return Ok(chat_shared::realtime::consume(&deps.store, ticket).await?);
+    }
+    if let Some(token) = query.first("token") {
+        return Ok(match deps.jwks.verify(token, &deps.policy).await {
+            Ok(claims) => claims
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .and_then(|s| s.parse().ok()),
+            Err(reason) => {
+                tracing::info!(?reason, "token refused at $connect");
+                None
+            }
+        });
+    }
+    Ok(None)
+}
+
+/// An Allow policy for this connection, with the user in the context the routes read.
+pub fn allow(user: &UserId, method_arn: &str) -> ApiGatewayCustomAuthorizerResponse {
+    let mut statement = IamPolicyStatement::default();
+    statement.action = vec!["execute-api:Invoke".to_owned()];
+    statement.effect = IamPolicyEffect::Allow;
+    statement.resource = vec![method_arn.to_owned()];
+    let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
+    policy.version = Some("2012-10-17".to_owned());
+    policy.statement = vec![statement];
+    let mut response = ApiGatewayCustomAuthorizerResponse::default();
+    response.principal_id = Some(user.to_string());
+    response.policy_document = policy;
+    response.context = json!({"userId": user});
+    response
+}
+
+pub async fn handle(
+    deps: &Deps,
+    event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>,
+) -> Result<ApiGatewayCustomAuthorizerResponse, Error> {
+    let request = event.payload;
+    match authenticate(deps, &request).await? {
+        Some(user) => Ok(allow(&user, request.method_arn.as_deref().unwrap_or("*"))),
+        None => Err(Unauthorized.into()),
+    }
+}

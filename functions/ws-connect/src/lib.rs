@@ -1,0 +1,31 @@
+//! `ws-connect` (`$connect`, behind `ws-authorizer`): records the connection with its user (TTL
+//! just past API Gateway's 2-hour limit, indexed by user for fan-out). Connects share the
+//! real-time limit with tickets (30 per minute per user): past it the connection is refused with
+//! 429. Nothing is posted to the connection from here: API Gateway answers 410 until `$connect`
+//! has returned.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::deps::HttpDeps;
+use chat_shared::limits::LimitKind;
+use chat_shared::{connections, ws};
+use lambda_runtime::{Error, LambdaEvent};
+
+pub async fn handle(
+    deps: &HttpDeps,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let request = event.payload;
+    let (Some(user), Some(connection)) = (ws::user(&request), ws::connection_id(&request)) else {
+        return Ok(ws::status(401));
+    };
+    if deps
+        .limiter
+        .acquire(LimitKind::Realtime, user.as_str())
+        .await
+        .is_err()
+    {
+        return Ok(ws::status(429));
+    }
+    connections::open(&deps.store, connection, &user).await?;
+    Ok(ws::status(200))
+}

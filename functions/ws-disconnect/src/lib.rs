@@ -1,0 +1,23 @@
+//! `ws-disconnect` (`$disconnect`): removes the connection record and notes when the user was last
+//! seen. API Gateway calls it on a best-effort basis, so the record's TTL and the 410 answers of
+//! `@connections` (which delete records too) are the real cleanup.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::deps::HttpDeps;
+use chat_shared::time::Timestamp;
+use chat_shared::{connections, profiles, ws};
+use lambda_runtime::{Error, LambdaEvent};
+
+pub async fn handle(
+    deps: &HttpDeps,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let request = event.payload;
+    let Some(connection) = ws::connection_id(&request) else {
+        return Ok(ws::status(200));
+    };
+    if let Some(closed) = connections::close(&deps.store, connection).await? {
+        profiles::seen(&deps.store, &closed.user_id, Timestamp::now()).await?;
+    }
+    Ok(ws::status(200))
+}

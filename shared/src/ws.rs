@@ -1,0 +1,28 @@
+//! The WebSocket side of the functions: reading API Gateway's WebSocket events.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+
+use crate::domain::UserId;
+
+/// The user the `$connect` authorizer put in the context (`userId`, else the principal).
+pub fn user(request: &ApiGatewayWebsocketProxyRequest) -> Option<UserId> {
+    // A WebSocket event carries the authorizer's context flat; the crate files it under `fields`.
+    let context = &request.request_context.authorizer.fields;
+    context
+        .get("userId")
+        .or_else(|| context.get("principalId"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok())
+}
+
+/// The connection the event is about.
+pub fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
+    request.request_context.connection_id.as_deref()
+}
+
+/// A bare status answer (`$connect` refuses the connection with anything but 2xx).
+pub fn status(code: i64) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = code;
+    response
+}

@@ -1,0 +1,208 @@
+//! The WebSocket functions fed with their `events/websocket/` files: the `$connect` authorizer
+//! (tickets and JWTs, against the local gateway's JWKS), connect, disconnect, and presence.
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
+};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chat_shared::jwt::{JwksCache, JwtPolicy};
+use chat_shared::time::Timestamp;
+use lambda_runtime::LambdaEvent;
+use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::LocalApi;
+
+fn file(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/../events/websocket/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+fn authorizer_event(
+    name: &str,
+    placeholder: &str,
+    value: &str,
+) -> LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest> {
+    let text = file(name).replace(placeholder, value);
+    LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
+}
+
+fn ws_event(name: &str) -> LambdaEvent<ApiGatewayWebsocketProxyRequest> {
+    LambdaEvent::new(
+        serde_json::from_str(&file(name)).unwrap(),
+        Default::default(),
+    )
+}
+
+async fn authorizer(api: &LocalApi) -> ws_authorizer::Deps {
+    ws_authorizer::Deps {
+        store: api.gateway.deps.store.clone(),
+        jwks: JwksCache::new(format!("{}/_local/jwks.json", api.url)),
+        policy: JwtPolicy {
+            issuer: LOCAL_ISSUER.to_owned(),
+            audiences: vec![LOCAL_AUDIENCE.to_owned()],
+        },
+    }
+}
+
+#[tokio::test]
+async fn the_authorizer_lets_in_a_ticket_once_and_a_good_token_and_refuses_the_rest() {
+    let api = LocalApi::start().await;
+    let deps = authorizer(&api).await;
+    let (status, ticket) = api
+        .call(Method::POST, "/realtime/tickets", "ada", None)
+        .await;
+    assert_eq!(status, 201);
+    let ticket = ticket["ticket"].as_str().unwrap().to_owned();
+    let placeholder = "REPLACE-WITH-A-TICKET-FROM-POST-realtime-tickets";
+
+    let allowed = ws_authorizer::handle(
+        &deps,
+        authorizer_event("authorizer-ticket.json", placeholder, &ticket),
+    )
+    .await
+    .unwrap();
+    let allowed = serde_json::to_value(&allowed).unwrap();
+    assert_eq!(allowed["principalId"], "ada");
+    assert_eq!(allowed["context"], json!({"userId": "ada"}));
+    assert_eq!(allowed["policyDocument"]["Statement"][0]["Effect"], "Allow");
+    assert_eq!(
+        allowed["policyDocument"]["Statement"][0]["Resource"][0],
+        "arn:aws:execute-api:us-east-1:123456789012:abc123ws/dev/$connect"
+    );
+
+    let used = ws_authorizer::handle(
+        &deps,
+        authorizer_event("authorizer-ticket.json", placeholder, &ticket),
+    )
+    .await;
+    assert_eq!(
+        used.unwrap_err().to_string(),
+        "Unauthorized",
+        "a ticket is single-use"
+    );
+
+    let issuer = &api.gateway.issuer;
+    let token = api.token("bob", Some("Bob"));
+    let allowed = ws_authorizer::handle(
+        &deps,
+        authorizer_event("authorizer-token.json", "REPLACE-WITH-A-JWT", &token),
+    )
+    .await
+    .unwrap();
+    assert_eq!(allowed.principal_id.as_deref(), Some("bob"));
+
+    let now = Timestamp::now().unix_seconds();
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
+    let claims = |extra: Value| {
+        let mut c =
+            json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory", "exp": now + 600});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let refused = [
+        (
+            "expired",
+            issuer
+                .sign(&header, &claims(json!({"exp": now - 5})))
+                .unwrap(),
+        ),
+        (
+            "wrong issuer",
+            issuer
+                .sign(&header, &claims(json!({"iss": "https://evil.example"})))
+                .unwrap(),
+        ),
+        (
+            "wrong audience",
+            issuer
+                .sign(&header, &claims(json!({"aud": "other"})))
+                .unwrap(),
+        ),
+        (
+            "forged",
+            LocalIssuer::ephemeral()
+                .unwrap()
+                .sign(&header, &claims(json!({})))
+                .unwrap(),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                B64.encode(r#"{"alg":"none"}"#),
+                B64.encode(claims(json!({})).to_string())
+            ),
+        ),
+    ];
+    for (case, token) in refused {
+        let answer = ws_authorizer::handle(
+            &deps,
+            authorizer_event("authorizer-token.json", "REPLACE-WITH-A-JWT", &token),
+        )
+        .await;
+        assert_eq!(answer.unwrap_err().to_string(), "Unauthorized", "{case}");
+    }
+    let none = file("authorizer-ticket.json").replace(
+        r#""ticket": "REPLACE-WITH-A-TICKET-FROM-POST-realtime-tickets""#,
+        r#""other": "x""#,
+    );
+    let none: ApiGatewayCustomAuthorizerRequestTypeRequest = serde_json::from_str(&none).unwrap();
+    let answer = ws_authorizer::handle(&deps, LambdaEvent::new(none, Default::default())).await;
+    assert_eq!(
+        answer.unwrap_err().to_string(),
+        "Unauthorized",
+        "no credential"
+    );
+}
+
+#[tokio::test]
+async fn connect_and_disconnect_keep_the_record_and_presence() {
+    let api = LocalApi::start().await;
+    let deps = &api.gateway.deps;
+    let (_, before) = api.call(Method::GET, "/me", "ada", None).await;
+    assert_eq!(
+        (before["online"].as_bool(), before["lastSeenAt"].is_null()),
+        (Some(false), true)
+    );
+
+    let connected = ws_connect::handle(deps, ws_event("connect.json"))
+        .await
+        .unwrap();
+    assert_eq!(connected.status_code, 200);
+    let records = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].connection_id, "Jk3eAcX1IAMCJ2Q=");
+    let ttl = records[0].expires_at - Timestamp::now().unix_seconds();
+    assert!(
+        (7_700..=7_800).contains(&ttl),
+        "a little past two hours: {ttl}"
+    );
+    let (_, bob_sees) = api.call(Method::GET, "/users/ada", "bob", None).await;
+    assert_eq!(bob_sees["online"], true);
+
+    let gone = ws_disconnect::handle(deps, ws_event("disconnect.json"))
+        .await
+        .unwrap();
+    assert_eq!(gone.status_code, 200);
+    let (_, after) = api.call(Method::GET, "/users/ada", "bob", None).await;
+    assert_eq!(after["online"], false);
+    assert!(after["lastSeenAt"].is_string());
+    // Disconnecting twice is harmless ($disconnect is best-effort and may repeat).
+    assert_eq!(
+        ws_disconnect::handle(deps, ws_event("disconnect.json"))
+            .await
+            .unwrap()
+            .status_code,
+        200
+    );
+}
