@@ -125,7 +125,11 @@ pub async fn me(store: &impl ProfileStore, caller: &Caller) -> Result<User, ApiE
     Ok(User::of(profile, online))
 }
 
-async fn ensure_profile(store: &impl ProfileStore, caller: &Caller) -> Result<Profile, ApiError> {
+/// My profile, made from my token on the first call (without presence: see [`me`]).
+pub async fn ensure_profile(
+    store: &impl ProfileStore,
+    caller: &Caller,
+) -> Result<Profile, ApiError> {
     if let Some(existing) = store.get(&caller.user_id).await? {
         return Ok(existing);
     }

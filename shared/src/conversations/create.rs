@@ -103,7 +103,7 @@ pub async fn create(
     }
 
     // Every member needs a profile: mine is made from my token like GET /me does.
-    let mine = profiles::me(store, caller).await?;
+    let mine = profiles::ensure_profile(store, caller).await?;
     let names = profiles_of(store, &others).await?;
     let mut member_names: BTreeMap<String, String> = names
         .iter()
