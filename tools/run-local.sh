@@ -35,7 +35,9 @@ done
 
 cat <<MSG
 
-The API runs at http://127.0.0.1:$port
+The HTTP API runs at   http://127.0.0.1:$port
+The WebSocket API at   ws://127.0.0.1:$port/local?ticket=…   (or ?token=<JWT>)
+@connections at        http://127.0.0.1:$port/local/@connections/{id}
 
 Get a token (RS256, from the local issuer, valid 12 hours):
   target/ci/local-gateway token ada --name "Ada Lovelace"
@@ -43,6 +45,7 @@ Get a token (RS256, from the local issuer, valid 12 hours):
 
 Then:
   curl -s -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$port/me
+  curl -s -X POST -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:$port/realtime/tickets
 
 Point another shell at the same stack with: eval "\$(tools/stack.sh env)"
 Press Ctrl-C to stop everything.

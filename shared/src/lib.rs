@@ -22,6 +22,7 @@ pub mod keys;
 pub mod limits;
 pub mod messages;
 pub mod profiles;
+pub mod push;
 pub mod realtime;
 pub mod redis_link;
 pub mod store;

@@ -26,3 +26,23 @@ pub fn status(code: i64) -> ApiGatewayProxyResponse {
     response.status_code = code;
     response
 }
+
+/// What the WebSocket message routes build once: the table and the `@connections` client.
+#[derive(Debug, Clone)]
+pub struct WsDeps {
+    pub store: crate::store::DynamoStore,
+    pub pusher: crate::push::Pusher,
+}
+
+impl WsDeps {
+    pub async fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &crate::config::Env<F>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let table = crate::config::StoreConfig::from_env(env)?.table_name;
+        let sdk = crate::aws::load_sdk_config().await;
+        Ok(Self {
+            store: crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            pusher: crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk)),
+        })
+    }
+}

@@ -25,3 +25,4 @@ mod schema;
 mod store;
 mod support;
 mod websocket;
+mod websocket_gateway;

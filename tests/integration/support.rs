@@ -105,12 +105,15 @@ impl LocalApi {
             stage: "$default".to_owned(),
             domain_name: address.to_string(),
         };
-        let gateway = Arc::new(Gateway::new(
-            deps,
-            LocalIssuer::ephemeral().unwrap(),
-            facts,
-            vec!["*".to_owned()],
-        ));
+        let gateway = Arc::new(
+            Gateway::new(
+                deps,
+                LocalIssuer::ephemeral().unwrap(),
+                facts,
+                vec!["*".to_owned()],
+            )
+            .await,
+        );
         let serving = gateway.clone();
         tokio::spawn(async move {
             local_gateway::server::serve(listener, serving, std::future::pending()).await

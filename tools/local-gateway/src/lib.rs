@@ -8,3 +8,4 @@ pub mod issuer;
 pub mod routes;
 pub mod server;
 pub mod stream_poller;
+pub mod websocket;

@@ -52,7 +52,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     let origins =
         parse_origins(&std::env::var("CORS_ALLOWED_ORIGINS").unwrap_or_else(|_| "*".to_owned()));
     let events = start_event_pipeline(&deps).await?;
-    let gateway = Arc::new(Gateway::new(deps, issuer, facts, origins));
+    let gateway = Arc::new(Gateway::new(deps, issuer, facts, origins).await);
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub facts: ApiFacts,
     /// Origins allowed by CORS (`*` for any), as the HTTP API's CORS configuration.
     pub cors_origins: Vec<String>,
+    /// The WebSocket API's side: open sockets, the authorizer, the message routes' deps.
+    pub ws: crate::websocket::WsSide,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -44,14 +46,16 @@ impl std::fmt::Debug for Gateway {
 
 impl Gateway {
     /// A gateway whose authorizer trusts the local issuer.
-    pub fn new(
+    pub async fn new(
         deps: HttpDeps,
         issuer: LocalIssuer,
         facts: ApiFacts,
         cors_origins: Vec<String>,
     ) -> Self {
         let keys = KeySet::from_jwks_json(&issuer.jwks().to_string()).unwrap_or_default();
+        let ws = crate::websocket::WsSide::new(&deps, &facts).await;
         Self {
+            ws,
             deps,
             issuer,
             keys,
@@ -67,6 +71,13 @@ impl Gateway {
 
 pub fn router(gateway: Arc<Gateway>) -> Router {
     Router::new()
+        .route(crate::websocket::WS_PATH, get(crate::websocket::upgrade))
+        .route(
+            crate::websocket::CONNECTIONS_PATH,
+            axum::routing::post(crate::websocket::post_to_connection)
+                .get(crate::websocket::get_connection)
+                .delete(crate::websocket::delete_connection),
+        )
         .route("/_local/jwks.json", get(jwks))
         .route("/_local/token", get(dev_token))
         .fallback(lambda_route)
@@ -109,7 +120,7 @@ async fn dev_token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) 
 }
 
 /// API Gateway's own answers: `{"message": "..."}`.
-fn message(status: StatusCode, text: &str) -> Response {
+pub(crate) fn message(status: StatusCode, text: &str) -> Response {
     (status, axum::Json(json!({"message": text}))).into_response()
 }
 

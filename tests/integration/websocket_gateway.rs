@@ -1,0 +1,271 @@
+//! Real WebSocket clients against the local gateway's WebSocket side.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chat_shared::push::{PushError, Pusher};
+use chat_shared::time::Timestamp;
+use futures::{SinkExt, StreamExt};
+use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use crate::support::{self, LocalApi};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+fn ws_url(api: &LocalApi, query: &str) -> String {
+    format!("{}/local?{query}", api.url.replacen("http://", "ws://", 1))
+}
+
+async fn connect(api: &LocalApi, query: &str) -> Result<Socket, u16> {
+    match tokio_tungstenite::connect_async(ws_url(api, query)).await {
+        Ok((socket, _)) => Ok(socket),
+        Err(tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(other) => panic!("handshake failed: {other}"),
+    }
+}
+
+async fn ticket(api: &LocalApi, user: &str) -> String {
+    let (status, body) = api
+        .call(Method::POST, "/realtime/tickets", user, None)
+        .await;
+    assert_eq!(status, 201);
+    body["ticket"].as_str().unwrap().to_owned()
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    let frame = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("a frame in time");
+    match frame {
+        Some(Ok(Message::Text(text))) => serde_json::from_str(&text).unwrap(),
+        other => panic!("expected a text frame, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_ticket_connects_once_and_bad_credentials_are_refused_at_the_handshake() {
+    let api = LocalApi::start().await;
+    let t = ticket(&api, "ada").await;
+    let socket = connect(&api, &format!("ticket={t}")).await;
+    assert!(socket.is_ok(), "a fresh ticket connects");
+    assert_eq!(
+        connect(&api, &format!("ticket={t}")).await.err(),
+        Some(401),
+        "a used ticket"
+    );
+    assert_eq!(connect(&api, "").await.err(), Some(401), "no credential");
+
+    let good = api.token("bob", None);
+    assert!(
+        connect(&api, &format!("token={good}")).await.is_ok(),
+        "a good JWT connects"
+    );
+    let issuer = &api.gateway.issuer;
+    let now = Timestamp::now().unix_seconds();
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
+    let claims = |extra: Value| {
+        let mut c =
+            json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory", "exp": now + 600});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    for (case, token) in [
+        (
+            "expired",
+            issuer
+                .sign(&header, &claims(json!({"exp": now - 5})))
+                .unwrap(),
+        ),
+        (
+            "forged",
+            LocalIssuer::ephemeral()
+                .unwrap()
+                .sign(&header, &claims(json!({})))
+                .unwrap(),
+        ),
+        (
+            "wrong issuer",
+            issuer
+                .sign(&header, &claims(json!({"iss": "https://evil.example"})))
+                .unwrap(),
+        ),
+        (
+            "wrong audience",
+            issuer
+                .sign(&header, &claims(json!({"aud": "nope"})))
+                .unwrap(),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                B64.encode(r#"{"alg":"none"}"#),
+                B64.encode(claims(json!({})).to_string())
+            ),
+        ),
+    ] {
+        assert_eq!(
+            connect(&api, &format!("token={token}")).await.err(),
+            Some(401),
+            "{case}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
+    let api = LocalApi::start().await;
+    api.sign_up(&["ada".into(), "bob".into()]).await;
+    let t = ticket(&api, "ada").await;
+    let mut socket = connect(&api, &format!("ticket={t}")).await.unwrap();
+
+    socket
+        .send(Message::Text(r#"{"action":"ping"}"#.into()))
+        .await
+        .unwrap();
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+    socket
+        .send(Message::Text(r#"{"action":"dance"}"#.into()))
+        .await
+        .unwrap();
+    let answer = next_json(&mut socket).await;
+    assert_eq!(
+        (answer["type"].as_str(), answer["error"]["code"].as_str()),
+        (Some("error"), Some("unknown_action"))
+    );
+    socket.send(Message::Text("not json".into())).await.unwrap();
+    assert_eq!(
+        next_json(&mut socket).await["error"]["code"],
+        "unknown_action"
+    );
+
+    // Online while the socket is open; the record names the connection.
+    let (_, ada) = api.call(Method::GET, "/users/ada", "bob", None).await;
+    assert_eq!(ada["online"], true);
+    let records =
+        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
+            .await
+            .unwrap();
+    let id = records[0].connection_id.clone();
+    let http = reqwest::Client::new();
+    let at = format!("{}/local/@connections/{id}", api.url);
+    let info: Value = http.get(&at).send().await.unwrap().json().await.unwrap();
+    assert!(
+        info["connectedAt"].is_string() && info["identity"]["sourceIp"] == "127.0.0.1",
+        "{info}"
+    );
+
+    // The real management client reaches the socket, then meets a typed GoneException.
+    let sdk = support::sdk_config().await;
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(format!("{}/local", api.url))
+        .build();
+    let pusher = Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(config));
+    pusher.post(&id, &json!({"type": "hello"})).await.unwrap();
+    assert_eq!(next_json(&mut socket).await, json!({"type": "hello"}));
+    let big = json!({"type": "big", "pad": "x".repeat(130 * 1024)});
+    assert!(matches!(
+        pusher.post(&id, &big).await,
+        Err(PushError::PayloadTooLarge)
+    ));
+
+    socket.close(None).await.unwrap();
+    for _ in 0..50 {
+        if http.get(&at).send().await.unwrap().status() == 410 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let gone = http.get(&at).send().await.unwrap();
+    assert_eq!(gone.status(), 410);
+    assert!(matches!(
+        pusher.post(&id, &json!({"type": "late"})).await,
+        Err(PushError::Gone)
+    ));
+    assert!(matches!(
+        pusher.post("never-existed", &json!({})).await,
+        Err(PushError::Gone)
+    ));
+    // $disconnect ran: the record is gone and ada is offline.
+    let (_, ada) = api.call(Method::GET, "/users/ada", "bob", None).await;
+    assert_eq!(ada["online"], false);
+}
+
+/// `ws-ping` and `ws-default` fed with their event files, naming a live socket of the gateway.
+#[tokio::test]
+async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
+    let api = LocalApi::start().await;
+    let t = ticket(&api, "ada").await;
+    let mut socket = connect(&api, &format!("ticket={t}")).await.unwrap();
+    let records =
+        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
+            .await
+            .unwrap();
+    let id = records[0].connection_id.clone();
+    let sdk = support::sdk_config().await;
+    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+        .endpoint_url(format!("{}/local", api.url))
+        .build();
+    let deps = chat_shared::ws::WsDeps {
+        store: api.gateway.deps.store.clone(),
+        pusher: Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(config)),
+    };
+    let event = |name: &str| {
+        let path = format!("{}/../events/websocket/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("Jk3eAcX1IAMCJ2Q=", &id);
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
+    };
+    assert_eq!(
+        ws_ping::handle(&deps, event("ping.json"))
+            .await
+            .unwrap()
+            .status_code,
+        200
+    );
+    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
+    assert_eq!(
+        ws_default::handle(&deps, event("default.json"))
+            .await
+            .unwrap()
+            .status_code,
+        200
+    );
+    assert_eq!(
+        next_json(&mut socket).await["error"]["code"],
+        "unknown_action"
+    );
+
+    // Answering a connection that is gone deletes its record and does not fail.
+    let stale =
+        chat_shared::connections::open(&deps.store, "stale-record", &"ada".parse().unwrap())
+            .await
+            .unwrap();
+    let text = std::fs::read_to_string(format!(
+        "{}/../events/websocket/ping.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+    .replace("Jk3eAcX1IAMCJ2Q=", &stale.connection_id);
+    let answer = ws_ping::handle(
+        &deps,
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
+    )
+    .await;
+    assert_eq!(answer.unwrap().status_code, 200);
+    let left = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        left.iter().all(|c| c.connection_id != "stale-record"),
+        "the 410 pruned the record"
+    );
+}

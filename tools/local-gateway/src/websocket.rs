@@ -1,0 +1,351 @@
+//! The WebSocket API's side of the local gateway, as API Gateway behaves:
+//!
+//! - the handshake at `ws://127.0.0.1:<port>/local` runs `ws-authorizer` first (a refusal is 401
+//!   and no socket), then `ws-connect` (anything but 200 refuses the connection), and only then
+//!   opens the socket, so `@connections` answers 410 until `$connect` has returned;
+//! - each text frame is routed on `$request.body.action` (`ping`, else `$default`), with the
+//!   request context API Gateway builds (connection id, route key, authorizer context, stage,
+//!   domain name), and handed to that route's function;
+//! - a closed socket runs `ws-disconnect`; a socket idle for 10 minutes is closed;
+//! - `POST/GET/DELETE /local/@connections/{id}` serve the functions' real
+//!   `aws-sdk-apigatewaymanagement` client: 410 `GoneException` for a closed or unknown
+//!   connection, 413 over 128 KB.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE;
+use chat_shared::deps::HttpDeps;
+use chat_shared::domain::UserId;
+use chat_shared::jwt::{JwksCache, JwtPolicy};
+use chat_shared::push::Pusher;
+use chat_shared::time::Timestamp;
+use chat_shared::ws::WsDeps;
+use futures::{SinkExt, StreamExt};
+use lambda_runtime::LambdaEvent;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::event::ApiFacts;
+use crate::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+use crate::server::{Gateway, message};
+
+/// The local stage of the WebSocket API (the path of its URL and of `@connections`).
+pub const STAGE: &str = "local";
+pub const WS_PATH: &str = "/local";
+pub const CONNECTIONS_PATH: &str = "/local/@connections/{id}";
+/// API Gateway closes a connection idle this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// API Gateway's largest WebSocket frame.
+pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+
+/// One open socket.
+struct Connection {
+    tx: mpsc::UnboundedSender<Message>,
+    connected_at: Timestamp,
+    last_active_at: Timestamp,
+    source_ip: String,
+    user_agent: String,
+}
+
+/// The WebSocket state of the gateway.
+pub struct WsSide {
+    connections: Mutex<HashMap<String, Connection>>,
+    authorizer: ws_authorizer::Deps,
+    routes: WsDeps,
+    domain_name: String,
+}
+
+impl std::fmt::Debug for WsSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSide")
+            .field("domain_name", &self.domain_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsSide {
+    /// The authorizer trusts the local issuer (its JWKS served by this gateway); the message
+    /// routes post through this gateway's `@connections`.
+    pub async fn new(deps: &HttpDeps, facts: &ApiFacts) -> Self {
+        let base = format!("http://{}", facts.domain_name);
+        let sdk = chat_shared::aws::load_sdk_config().await;
+        let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(format!("{base}/{STAGE}"))
+            .build();
+        Self {
+            connections: Mutex::new(HashMap::new()),
+            authorizer: ws_authorizer::Deps {
+                store: deps.store.clone(),
+                jwks: JwksCache::new(format!("{base}/_local/jwks.json")),
+                policy: JwtPolicy {
+                    issuer: LOCAL_ISSUER.to_owned(),
+                    audiences: vec![LOCAL_AUDIENCE.to_owned()],
+                },
+            },
+            routes: WsDeps {
+                store: deps.store.clone(),
+                pusher: Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(management)),
+            },
+            domain_name: facts.domain_name.clone(),
+        }
+    }
+
+    fn open(&self) -> std::sync::MutexGuard<'_, HashMap<String, Connection>> {
+        match self.connections.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The request context API Gateway puts in every WebSocket event.
+    fn context(
+        &self,
+        route_key: &str,
+        event_type: &str,
+        connection_id: &str,
+        user: Option<&UserId>,
+    ) -> Value {
+        let now = Timestamp::now();
+        let mut context = json!({
+            "routeKey": route_key, "eventType": event_type, "messageDirection": "IN",
+            "stage": STAGE, "connectionId": connection_id, "apiId": "local",
+            "domainName": self.domain_name, "requestId": ulid::Ulid::new().to_string(),
+            "extendedRequestId": ulid::Ulid::new().to_string(),
+            "requestTime": now.to_string(), "requestTimeEpoch": now.unix_millis(),
+            "connectedAt": now.unix_millis(), "identity": {"sourceIp": "127.0.0.1"},
+        });
+        if let Some(user) = user {
+            context["authorizer"] =
+                json!({"principalId": user, "userId": user, "integrationLatency": 0});
+        }
+        context
+    }
+}
+
+fn new_connection_id() -> String {
+    // API Gateway's ids look like `Jk3eAcX1IAMCJ2Q=`: 10 random bytes in base64 (URL-safe here,
+    // so that an id is one path segment even unencoded).
+    let bytes: [u8; 10] = ulid::Ulid::new().random().to_be_bytes()[6..]
+        .try_into()
+        .unwrap_or([0; 10]);
+    URL_SAFE.encode(bytes)
+}
+
+fn event<T: serde::de::DeserializeOwned>(value: Value) -> Option<LambdaEvent<T>> {
+    serde_json::from_value(value)
+        .ok()
+        .map(|payload| LambdaEvent::new(payload, lambda_runtime::Context::default()))
+}
+
+/// The handshake: authorizer, `$connect`, then the socket.
+pub async fn upgrade(
+    State(gw): State<Arc<Gateway>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let side = &gw.ws;
+    let connection_id = new_connection_id();
+    let header_map: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_owned(), v.to_str().ok()?.to_owned())))
+        .collect();
+    let authorizer_request = json!({
+        "type": "REQUEST",
+        "methodArn": format!("arn:aws:execute-api:us-east-1:000000000000:local/{STAGE}/$connect"),
+        "headers": header_map, "queryStringParameters": query,
+        "requestContext": side.context("$connect", "CONNECT", &connection_id, None),
+    });
+    let Some(request) = event(authorizer_request) else {
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    let user: UserId = match ws_authorizer::handle(&side.authorizer, request).await {
+        Ok(allowed) => match allowed.principal_id.and_then(|p| p.parse().ok()) {
+            Some(user) => user,
+            None => return message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+        },
+        Err(_) => return message(StatusCode::UNAUTHORIZED, "Unauthorized"),
+    };
+    let connect = json!({
+        "headers": header_map, "queryStringParameters": query, "isBase64Encoded": false,
+        "requestContext": side.context("$connect", "CONNECT", &connection_id, Some(&user)),
+    });
+    let Some(connect) = event(connect) else {
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
+    match ws_connect::handle(&gw.deps, connect).await {
+        Ok(answer) if answer.status_code == 200 => {}
+        Ok(answer) => {
+            let status = u16::try_from(answer.status_code)
+                .ok()
+                .and_then(|s| StatusCode::from_u16(s).ok());
+            return message(status.unwrap_or(StatusCode::FORBIDDEN), "Forbidden");
+        }
+        Err(error) => {
+            tracing::error!(%error, "$connect failed");
+            return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+        }
+    }
+    let user_agent = header_map.get("user-agent").cloned().unwrap_or_default();
+    let source_ip = peer.ip().to_string();
+    ws.max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| {
+            serve_socket(gw, socket, connection_id, user, source_ip, user_agent)
+        })
+}
+
+async fn serve_socket(
+    gw: Arc<Gateway>,
+    socket: WebSocket,
+    connection_id: String,
+    user: UserId,
+    source_ip: String,
+    user_agent: String,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let now = Timestamp::now();
+    gw.ws.open().insert(
+        connection_id.clone(),
+        Connection {
+            tx,
+            connected_at: now,
+            last_active_at: now,
+            source_ip,
+            user_agent,
+        },
+    );
+    let writer = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            let closing = matches!(frame, Message::Close(_));
+            if sink.send(frame).await.is_err() || closing {
+                break;
+            }
+        }
+    });
+    loop {
+        match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Some(open) = gw.ws.open().get_mut(&connection_id) {
+                    open.last_active_at = Timestamp::now();
+                }
+                let gw = gw.clone();
+                let (connection_id, user) = (connection_id.clone(), user.clone());
+                tokio::spawn(async move {
+                    route_frame(&gw, &connection_id, &user, text.to_string()).await
+                });
+            }
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) | Err(_) => break,
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    gw.ws.open().remove(&connection_id);
+    writer.abort();
+    let disconnect = json!({
+        "isBase64Encoded": false,
+        "requestContext": gw.ws.context("$disconnect", "DISCONNECT", &connection_id, Some(&user)),
+    });
+    if let Some(disconnect) = event(disconnect)
+        && let Err(error) = ws_disconnect::handle(&gw.deps, disconnect).await
+    {
+        tracing::warn!(%error, "$disconnect failed");
+    }
+}
+
+/// Route selection on `$request.body.action`, as the WebSocket API's expression says.
+async fn route_frame(gw: &Gateway, connection_id: &str, user: &UserId, body: String) {
+    let action = serde_json::from_str::<Value>(&body)
+        .ok()
+        .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
+    let route_key = match action.as_deref() {
+        Some("ping") => "ping",
+        _ => "$default",
+    };
+    let frame = json!({
+        "body": body, "isBase64Encoded": false,
+        "requestContext": gw.ws.context(route_key, "MESSAGE", connection_id, Some(user)),
+    });
+    let Some(frame) = event(frame) else { return };
+    let outcome = match route_key {
+        "ping" => ws_ping::handle(&gw.ws.routes, frame).await,
+        _ => ws_default::handle(&gw.ws.routes, frame).await,
+    };
+    if let Err(error) = outcome {
+        tracing::warn!(route = route_key, %error, "route failed");
+    }
+}
+
+fn gone() -> Response {
+    let mut response = (StatusCode::GONE, axum::Json(json!({"message": "Gone"}))).into_response();
+    response.headers_mut().insert(
+        "x-amzn-errortype",
+        axum::http::HeaderValue::from_static("GoneException"),
+    );
+    response
+}
+
+/// `POST /local/@connections/{id}`: the body, as one text frame, to the socket.
+pub async fn post_to_connection(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    if body.len() > MAX_FRAME_BYTES {
+        let mut response = (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            axum::Json(json!({"message": "Message too long"})),
+        )
+            .into_response();
+        response.headers_mut().insert(
+            "x-amzn-errortype",
+            axum::http::HeaderValue::from_static("PayloadTooLargeException"),
+        );
+        return response;
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let sent = gw
+        .ws
+        .open()
+        .get(&id)
+        .map(|c| c.tx.send(Message::Text(text.into())).is_ok());
+    match sent {
+        Some(true) => StatusCode::OK.into_response(),
+        _ => gone(),
+    }
+}
+
+/// `GET /local/@connections/{id}`: when it connected and was last active, and who it is.
+pub async fn get_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let open = gw.ws.open();
+    match open.get(&id) {
+        Some(c) => axum::Json(json!({
+            "connectedAt": c.connected_at, "lastActiveAt": c.last_active_at,
+            "identity": {"sourceIp": c.source_ip, "userAgent": c.user_agent},
+        }))
+        .into_response(),
+        None => gone(),
+    }
+}
+
+/// `DELETE /local/@connections/{id}`: closes the socket.
+pub async fn delete_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+    let closed = gw
+        .ws
+        .open()
+        .get(&id)
+        .map(|c| c.tx.send(Message::Close(None)).is_ok());
+    match closed {
+        Some(true) => StatusCode::NO_CONTENT.into_response(),
+        _ => gone(),
+    }
+}
