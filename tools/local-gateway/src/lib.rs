@@ -1,7 +1,8 @@
-//! The local API Gateway: plays the HTTP API (JWT authorizer, payload 2.0 events, CORS) on
-//! 127.0.0.1 and invokes the route functions' own handlers, so that the whole API runs on a laptop
-//! against the local stack. It also hosts a local token issuer (development only). The WebSocket
-//! side (a later issue) joins the same server.
+//! The local API Gateway: plays the HTTP API (JWT authorizer, payload 2.0 events, CORS) and the
+//! WebSocket API (REQUEST authorizer at the handshake, route selection, `@connections`) on
+//! 127.0.0.1 and invokes the functions' own handlers, so that the whole API runs on a laptop
+//! against the local stack. It also hosts a local token issuer (development only) and plays the
+//! event source mapping of the table's stream.
 
 pub mod event;
 pub mod issuer;

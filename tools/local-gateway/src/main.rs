@@ -1,4 +1,5 @@
-//! `local-gateway serve [--port N]`: the local HTTP API on 127.0.0.1.
+//! `local-gateway serve [--port N]`: the local HTTP and WebSocket APIs on 127.0.0.1, and the
+//! table stream's poller.
 //! `local-gateway token USER [--name NAME] [--ttl SECONDS]`: prints a token of the local issuer.
 //!
 //! Both use the issuer key under `$CHAT_STACK_DIR/issuer` (made on first use).
