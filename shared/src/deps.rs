@@ -19,6 +19,8 @@ pub struct HttpDeps {
     pub limiter: Arc<RateLimiter>,
     pub cache: Cache,
     pub redis: Arc<RedisLink>,
+    /// Posts events to WebSocket connections (`@connections`).
+    pub pusher: crate::push::Pusher,
 }
 
 impl HttpDeps {
@@ -37,7 +39,8 @@ impl HttpDeps {
         let limits = Limits::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name);
-        Ok(Self::new(store, cursor_key, redis, limits))
+        let pusher = crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk));
+        Ok(Self::new(store, cursor_key, redis, limits, pusher))
     }
 
     /// Builds the deps from their parts (the local gateway and tests).
@@ -46,8 +49,10 @@ impl HttpDeps {
         cursor_key: CursorKey,
         redis: Arc<RedisLink>,
         limits: Limits,
+        pusher: crate::push::Pusher,
     ) -> Self {
         Self {
+            pusher,
             store,
             cursor_key,
             limiter: Arc::new(RateLimiter::new(redis.clone(), limits)),

@@ -39,6 +39,15 @@ impl Pusher {
         Self::new(Client::new(&sdk))
     }
 
+    /// A pusher for this `@connections` endpoint (stage included), whatever the environment says.
+    pub async fn for_endpoint(url: &str) -> Self {
+        let sdk = crate::aws::load_sdk_config().await;
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
+            .endpoint_url(url)
+            .build();
+        Self::new(Client::from_conf(config))
+    }
+
     /// Posts one JSON message to one connection.
     pub async fn post(&self, connection_id: &str, message: &Value) -> Result<(), PushError> {
         let result = self
@@ -78,6 +87,92 @@ impl Pusher {
                 tracing::warn!(%error, "answer not delivered");
                 Ok(())
             }
+        }
+    }
+}
+
+/// The largest event pushed whole (contract: 32 KiB); a larger `message.*` event goes out in
+/// its truncated form for the client to fetch.
+pub const MAX_EVENT_BYTES: usize = 32 * 1024;
+/// Posts in flight at once during a fan-out.
+const POSTS_IN_FLIGHT: usize = 16;
+
+/// The event as pushed: whole, or truncated when a `message.*` event is over 32 KiB.
+pub fn fit(event: Value) -> Value {
+    if event.to_string().len() <= MAX_EVENT_BYTES {
+        return event;
+    }
+    let is_message = event["type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("message."));
+    if !is_message {
+        return event;
+    }
+    serde_json::json!({
+        "type": event["type"], "conversationId": event["conversationId"], "rev": event["rev"],
+        "seq": event["message"]["seq"], "truncated": true,
+    })
+}
+
+impl Pusher {
+    /// Posts `event` to every live connection of every recipient but `except` (the connection
+    /// a WebSocket frame came from, which gets an answer instead). Connections are found by query
+    /// (every page); a 410 deletes that record and the fan-out goes on; throttling and
+    /// too-large answers are logged and counted. Nothing here fails the write that caused it.
+    pub async fn fan_out(
+        &self,
+        store: &DynamoStore,
+        recipients: &[crate::domain::UserId],
+        event: &Value,
+        except: Option<&str>,
+    ) {
+        let event = fit(event.clone());
+        let mut targets = Vec::new();
+        for user in recipients {
+            match crate::connections::of_user(store, user).await {
+                Ok(found) => targets.extend(found.into_iter().map(|c| c.connection_id)),
+                Err(error) => {
+                    tracing::warn!(%error, "connections of a recipient not read; push skipped")
+                }
+            }
+        }
+        targets.retain(|c| Some(c.as_str()) != except);
+        self.post_all(store, targets, &event).await;
+    }
+
+    /// Posts one event to each connection, bounded in flight.
+    pub async fn post_all(&self, store: &DynamoStore, connections: Vec<String>, event: &Value) {
+        use futures::stream::{self, StreamExt};
+        let results: Vec<(String, Result<(), PushError>)> = stream::iter(connections)
+            .map(|id| async move {
+                let result = self.post(&id, event).await;
+                (id, result)
+            })
+            .buffer_unordered(POSTS_IN_FLIGHT)
+            .collect()
+            .await;
+        let (mut gone, mut failed) = (0, 0);
+        for (id, result) in results {
+            match result {
+                Ok(()) => {}
+                Err(PushError::Gone) => {
+                    gone += 1;
+                    if let Err(error) = crate::connections::close(store, &id).await {
+                        tracing::warn!(%error, "a gone connection's record was not deleted");
+                    }
+                }
+                Err(error) => {
+                    failed += 1;
+                    tracing::warn!(%error, "push not delivered");
+                }
+            }
+        }
+        if gone + failed > 0 {
+            tracing::info!(
+                push_gone = gone,
+                push_failed = failed,
+                "fan-out finished with losses"
+            );
         }
     }
 }

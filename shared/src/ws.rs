@@ -46,3 +46,34 @@ impl WsDeps {
         })
     }
 }
+
+/// A frame's JSON body as `T` (which names `action` among its fields), with the HTTP routes'
+/// errors: not JSON is `invalid_json`, the wrong shape `validation_failed`.
+pub fn frame<T: serde::de::DeserializeOwned>(
+    request: &ApiGatewayWebsocketProxyRequest,
+) -> Result<T, crate::error::ApiError> {
+    crate::http::parse_json(request.body.as_deref().unwrap_or_default().as_bytes())
+}
+
+/// Answers a frame on its own connection: the `ack` an action makes, or
+/// `{"type": "error", "action", "clientMessageId"?, "error": {code, message}}`.
+pub async fn reply(
+    deps: &crate::deps::HttpDeps,
+    connection: &str,
+    action: &str,
+    client_message_id: Option<&str>,
+    outcome: Result<serde_json::Value, crate::error::ApiError>,
+) -> Result<(), crate::store::StoreError> {
+    let answer = match outcome {
+        Ok(ack) => ack,
+        Err(error) => {
+            error.log();
+            let mut answer = serde_json::json!({"type": "error", "action": action, "error": error.error_object()});
+            if let Some(id) = client_message_id {
+                answer["clientMessageId"] = serde_json::json!(id);
+            }
+            answer
+        }
+    };
+    deps.pusher.answer(&deps.store, connection, &answer).await
+}

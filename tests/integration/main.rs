@@ -20,6 +20,7 @@ mod handlers;
 mod limits;
 mod messages;
 mod profiles;
+mod push;
 mod realtime;
 mod schema;
 mod store;

@@ -81,6 +81,8 @@ pub async fn deps_with(
         chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+").unwrap(),
         redis,
         chat_shared::limits::Limits::default(),
+        // Replaced by the gateway's own @connections once a LocalApi serves these deps.
+        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local").await,
     )
 }
 
@@ -97,9 +99,11 @@ impl LocalApi {
     }
 
     /// A gateway over these deps (its own Redis, limits …).
-    pub async fn start_with(deps: HttpDeps) -> Self {
+    pub async fn start_with(mut deps: HttpDeps) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        deps.pusher =
+            chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
         let facts = ApiFacts {
             api_id: "local".to_owned(),
             stage: "$default".to_owned(),

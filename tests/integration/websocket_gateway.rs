@@ -269,3 +269,133 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
         "the 410 pruned the record"
     );
 }
+
+/// `ws-send-message`, `ws-mark-read` and `ws-typing` fed with their event files, naming a live
+/// socket of ada's in the group the events name; bob's socket hears the events.
+#[tokio::test]
+async fn message_route_handlers_answer_and_push() {
+    let api = LocalApi::start().await;
+    api.sign_up(&["ada".into(), "bob".into()]).await;
+    let deps = &api.gateway.deps;
+    let id: chat_shared::domain::ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
+    // The group the events name: ada and bob.
+    let now = Timestamp::now();
+    let meta_key = chat_shared::keys::conversation_meta(&id);
+    let meta = chat_shared::conversations::MetaItem {
+        pk: meta_key.pk,
+        sk: meta_key.sk,
+        id: id.clone(),
+        kind: chat_shared::conversations::Kind::Group,
+        title: None,
+        created_by: "ada".parse().unwrap(),
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        last_seq: 0,
+        rev: 0,
+        last_message: None,
+        member_count: 2,
+        member_names: Default::default(),
+    };
+    deps.store.put(&meta, None).await.unwrap();
+    for (user, role) in [
+        ("ada", chat_shared::conversations::Role::Owner),
+        ("bob", chat_shared::conversations::Role::Member),
+    ] {
+        let user: chat_shared::domain::UserId = user.parse().unwrap();
+        deps.store
+            .put(
+                &chat_shared::conversations::MemberItem::new(&id, &user, role, now, 0),
+                None,
+            )
+            .await
+            .unwrap();
+        deps.store
+            .put(
+                &chat_shared::conversations::model::InboxItem::new(&user, &id, now),
+                None,
+            )
+            .await
+            .unwrap();
+    }
+    let mut ada = connect(&api, &format!("ticket={}", ticket(&api, "ada").await))
+        .await
+        .unwrap();
+    let mut bob = connect(&api, &format!("ticket={}", ticket(&api, "bob").await))
+        .await
+        .unwrap();
+    let records = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+        .await
+        .unwrap();
+    let ada_id = records[0].connection_id.clone();
+    let event = |name: &str| {
+        let path = format!("{}/../events/websocket/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(path)
+            .unwrap()
+            .replace("Jk3eAcX1IAMCJ2Q=", &ada_id);
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
+    };
+
+    assert_eq!(
+        ws_send_message::handle(deps, event("send-message.json"))
+            .await
+            .unwrap()
+            .status_code,
+        200
+    );
+    let ack = next_json(&mut ada).await;
+    assert_eq!(
+        (ack["type"].as_str(), ack["message"]["body"].as_str()),
+        (Some("ack"), Some("On my way"))
+    );
+    let created = next_json(&mut bob).await;
+    assert_eq!(
+        (created["type"].as_str(), created["message"]["seq"].as_u64()),
+        (Some("message.created"), Some(1))
+    );
+
+    assert_eq!(
+        ws_typing::handle(deps, event("typing.json"))
+            .await
+            .unwrap()
+            .status_code,
+        200
+    );
+    assert_eq!(next_json(&mut bob).await["type"], "typing");
+
+    let records = chat_shared::connections::of_user(&deps.store, &"bob".parse().unwrap())
+        .await
+        .unwrap();
+    let bob_id = records[0].connection_id.clone();
+    let path = format!(
+        "{}/../events/websocket/mark-read.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("Jk3eAcX1IAMCJ2Q=", &bob_id)
+        .replace(r#""userId": "ada""#, r#""userId": "bob""#)
+        .replace(r#""principalId": "ada""#, r#""principalId": "bob""#);
+    let read = ws_mark_read::handle(
+        deps,
+        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
+    )
+    .await;
+    assert_eq!(read.unwrap().status_code, 200);
+    // bob hears the read event too (every member does) and the ack, in either order.
+    let (first, second) = (next_json(&mut bob).await, next_json(&mut bob).await);
+    let ack = if first["type"] == "ack" {
+        first
+    } else {
+        second
+    };
+    assert_eq!(
+        (ack["action"].as_str(), ack["lastReadSeq"].as_u64()),
+        (Some("markRead"), Some(1))
+    );
+    let seen = next_json(&mut ada).await;
+    assert_eq!(
+        (seen["type"].as_str(), seen["userId"].as_str()),
+        (Some("read"), Some("bob"))
+    );
+}

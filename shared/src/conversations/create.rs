@@ -161,8 +161,12 @@ pub async fn create(
         }
     };
     if new {
-        let everyone = std::iter::once(me).chain(plan.others.iter());
-        deps.cache.bump_generations(everyone).await;
+        let everyone: Vec<UserId> = std::iter::once(me)
+            .chain(plan.others.iter())
+            .cloned()
+            .collect();
+        deps.cache.bump_generations(everyone.iter()).await;
+        crate::notify::conversation(deps, "conversation.created", &id, &everyone).await;
     } else {
         deps.limiter.refund(limit, me.as_str()).await;
     }

@@ -89,6 +89,8 @@ pub async fn add_members(
         return Err(ApiError::UnknownUsers(unknown));
     }
 
+    // The users this request added (chunk by chunk, across retries).
+    let joined: std::sync::Mutex<Vec<UserId>> = std::sync::Mutex::new(Vec::new());
     retrying(|| async {
         let current = access(store, user, id).await?;
         let meta = current.meta;
@@ -140,7 +142,13 @@ pub async fn add_members(
             let entry = InboxItem::new(u, id, meta.last_activity_at);
             writes.push(Write::put(&entry, None)?);
         }
-        match store.transact(writes).await {
+        let done = store.transact(writes).await;
+        if done.is_ok()
+            && let Ok(mut list) = joined.lock()
+        {
+            list.extend(chunk.iter().map(|u| (*u).clone()));
+        }
+        match done {
             Ok(()) if chunk.len() == joining.len() => Ok(Attempt::Done(())),
             Ok(()) => Ok(Attempt::Retry),
             Err(e) if lost_race(&e) => Ok(Attempt::Retry),
@@ -151,6 +159,15 @@ pub async fn add_members(
     // The added users' lists changed; bumping those who were already in costs nothing wrong.
     deps.cache.bump_generations(wanted.iter()).await;
     deps.cache.forget(&[crate::cache::members_key(id)]).await;
+    let joined = joined
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !joined.is_empty() {
+        let members = crate::notify::members_of(deps, id).await;
+        crate::notify::members_changed(deps, "member.added", id, &joined, &members).await;
+        // The new members learn of the conversation itself.
+        crate::notify::conversation(deps, "conversation.created", id, &joined).await;
+    }
     load_member_view(deps, user, id).await
 }
 
@@ -236,5 +253,16 @@ pub async fn remove_member(
     .await?;
     deps.cache.bump_generations([&gone]).await;
     deps.cache.forget(&[crate::cache::members_key(id)]).await;
+    // Everyone still in, and the removed member last: after this, nothing more reaches them.
+    let mut recipients = crate::notify::members_of(deps, id).await;
+    recipients.push(gone.clone());
+    crate::notify::members_changed(
+        deps,
+        "member.removed",
+        id,
+        std::slice::from_ref(&gone),
+        &recipients,
+    )
+    .await;
     Ok(())
 }

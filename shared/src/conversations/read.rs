@@ -406,6 +406,8 @@ pub async fn set_title(
     store
         .update::<MetaItem>(&keys::conversation_meta(id), update)
         .await?;
+    let members = crate::notify::members_of(deps, id).await;
+    crate::notify::conversation(deps, "conversation.updated", id, &members).await;
     load_member_view(deps, user, id).await
 }
 
@@ -461,4 +463,49 @@ pub async fn update_settings(
         deps.cache.bump_generations([user]).await;
     }
     load_member_view(deps, user, id).await
+}
+
+/// The conversation as each of `recipients` sees it (their own `me`, at most 10 members), for the
+/// `conversation.*` events: one read of the member list (or the cache), one of names, one of the
+/// recipients' inbox entries.
+pub(crate) async fn views_for(
+    deps: &HttpDeps,
+    id: &ConversationId,
+    recipients: &[UserId],
+) -> Result<Vec<(UserId, Conversation)>, ApiError> {
+    let Some(meta) = deps
+        .store
+        .get::<MetaItem>(&keys::conversation_meta(id), Consistency::Strong)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let members = all_members(deps, &meta).await?;
+    let preview: Vec<MemberItem> = members.iter().take(LIST_MEMBERS).cloned().collect();
+    let names = display_names(deps, preview.iter().map(|m| &m.user_id)).await?;
+    let inbox_keys: Vec<Key> = recipients
+        .iter()
+        .map(|u| keys::inbox_entry(u, id))
+        .collect();
+    let inbox: HashMap<Key, InboxItem> = deps
+        .store
+        .batch_get(&inbox_keys, Consistency::Strong)
+        .await?;
+    let mut views = Vec::new();
+    for recipient in recipients {
+        let Some(mine) = members.iter().find(|m| &m.user_id == recipient) else {
+            continue;
+        };
+        let archived = inbox
+            .get(&keys::inbox_entry(recipient, id))
+            .is_some_and(|e| e.archived);
+        let view = Conversation::render(
+            meta.clone(),
+            as_members(preview.clone(), &names),
+            mine,
+            archived,
+        );
+        views.push((recipient.clone(), view));
+    }
+    Ok(views)
 }

@@ -76,11 +76,11 @@ async fn change_message<F>(
 where
     F: Fn(&MessageItem, Timestamp) -> Result<Option<Change>, ApiError>,
 {
-    retrying(|| async {
+    let (message, changed) = retrying(|| async {
         let (meta, item) = read(deps, user, id, seq).await?;
         let now = Timestamp::now();
         let Some(change) = rule(&item, now)? else {
-            return Ok(Attempt::Done(Message::from(item)));
+            return Ok(Attempt::Done((Message::from(item), false)));
         };
         let rev = meta.rev + 1;
         let mut message_update = Expr::default()
@@ -143,13 +143,24 @@ where
                 updated.deleted = change.deleted;
                 updated.reactions = change.reactions;
                 updated.msg_rev = rev;
-                Ok(Attempt::Done(Message::from(updated)))
+                Ok(Attempt::Done((Message::from(updated), true)))
             }
             Err(e) if lost_race(&e) => Ok(Attempt::Retry),
             Err(e) => Err(e.into()),
         }
     })
-    .await
+    .await?;
+    if changed {
+        // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
+        let kind = if message.deleted {
+            "message.deleted"
+        } else {
+            "message.updated"
+        };
+        let members = crate::notify::members_of(deps, id).await;
+        crate::notify::message(deps, kind, &message, &members, None).await;
+    }
+    Ok(message)
 }
 
 fn only_the_sender(item: &MessageItem, user: &UserId, what: &'static str) -> Result<(), ApiError> {

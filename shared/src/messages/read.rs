@@ -52,6 +52,7 @@ pub async fn mark_read(
         Ok(member) => {
             // Members' read positions are part of the shared member list.
             deps.cache.forget(&[crate::cache::members_key(id)]).await;
+            crate::notify::read(deps, id, user, member.last_read_seq).await;
             member.last_read_seq
         }
         Err(StoreError::ConditionFailed) => {

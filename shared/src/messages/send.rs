@@ -97,6 +97,7 @@ pub async fn send(
     user: &UserId,
     id: &ConversationId,
     request: &SendMessage,
+    origin: Option<&str>,
 ) -> Result<Sent, ApiError> {
     let idem_key = keys::idempotency(id, user, &request.client_message_id);
     let outcome = retrying(|| async {
@@ -195,17 +196,21 @@ pub async fn send(
             });
         }
     };
-    move_inboxes(deps, id, item.created_at).await?;
+    let members = move_inboxes(deps, id, item.created_at).await?;
     deps.cache.forget(&[crate::cache::members_key(id)]).await;
-    Ok(Sent {
-        message: item.into(),
-        new: true,
-    })
+    let message = Message::from(item);
+    // Every connection of every member hears of it, but the one it came from (that gets an ack).
+    crate::notify::message(deps, "message.created", &message, &members, origin).await;
+    Ok(Sent { message, new: true })
 }
 
 /// Moves every member's inbox entry to `at` (and unarchives it) with a conditional update: an
 /// entry already moved by a later send stays where it is, an entry that is gone stays gone.
-async fn move_inboxes(deps: &HttpDeps, id: &ConversationId, at: Timestamp) -> Result<(), ApiError> {
+async fn move_inboxes(
+    deps: &HttpDeps,
+    id: &ConversationId,
+    at: Timestamp,
+) -> Result<Vec<UserId>, ApiError> {
     let members: Vec<MemberItem> = member_items(&deps.store, id, None).await?;
     let (at_text, sort_key) = (at.to_string(), activity_key(at, id));
     let moves: Vec<_> = members
@@ -237,5 +242,5 @@ async fn move_inboxes(deps: &HttpDeps, id: &ConversationId, at: Timestamp) -> Re
     deps.cache
         .bump_generations(members.iter().map(|m| &m.user_id))
         .await;
-    Ok(())
+    Ok(members.into_iter().map(|m| m.user_id).collect())
 }

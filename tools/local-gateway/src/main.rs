@@ -38,13 +38,15 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .parse()
         .map_err(|_| "the port must be a number".to_owned())?;
     let issuer = LocalIssuer::load_or_create(&issuer_dir()).map_err(|e| e.to_string())?;
-    let deps = HttpDeps::from_env(&process_env())
+    let mut deps = HttpDeps::from_env(&process_env())
         .await
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    // The functions post to this gateway's own @connections.
+    deps.pusher = chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
     let facts = ApiFacts {
         api_id: "local".to_owned(),
         stage: "$default".to_owned(),

@@ -3,7 +3,8 @@
 //! - the handshake at `ws://127.0.0.1:<port>/local` runs `ws-authorizer` first (a refusal is 401
 //!   and no socket), then `ws-connect` (anything but 200 refuses the connection), and only then
 //!   opens the socket, so `@connections` answers 410 until `$connect` has returned;
-//! - each text frame is routed on `$request.body.action` (`ping`, else `$default`), with the
+//! - each text frame is routed on `$request.body.action` (`ping`, `sendMessage`, `markRead`,
+//!   `typing`, else `$default`), with the
 //!   request context API Gateway builds (connection id, route key, authorizer context, stage,
 //!   domain name), and handed to that route's function;
 //! - a closed socket runs `ws-disconnect`; a socket idle for 10 minutes is closed;
@@ -44,6 +45,9 @@ pub const WS_PATH: &str = "/local";
 pub const CONNECTIONS_PATH: &str = "/local/@connections/{id}";
 /// API Gateway closes a connection idle this long.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// The WebSocket API's routes besides `$connect`, `$disconnect` and `$default` (as in
+/// `template.yaml`).
+pub const ROUTE_KEYS: &[&str] = &["ping", "sendMessage", "markRead", "typing"];
 /// API Gateway's largest WebSocket frame.
 pub const MAX_FRAME_BYTES: usize = 128 * 1024;
 
@@ -77,10 +81,6 @@ impl WsSide {
     /// routes post through this gateway's `@connections`.
     pub async fn new(deps: &HttpDeps, facts: &ApiFacts) -> Self {
         let base = format!("http://{}", facts.domain_name);
-        let sdk = chat_shared::aws::load_sdk_config().await;
-        let management = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
-            .endpoint_url(format!("{base}/{STAGE}"))
-            .build();
         Self {
             connections: Mutex::new(HashMap::new()),
             authorizer: ws_authorizer::Deps {
@@ -93,7 +93,7 @@ impl WsSide {
             },
             routes: WsDeps {
                 store: deps.store.clone(),
-                pusher: Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(management)),
+                pusher: Pusher::for_endpoint(&format!("{base}/{STAGE}")).await,
             },
             domain_name: facts.domain_name.clone(),
         }
@@ -267,10 +267,10 @@ async fn route_frame(gw: &Gateway, connection_id: &str, user: &UserId, body: Str
     let action = serde_json::from_str::<Value>(&body)
         .ok()
         .and_then(|v| v.get("action").and_then(Value::as_str).map(str::to_owned));
-    let route_key = match action.as_deref() {
-        Some("ping") => "ping",
-        _ => "$default",
-    };
+    let route_key = action
+        .as_deref()
+        .filter(|a| ROUTE_KEYS.contains(a))
+        .unwrap_or("$default");
     let frame = json!({
         "body": body, "isBase64Encoded": false,
         "requestContext": gw.ws.context(route_key, "MESSAGE", connection_id, Some(user)),
@@ -278,6 +278,9 @@ async fn route_frame(gw: &Gateway, connection_id: &str, user: &UserId, body: Str
     let Some(frame) = event(frame) else { return };
     let outcome = match route_key {
         "ping" => ws_ping::handle(&gw.ws.routes, frame).await,
+        "sendMessage" => ws_send_message::handle(&gw.deps, frame).await,
+        "markRead" => ws_mark_read::handle(&gw.deps, frame).await,
+        "typing" => ws_typing::handle(&gw.deps, frame).await,
         _ => ws_default::handle(&gw.ws.routes, frame).await,
     };
     if let Err(error) = outcome {
@@ -347,5 +350,33 @@ pub async fn delete_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<St
     match closed {
         Some(true) => StatusCode::NO_CONTENT.into_response(),
         _ => gone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The routes the gateway selects are the WebSocket API's routes in `template.yaml`.
+    #[test]
+    fn the_route_keys_are_the_template_routes() {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+                .unwrap();
+        let mut deployed: Vec<String> = Vec::new();
+        let mut in_route = false;
+        for line in template.lines() {
+            let line = line.trim();
+            if line.starts_with("Type: ") {
+                in_route = line == "Type: AWS::ApiGatewayV2::Route";
+            } else if in_route && let Some(key) = line.strip_prefix("RouteKey: ") {
+                deployed.push(key.trim_matches('"').to_owned());
+            }
+        }
+        deployed.sort();
+        let mut served: Vec<String> = ROUTE_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        served.extend(["$connect", "$disconnect", "$default"].map(String::from));
+        served.sort();
+        assert_eq!(served, deployed);
     }
 }
