@@ -15,6 +15,11 @@ pub fn user(request: &ApiGatewayWebsocketProxyRequest) -> Option<UserId> {
         .and_then(|s| s.parse().ok())
 }
 
+/// The user and connection of an event that came through the `$connect` authorizer.
+pub fn caller(request: &ApiGatewayWebsocketProxyRequest) -> Option<(UserId, &str)> {
+    Some((user(request)?, connection_id(request)?))
+}
+
 /// The connection the event is about.
 pub fn connection_id(request: &ApiGatewayWebsocketProxyRequest) -> Option<&str> {
     request.request_context.connection_id.as_deref()

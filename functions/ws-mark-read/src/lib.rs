@@ -26,7 +26,7 @@ pub async fn handle(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
-    let (Some(user), Some(connection)) = (ws::user(&request), ws::connection_id(&request)) else {
+    let Some((user, connection)) = ws::caller(&request) else {
         return Ok(ws::status(401));
     };
     let outcome = async {

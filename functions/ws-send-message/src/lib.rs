@@ -31,7 +31,7 @@ pub async fn handle(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
-    let (Some(user), Some(connection)) = (ws::user(&request), ws::connection_id(&request)) else {
+    let Some((user, connection)) = ws::caller(&request) else {
         return Ok(ws::status(401));
     };
     // The client's id, for the answer, even when the rest of the frame is wrong.

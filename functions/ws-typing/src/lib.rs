@@ -25,7 +25,7 @@ pub async fn handle(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
-    let (Some(user), Some(connection)) = (ws::user(&request), ws::connection_id(&request)) else {
+    let Some((user, connection)) = ws::caller(&request) else {
         return Ok(ws::status(401));
     };
     let frame: Frame = match ws::frame(&request) {
