@@ -8,19 +8,6 @@ use serde_json::{Value, json};
 
 use crate::support::{LocalApi, Pipeline, join_all};
 
-async fn group(api: &LocalApi, owner: &str, others: &[&str]) -> String {
-    let (status, group) = api
-        .call(
-            Method::POST,
-            "/conversations",
-            owner,
-            Some(json!({"participantIds": others, "kind": "group", "title": "Room"})),
-        )
-        .await;
-    assert_eq!(status, 201, "{group}");
-    group["id"].as_str().unwrap().to_owned()
-}
-
 /// Sends as a client would: retrying the same `clientMessageId` after a 503.
 async fn send(api: &LocalApi, user: &str, id: &str, body: &str, cmid: &str) -> (u16, Value) {
     for _ in 0..10 {
@@ -44,7 +31,7 @@ async fn fifty_concurrent_sends_get_seq_and_rev_1_to_50_and_history_reads_them_i
     let api = LocalApi::start().await;
     let users = ["u1", "u2", "u3", "u4", "u5"];
     api.sign_up(&users.map(String::from)).await;
-    let id = group(&api, "u1", &users[1..]).await;
+    let id = api.group("u1", &users[1..]).await;
     let sends = users
         .iter()
         .flat_map(|u| (0..10).map(move |n| (*u, n)))
@@ -190,7 +177,7 @@ async fn unread_counts_follow_sends_and_reads_and_reads_never_go_back() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
-    let id = group(&api, "ada", &["bob", "cy"]).await;
+    let id = api.group("ada", &["bob", "cy"]).await;
     for n in 0..3 {
         send(&api, "ada", &id, &format!("a{n}"), &format!("a{n}")).await;
     }
@@ -263,8 +250,8 @@ async fn a_send_moves_the_conversation_to_the_top_and_unarchives_it() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
-    let first = group(&api, "ada", &["bob"]).await;
-    let second = group(&api, "ada", &["cy"]).await;
+    let first = api.group("ada", &["bob"]).await;
+    let second = api.group("ada", &["cy"]).await;
     api.call(
         Method::PATCH,
         &format!("/conversations/{first}/settings"),
@@ -287,7 +274,7 @@ async fn non_members_get_404_and_bad_input_stores_nothing() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into(), "eve".into()])
         .await;
-    let id = group(&api, "ada", &["bob"]).await;
+    let id = api.group("ada", &["bob"]).await;
     send(&api, "ada", &id, "hello", "m1").await;
     let c = format!("/conversations/{id}");
     for (method, path, body) in [
@@ -392,7 +379,7 @@ async fn message_and_read_events_reach_the_stream_without_bodies() {
     let api = LocalApi::start().await;
     let pipeline = Pipeline::start(&api.gateway.deps.store, None).await;
     api.sign_up(&["ada".into(), "bob".into()]).await;
-    let id = group(&api, "ada", &["bob"]).await;
+    let id = api.group("ada", &["bob"]).await;
     send(&api, "ada", &id, "a very private body", "m1").await;
     send(&api, "ada", &id, "another private body", "m2").await;
     api.call(

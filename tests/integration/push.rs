@@ -58,18 +58,6 @@ fn typed(kind: &'static str) -> impl Fn(&Value) -> bool {
     move |v| v["type"] == kind
 }
 
-async fn group(api: &LocalApi, owner: &str, others: &[&str]) -> String {
-    let (_, g) = api
-        .call(
-            Method::POST,
-            "/conversations",
-            owner,
-            Some(json!({"participantIds": others, "kind": "group", "title": "Room"})),
-        )
-        .await;
-    g["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn http_and_websocket_sends_reach_every_socket_and_the_sender_gets_its_ack() {
     let api = LocalApi::start().await;
@@ -79,7 +67,7 @@ async fn http_and_websocket_sends_reach_every_socket_and_the_sender_gets_its_ack
         socket(&api, "ada").await,
         socket(&api, "bob").await,
     );
-    let id = group(&api, "ada", &["bob"]).await;
+    let id = api.group("ada", &["bob"]).await;
     for s in [&mut a1, &mut a2, &mut b1] {
         let created = expect(s, typed("conversation.created")).await;
         assert_eq!(created["conversation"]["id"], id.as_str());
@@ -161,7 +149,7 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
     let mut b = socket(&api, "bob").await;
-    let id = group(&api, "ada", &["bob"]).await;
+    let id = api.group("ada", &["bob"]).await;
     let c = format!("/conversations/{id}");
     api.call(
         Method::POST,
@@ -270,7 +258,7 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
 async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into()]).await;
-    let id = group(&api, "ada", &["bob"]).await;
+    let id = api.group("ada", &["bob"]).await;
     let mut live = socket(&api, "bob").await;
     let mut closed = socket(&api, "bob").await;
     let store = &api.gateway.deps.store;
@@ -330,7 +318,7 @@ async fn a_reconnecting_client_catches_up_and_a_removed_member_hears_nothing_mor
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
-    let id = group(&api, "ada", &["bob", "cy"]).await;
+    let id = api.group("ada", &["bob", "cy"]).await;
     let c = format!("/conversations/{id}");
     let mut bob = socket(&api, "bob").await;
     api.call(

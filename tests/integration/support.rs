@@ -146,6 +146,59 @@ impl LocalApi {
     }
 }
 
+/// Tokens the authorizers must refuse, each named: expired, wrong issuer, wrong audience, signed
+/// by another key, and `alg: none`.
+pub fn refused_tokens(issuer: &LocalIssuer) -> Vec<(&'static str, String)> {
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+    let now = chat_shared::time::Timestamp::now().unix_seconds();
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
+    let claims = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory", "exp": now + 600});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        c
+    };
+    let sign = |extra: serde_json::Value| issuer.sign(&header, &claims(extra)).unwrap();
+    vec![
+        ("expired", sign(serde_json::json!({"exp": now - 5}))),
+        (
+            "wrong issuer",
+            sign(serde_json::json!({"iss": "https://evil.example"})),
+        ),
+        ("wrong audience", sign(serde_json::json!({"aud": "other"}))),
+        (
+            "forged",
+            LocalIssuer::ephemeral()
+                .unwrap()
+                .sign(&header, &claims(serde_json::json!({})))
+                .unwrap(),
+        ),
+        (
+            "alg none",
+            format!(
+                "{}.{}.",
+                B64.encode(r#"{"alg":"none"}"#),
+                B64.encode(claims(serde_json::json!({})).to_string())
+            ),
+        ),
+    ]
+}
+
+impl LocalApi {
+    /// A new group of `owner` and `others`, titled "Room"; its id.
+    pub async fn group(&self, owner: &str, others: &[&str]) -> String {
+        let body = serde_json::json!({"participantIds": others, "kind": "group", "title": "Room"});
+        let (status, group) = self
+            .call(reqwest::Method::POST, "/conversations", owner, Some(body))
+            .await;
+        assert_eq!(status, 201, "{group}");
+        group["id"].as_str().unwrap().to_owned()
+    }
+}
+
 /// Status and JSON body of a response (`Null` when there is none).
 pub async fn status_json(resp: reqwest::Response) -> (u16, serde_json::Value) {
     let status = resp.status().as_u16();

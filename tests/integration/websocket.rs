@@ -4,16 +4,14 @@
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use chat_shared::jwt::{JwksCache, JwtPolicy};
 use chat_shared::time::Timestamp;
 use lambda_runtime::LambdaEvent;
-use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer};
+use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::support::LocalApi;
+use crate::support::{self, LocalApi};
 
 fn file(name: &str) -> String {
     std::fs::read_to_string(format!(
@@ -97,51 +95,7 @@ async fn the_authorizer_lets_in_a_ticket_once_and_a_good_token_and_refuses_the_r
     .unwrap();
     assert_eq!(allowed.principal_id.as_deref(), Some("bob"));
 
-    let now = Timestamp::now().unix_seconds();
-    let header = json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
-    let claims = |extra: Value| {
-        let mut c =
-            json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory", "exp": now + 600});
-        c.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        c
-    };
-    let refused = [
-        (
-            "expired",
-            issuer
-                .sign(&header, &claims(json!({"exp": now - 5})))
-                .unwrap(),
-        ),
-        (
-            "wrong issuer",
-            issuer
-                .sign(&header, &claims(json!({"iss": "https://evil.example"})))
-                .unwrap(),
-        ),
-        (
-            "wrong audience",
-            issuer
-                .sign(&header, &claims(json!({"aud": "other"})))
-                .unwrap(),
-        ),
-        (
-            "forged",
-            LocalIssuer::ephemeral()
-                .unwrap()
-                .sign(&header, &claims(json!({})))
-                .unwrap(),
-        ),
-        (
-            "alg none",
-            format!(
-                "{}.{}.",
-                B64.encode(r#"{"alg":"none"}"#),
-                B64.encode(claims(json!({})).to_string())
-            ),
-        ),
-    ];
+    let refused = support::refused_tokens(issuer);
     for (case, token) in refused {
         let answer = ws_authorizer::handle(
             &deps,
