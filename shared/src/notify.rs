@@ -4,8 +4,7 @@
 
 use serde_json::{Value, json};
 
-use crate::conversations::member_items;
-use crate::conversations::read_views_for as views_for;
+use crate::conversations::{member_items, views_for};
 use crate::deps::HttpDeps;
 use crate::domain::{ConversationId, UserId};
 use crate::messages::Message;
