@@ -16,7 +16,7 @@ pub use read::{
     ConversationPage, ListParams, SettingsChanges, TitleChange, get, list, load_member_view,
     set_title, update_settings,
 };
-pub(crate) use read::{access, member_items, views_for};
+pub(crate) use read::{access, access_with, member_items, views_for};
 
 use crate::error::ApiError;
 use crate::store::StoreError;

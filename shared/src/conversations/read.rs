@@ -30,28 +30,37 @@ pub async fn access(
     user: &UserId,
     id: &ConversationId,
 ) -> Result<Access, ApiError> {
+    let (meta, mine, inbox) = access_with(store, user, id, &keys::inbox_entry(user, id)).await?;
+    Ok(Access { meta, mine, inbox })
+}
+
+/// The membership check every route makes, with one more item the route needs (my inbox entry,
+/// an idempotency key, a message) read in the same consistent batch.
+pub(crate) async fn access_with<T: serde::de::DeserializeOwned>(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+    extra: &Key,
+) -> Result<(MetaItem, MemberItem, Option<T>), ApiError> {
     let meta_key = keys::conversation_meta(id);
     let member_key = keys::membership(id, user);
-    let inbox_key = keys::inbox_entry(user, id);
     let mut items: HashMap<Key, serde_json::Value> = store
         .batch_get(
-            &[meta_key.clone(), member_key.clone(), inbox_key.clone()],
+            &[meta_key.clone(), member_key.clone(), extra.clone()],
             Consistency::Strong,
         )
         .await?;
-    let take = |items: &mut HashMap<Key, serde_json::Value>, key: &Key| items.remove(key);
-    let (Some(meta), Some(mine)) = (take(&mut items, &meta_key), take(&mut items, &member_key))
-    else {
+    let (Some(meta), Some(mine)) = (items.remove(&meta_key), items.remove(&member_key)) else {
         return Err(ApiError::NotFound);
     };
     fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
         serde_json::from_value(v).map_err(ApiError::internal)
     }
-    Ok(Access {
-        meta: parse(meta)?,
-        mine: parse(mine)?,
-        inbox: take(&mut items, &inbox_key).map(parse).transpose()?,
-    })
+    Ok((
+        parse(meta)?,
+        parse(mine)?,
+        items.remove(extra).map(parse).transpose()?,
+    ))
 }
 
 /// The members of a conversation, in key order: all of them, or the first `limit`.

@@ -2,18 +2,18 @@
 //! catch-up read `/changes`. Every change takes the conversation's next `rev`: the message and
 //! `META` are written in one transaction, each guarded by the revision that was read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::model::{Message, MessageItem, preview};
 use crate::conversations::model::MetaItem;
-use crate::conversations::{Attempt, access, lost_race, retrying};
+use crate::conversations::{Attempt, access, access_with, lost_race, retrying};
 use crate::deps::HttpDeps;
 use crate::domain::{ConversationId, Emoji, Limit, MessageBody, UserId};
 use crate::error::ApiError;
 use crate::keys::{self, attr, index};
-use crate::store::{Consistency, Expr, Key, Query, Write};
+use crate::store::{Consistency, Expr, Query, Write};
 use crate::time::Timestamp;
 
 #[derive(Debug, Deserialize)]
@@ -49,20 +49,8 @@ async fn read(
     id: &ConversationId,
     seq: u64,
 ) -> Result<(MetaItem, MessageItem), ApiError> {
-    let keys = [
-        keys::conversation_meta(id),
-        keys::membership(id, user),
-        keys::message(id, seq),
-    ];
-    let mut found: HashMap<Key, serde_json::Value> =
-        deps.store.batch_get(&keys, Consistency::Strong).await?;
-    let [meta, member, message] = keys.map(|k| found.remove(&k));
-    let (Some(meta), Some(_), Some(message)) = (meta, member, message) else {
-        return Err(ApiError::NotFound);
-    };
-    let meta = serde_json::from_value(meta).map_err(ApiError::internal)?;
-    let message = serde_json::from_value(message).map_err(ApiError::internal)?;
-    Ok((meta, message))
+    let (meta, _, message) = access_with(&deps.store, user, id, &keys::message(id, seq)).await?;
+    Ok((meta, message.ok_or(ApiError::NotFound)?))
 }
 
 /// Applies `rule` to the message with optimistic retries; the message as it is afterwards.

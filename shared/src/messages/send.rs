@@ -1,7 +1,5 @@
 //! `POST /conversations/{id}/messages`.
 
-use std::collections::HashMap;
-
 use futures::stream::{self, StreamExt};
 use serde::Deserialize;
 
@@ -9,7 +7,7 @@ use super::model::{
     IDEMPOTENCY_SECONDS, IdempotencyItem, Message, MessageItem, body_digest, preview,
 };
 use crate::conversations::model::{InboxItem, LastMessage, MemberItem, MetaItem, activity_key};
-use crate::conversations::{Attempt, lost_race, member_items, retrying};
+use crate::conversations::{Attempt, access_with, lost_race, member_items, retrying};
 use crate::deps::HttpDeps;
 use crate::domain::{ClientMessageId, ConversationId, MessageBody, MessageId, UserId};
 use crate::error::ApiError;
@@ -48,26 +46,8 @@ async fn read_state(
     id: &ConversationId,
     idem_key: &Key,
 ) -> Result<Seen, ApiError> {
-    let meta_key = keys::conversation_meta(id);
-    let member_key = keys::membership(id, user);
-    let mut found: HashMap<Key, serde_json::Value> = deps
-        .store
-        .batch_get(
-            &[meta_key.clone(), member_key.clone(), idem_key.clone()],
-            Consistency::Strong,
-        )
-        .await?;
-    let (Some(meta), Some(_)) = (found.remove(&meta_key), found.remove(&member_key)) else {
-        return Err(ApiError::NotFound);
-    };
-    Ok(Seen {
-        meta: serde_json::from_value(meta).map_err(ApiError::internal)?,
-        idempotency: found
-            .remove(idem_key)
-            .map(serde_json::from_value)
-            .transpose()
-            .map_err(ApiError::internal)?,
-    })
+    let (meta, _, idempotency) = access_with(&deps.store, user, id, idem_key).await?;
+    Ok(Seen { meta, idempotency })
 }
 
 /// The message a retried send refers to: its current state, or 409 for another body.
