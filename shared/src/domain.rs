@@ -134,6 +134,12 @@ fn client_token(raw: &str) -> Result<String, ValidationError> {
 }
 
 fn ulid(raw: &str) -> Result<String, ValidationError> {
+    // 26 characters of base 32 carry 130 bits and a ULID 128, so the first is at most `7`. The
+    // `ulid` crate drops the excess bits instead of refusing them, which made `8…` another
+    // spelling of `0…`; the ULID spec says to refuse.
+    if !raw.starts_with(|c: char| ('0'..='7').contains(&c)) {
+        return Err(ValidationError::new("not a valid id"));
+    }
     ulid::Ulid::from_string(raw)
         .map(|u| u.to_string())
         .map_err(|_| ValidationError::new("not a valid id"))
@@ -365,6 +371,16 @@ mod tests {
         let lower: ConversationId = id.as_str().to_lowercase().parse().unwrap();
         assert_eq!(lower, id);
         assert!("not-a-ulid".parse::<ConversationId>().is_err());
+        // Past 128 bits: refused, never read as the id with its top bits dropped.
+        assert!(
+            "7ZZZZZZZZZZZZZZZZZZZZZZZZZ"
+                .parse::<ConversationId>()
+                .is_ok()
+        );
+        for first in ['8', '9', 'Z', 'z'] {
+            let alias = format!("{first}{}", &id.as_str()[1..]);
+            assert!(alias.parse::<ConversationId>().is_err(), "{alias}");
+        }
     }
 
     #[test]

@@ -154,6 +154,12 @@ impl ApiError {
 
     /// Logs the error once, at the level it deserves, with its cause chain (never request data).
     pub fn log(&self) {
+        use crate::metrics::{Dependency, Metric, count, degraded};
+        match self {
+            Self::RateLimited { .. } => count(Metric::RateLimited, 1),
+            Self::Unavailable(_) => degraded(Dependency::DynamoDb),
+            _ => {}
+        }
         match self {
             Self::Internal(_) | Self::Unavailable(_) => {
                 tracing::error!(code = self.code().as_str(), error = %ErrorChain(self), "request failed");

@@ -183,6 +183,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
     // Syntax first, so that "not JSON" is told apart from "JSON of the wrong shape".
     let value: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidJson)?;
+    // Every body is an object. serde would also build a struct from an array of its fields in
+    // order (`[]` for one whose fields are all optional), which the contract does not allow.
+    if !value.is_object() {
+        return Err(ApiError::Validation(ValidationError::new(
+            "the body must be a JSON object",
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
@@ -379,11 +386,27 @@ mod tests {
             refusal(r#"{"title":""}"#),
             ("must not be empty".to_owned(), Some("title".to_owned()))
         );
-        let (message, field) = refusal(r#"["secret"]"#);
-        assert!(
-            field.is_none() && message.starts_with("expected"),
-            "{message}"
+        assert_eq!(
+            refusal(r#"["secret"]"#),
+            ("the body must be a JSON object".to_owned(), None)
         );
+    }
+
+    #[test]
+    fn a_body_is_an_object_never_an_array_of_the_fields() {
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code, reason = "fields are read by the deserializer only")]
+        struct Optional {
+            muted: Option<bool>,
+        }
+        for raw in ["[]", "[true]", "null", "3", r#""text""#] {
+            match parse_json::<Optional>(raw.as_bytes()) {
+                Err(ApiError::Validation(v)) => assert!(v.field.is_none(), "{raw}"),
+                other => panic!("{raw}: {other:?}"),
+            }
+        }
+        assert!(parse_json::<Optional>(b"{}").is_ok());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod keys;
 pub mod limits;
 pub mod messages;
+pub mod metrics;
 pub mod notify;
 pub mod profiles;
 pub mod push;

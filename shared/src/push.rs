@@ -78,12 +78,20 @@ impl Pusher {
         connection_id: &str,
         message: &Value,
     ) -> Result<(), StoreError> {
+        use crate::metrics::{Metric, count};
         match self.post(connection_id, message).await {
-            Ok(()) => Ok(()),
-            Err(PushError::Gone) => crate::connections::close(store, connection_id)
-                .await
-                .map(|_| ()),
+            Ok(()) => {
+                count(Metric::PushesDelivered, 1);
+                Ok(())
+            }
+            Err(PushError::Gone) => {
+                count(Metric::ConnectionsPruned, 1);
+                crate::connections::close(store, connection_id)
+                    .await
+                    .map(|_| ())
+            }
             Err(error) => {
+                count(Metric::PushesFailed, 1);
                 tracing::warn!(%error, "answer not delivered");
                 Ok(())
             }
@@ -151,10 +159,10 @@ impl Pusher {
             .buffer_unordered(POSTS_IN_FLIGHT)
             .collect()
             .await;
-        let (mut gone, mut failed) = (0, 0);
+        let (mut delivered, mut gone, mut failed) = (0, 0, 0);
         for (id, result) in results {
             match result {
-                Ok(()) => {}
+                Ok(()) => delivered += 1,
                 Err(PushError::Gone) => {
                     gone += 1;
                     if let Err(error) = crate::connections::close(store, &id).await {
@@ -166,6 +174,12 @@ impl Pusher {
                     tracing::warn!(%error, "push not delivered");
                 }
             }
+        }
+        {
+            use crate::metrics::{Metric, count};
+            count(Metric::PushesDelivered, delivered);
+            count(Metric::ConnectionsPruned, gone);
+            count(Metric::PushesFailed, failed);
         }
         if gone + failed > 0 {
             tracing::info!(

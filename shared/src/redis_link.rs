@@ -101,6 +101,7 @@ impl RedisLink {
             return Some(connection.clone());
         }
         if state.down_until.is_some_and(|until| Instant::now() < until) {
+            crate::metrics::degraded(crate::metrics::Dependency::Redis);
             return None;
         }
         let config = AsyncConnectionConfig::new()
@@ -117,6 +118,7 @@ impl RedisLink {
             }
             Err(error) => {
                 tracing::warn!(%error, "redis unreachable: local limits, no cache");
+                crate::metrics::degraded(crate::metrics::Dependency::Redis);
                 state.down_until = Some(Instant::now() + RETRY_AFTER_FAILURE);
                 None
             }
@@ -126,6 +128,7 @@ impl RedisLink {
     /// Reports a failed command: the connection is dropped and the link rests a second.
     pub async fn failed(&self, error: &redis::RedisError) {
         tracing::warn!(%error, "redis command failed: local limits, no cache");
+        crate::metrics::degraded(crate::metrics::Dependency::Redis);
         let mut state = self.state.lock().await;
         state.connection = None;
         state.down_until = Some(Instant::now() + RETRY_AFTER_FAILURE);

@@ -716,6 +716,22 @@ async fn bad_input_gets_the_contract_error_and_writes_nothing() {
             "{method} {path} {body}"
         );
     }
+    // A body is an object: serde alone would read `[]` as settings with no field set.
+    for body in [json!([]), json!([true, true]), json!(null)] {
+        let (status, answer) = api
+            .call(
+                Method::PATCH,
+                &format!("{c}/settings"),
+                "ada",
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(
+            (status, &answer["error"]["code"]),
+            (400, &json!("validation_failed")),
+            "{body}"
+        );
+    }
     let (status, answer) = api
         .call(
             Method::POST,

@@ -100,7 +100,7 @@ async fn http_get_user_finds_a_known_user_and_404s_an_unknown_one() {
 }
 
 /// The conversation id that the conversation events name.
-const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
+pub const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
 
 /// Profiles for these users, as their first `GET /me` would make them.
 async fn profiles(deps: &HttpDeps, users: &[&str]) {
@@ -120,7 +120,7 @@ async fn profiles(deps: &HttpDeps, users: &[&str]) {
 }
 
 /// The group the conversation events act on: ada (owner), bob and cy, with that fixed id.
-async fn seed_event_group(deps: &HttpDeps) {
+pub async fn seed_event_group(deps: &HttpDeps) {
     use chat_shared::conversations::model::{InboxItem, Kind, MemberItem, MetaItem, Role};
     profiles(deps, &["ada", "bob", "cy", "dee"]).await;
     let id: chat_shared::domain::ConversationId = EVENT_CONVERSATION.parse().unwrap();

@@ -160,6 +160,19 @@ async fn ten_concurrent_retries_of_one_client_message_id_store_one_message() {
 
     let (status, body) = send(&api, "ada", &id, "another body", "c-123").await;
     assert_eq!((status, &body["error"]["code"]), (409, &json!("conflict")));
+    // A retry is validated like a first send: no message has seq 0.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            "ada",
+            Some(json!({"body": "only once", "clientMessageId": "c-123", "replyToSeq": 0})),
+        )
+        .await;
+    assert_eq!(
+        (status, &body["error"]["field"]),
+        (400, &json!("replyToSeq"))
+    );
     // The same id from another sender is another message.
     let (status, _) = send(&api, "bob", &id, "only once", "c-123").await;
     assert_eq!(status, 201);

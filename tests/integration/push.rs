@@ -5,40 +5,25 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::LocalApi;
+use crate::support::{self, LocalApi, Socket};
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn socket(api: &LocalApi, user: &str) -> Socket {
-    let (_, ticket) = api
-        .call(Method::POST, "/realtime/tickets", user, None)
-        .await;
-    let url = format!(
-        "{}/local?ticket={}",
-        api.url.replacen("http://", "ws://", 1),
-        ticket["ticket"].as_str().unwrap()
-    );
-    tokio_tungstenite::connect_async(url).await.unwrap().0
-}
-
-/// The next frame that matches, skipping others (events may arrive in any order).
+/// The next frame that matches, skipping others (events may arrive in any order). Every frame
+/// read, skipped or not, is checked against `asyncapi.yaml` by `support::next_frame`.
 async fn expect(socket: &mut Socket, what: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let frame = tokio::time::timeout_at(deadline, socket.next())
-            .await
-            .expect("the expected frame in time");
-        if let Some(Ok(Message::Text(text))) = frame {
-            let value: Value = serde_json::from_str(&text).unwrap();
-            if what(&value) {
-                return value;
-            }
+        match support::next_frame(socket, deadline).await {
+            Some(value) if what(&value) => return value,
+            Some(_) => {}
+            None => assert!(
+                tokio::time::Instant::now() < deadline,
+                "the expected frame in time"
+            ),
         }
     }
 }
@@ -46,10 +31,7 @@ async fn expect(socket: &mut Socket, what: impl Fn(&Value) -> bool) -> Value {
 /// Nothing matching arrives for a while.
 async fn silent(socket: &mut Socket, what: impl Fn(&Value) -> bool) {
     let until = tokio::time::Instant::now() + Duration::from_millis(800);
-    while let Ok(Some(Ok(Message::Text(text)))) =
-        tokio::time::timeout_at(until, socket.next()).await
-    {
-        let value: Value = serde_json::from_str(&text).unwrap();
+    while let Some(value) = support::next_frame(socket, until).await {
         assert!(!what(&value), "unexpected {value}");
     }
 }
@@ -63,9 +45,9 @@ async fn http_and_websocket_sends_reach_every_socket_and_the_sender_gets_its_ack
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into()]).await;
     let (mut a1, mut a2, mut b1) = (
-        socket(&api, "ada").await,
-        socket(&api, "ada").await,
-        socket(&api, "bob").await,
+        api.socket("ada").await,
+        api.socket("ada").await,
+        api.socket("bob").await,
     );
     let id = api.group("ada", &["bob"]).await;
     for s in [&mut a1, &mut a2, &mut b1] {
@@ -148,7 +130,7 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
-    let mut b = socket(&api, "bob").await;
+    let mut b = api.socket("bob").await;
     let id = api.group("ada", &["bob"]).await;
     let c = format!("/conversations/{id}");
     api.call(
@@ -201,7 +183,7 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
     // ada read to 1 by sending already: a read that moves nothing pushes nothing.
     silent(&mut b, typed("read")).await;
 
-    let mut a = socket(&api, "ada").await;
+    let mut a = api.socket("ada").await;
     b.send(Message::Text(
         json!({"action": "typing", "conversationId": id, "isTyping": true})
             .to_string()
@@ -234,7 +216,7 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
         "the recipient's own me"
     );
 
-    let mut cy = socket(&api, "cy").await;
+    let mut cy = api.socket("cy").await;
     api.call(
         Method::POST,
         &format!("{c}/members"),
@@ -259,8 +241,8 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
     let api = LocalApi::start().await;
     api.sign_up(&["ada".into(), "bob".into()]).await;
     let id = api.group("ada", &["bob"]).await;
-    let mut live = socket(&api, "bob").await;
-    let mut closed = socket(&api, "bob").await;
+    let mut live = api.socket("bob").await;
+    let mut closed = api.socket("bob").await;
     let store = &api.gateway.deps.store;
     let bob = "bob".parse().unwrap();
     // A socket that closed without its $disconnect: its record is put back as if the call was lost.
@@ -320,7 +302,7 @@ async fn a_reconnecting_client_catches_up_and_a_removed_member_hears_nothing_mor
         .await;
     let id = api.group("ada", &["bob", "cy"]).await;
     let c = format!("/conversations/{id}");
-    let mut bob = socket(&api, "bob").await;
+    let mut bob = api.socket("bob").await;
     api.call(
         Method::POST,
         &format!("{c}/messages"),
@@ -362,7 +344,7 @@ async fn a_reconnecting_client_catches_up_and_a_removed_member_hears_nothing_mor
         .await;
 
     // Reconnect, then the contract's steps: the first page of the list, /changes where rev moved.
-    let mut bob = socket(&api, "bob").await;
+    let mut bob = api.socket("bob").await;
     let (_, list) = api.call(Method::GET, "/conversations", "bob", None).await;
     let listed = list["items"]
         .as_array()

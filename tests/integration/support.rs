@@ -241,6 +241,57 @@ impl LocalApi {
     }
 }
 
+/// A client's WebSocket to a [`LocalApi`].
+pub type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+impl LocalApi {
+    /// A WebSocket of `user`'s, opened with a fresh ticket.
+    pub async fn socket(&self, user: &str) -> Socket {
+        let (status, ticket) = self
+            .call(reqwest::Method::POST, "/realtime/tickets", user, None)
+            .await;
+        assert_eq!(status, 201, "{ticket}");
+        let url = format!(
+            "{}/local?ticket={}",
+            self.url.replacen("http://", "ws://", 1),
+            ticket["ticket"].as_str().unwrap()
+        );
+        tokio_tungstenite::connect_async(url).await.unwrap().0
+    }
+}
+
+/// The next text frame before `deadline`, as JSON, checked against `asyncapi.yaml`: a frame that
+/// the description does not allow fails the test here, with every violation. Every test reads its
+/// sockets through this, so the whole WebSocket suite checks the description. `None` when the
+/// deadline passes, the socket closes or a frame that is not text arrives.
+pub async fn next_frame(
+    socket: &mut Socket,
+    deadline: tokio::time::Instant,
+) -> Option<serde_json::Value> {
+    let frame = next_unchecked_frame(socket, deadline).await?;
+    if let Err(violations) = crate::ws_schema::check_server_frame(&frame) {
+        panic!("{violations}");
+    }
+    Some(frame)
+}
+
+/// [`next_frame`] without the check: only for what a test posts itself through `@connections`.
+pub async fn next_unchecked_frame(
+    socket: &mut Socket,
+    deadline: tokio::time::Instant,
+) -> Option<serde_json::Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match tokio::time::timeout_at(deadline, socket.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => Some(
+            serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("a text frame that is not JSON ({e}): {text}")),
+        ),
+        _ => None,
+    }
+}
+
 /// Runs the futures at once (on this task) and returns their outputs in order.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futures).await

@@ -49,6 +49,7 @@ pub async fn publish_batch<S: EventSink>(sink: &S, batch: Event) -> DynamoDbEven
     tracing::info!(records = batch.records.len(), events = count, failed_from = ?failed, "published");
     let mut response = DynamoDbEventResponse::default();
     if let Some(sequence_number) = failed {
+        chat_shared::metrics::degraded(chat_shared::metrics::Dependency::Kinesis);
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = Some(sequence_number);
         response.batch_item_failures.push(failure);

@@ -230,12 +230,13 @@ impl ListParams {
             Some("true") => true,
             Some(_) => return Err(ApiError::validation("archived", "true or false")),
         };
-        let q = get("q")
-            .map(|q| q.trim().to_lowercase())
-            .filter(|q| !q.is_empty());
+        let q = get("q");
+        // Counted as sent: trimming would let 101 characters with a space through, and lower
+        // case can be longer than the text (`İ` is two characters in lower case).
         if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
             return Err(ApiError::validation("q", "at most 100 characters"));
         }
+        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
         Ok(Self {
             limit,
             cursor: get("cursor"),
@@ -517,4 +518,31 @@ pub(crate) async fn views_for(
         views.push((recipient.clone(), view));
     }
     Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &[(&str, &str)]) -> Result<ListParams, ApiError> {
+        ListParams::parse(|name| {
+            query
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    #[test]
+    fn q_is_at_most_100_characters_as_sent() {
+        let within = parse(&[("q", &format!("  {}  ", "É".repeat(96)))]);
+        assert_eq!(within.unwrap().q, Some("é".repeat(96)));
+        // Surrounding whitespace is counted: the spec's maxLength holds for the text as sent.
+        let padded = parse(&[("q", &format!(" {}", "a".repeat(100)))]);
+        assert!(matches!(padded, Err(ApiError::Validation(_))));
+        // Lower case can be longer than the text; the limit is on what the client sent.
+        let dotted = parse(&[("q", &"İ".repeat(100))]);
+        assert!(dotted.unwrap().q.is_some());
+        assert_eq!(parse(&[("q", "   ")]).unwrap().q, None);
+    }
 }

@@ -72,6 +72,7 @@ async fn stored(
 
 /// Sends a message: one consistent read and one conditional transaction on the message path,
 /// then every member's inbox entry is moved to the top (and unarchived).
+/// Counted in the metrics: a new message as `MessagesSent`, a server error as `SendsFailed`.
 pub async fn send(
     deps: &HttpDeps,
     user: &UserId,
@@ -79,6 +80,30 @@ pub async fn send(
     request: &SendMessage,
     origin: Option<&str>,
 ) -> Result<Sent, ApiError> {
+    use crate::metrics::{Metric, count};
+    let result = send_unmetered(deps, user, id, request, origin).await;
+    match &result {
+        Ok(sent) if sent.new => count(Metric::MessagesSent, 1),
+        Err(error) if error.status() >= 500 => count(Metric::SendsFailed, 1),
+        _ => {}
+    }
+    result
+}
+
+async fn send_unmetered(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    request: &SendMessage,
+    origin: Option<&str>,
+) -> Result<Sent, ApiError> {
+    // Seqs start at 1: 0 is refused whatever the state, before a retry could return its message.
+    if request.reply_to_seq == Some(0) {
+        return Err(ApiError::validation(
+            "replyToSeq",
+            "no message has this seq",
+        ));
+    }
     let idem_key = keys::idempotency(id, user, &request.client_message_id);
     let outcome = retrying(|| async {
         let seen = read_state(deps, user, id, &idem_key).await?;

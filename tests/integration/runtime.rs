@@ -1,0 +1,533 @@
+//! Every compiled bootstrap under AWS's Runtime Interface Emulator (what `sam local invoke` runs
+//! in its container), fed each of its `events/` files, with the environment `template.yaml` gives
+//! the function pointed at the local stack and at a local gateway on its own port. Then the logs of
+//! the whole run are scanned: JSON lines, the request id, metrics, and no token, ticket, secret
+//! or message body anywhere.
+//!
+//! The bootstraps are `target/ci/<binary>` (tools/test.sh builds them), or those in
+//! `CHAT_BOOTSTRAP_DIR`: `CHAT_BOOTSTRAP_DIR=target/lambda` runs the release builds of
+//! `tools/build-release.sh`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use local_invoke::{Emulator, FunctionDef, Invocation};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::handlers::{EVENT_CONVERSATION, seed_event_group};
+use crate::support::{self, LocalApi, Socket};
+
+const CURSOR_SECRET: &str = "runtime-tests-cursor-secret-of-32-bytes+";
+
+/// Each function and its event files, in the order they are invoked (later events act on what
+/// earlier ones wrote). Every function of the template and every file in `events/` is here.
+const CASES: &[(&str, &[&str])] = &[
+    ("http-get-me", &["http/get-me.json"]),
+    (
+        "http-update-me",
+        &["http/update-me.json", "http/update-me-invalid.json"],
+    ),
+    ("http-get-user", &["http/get-user.json"]),
+    (
+        "http-create-conversation",
+        &["http/create-conversation.json", "http/create-group.json"],
+    ),
+    ("http-list-conversations", &["http/list-conversations.json"]),
+    ("http-get-conversation", &["http/get-conversation.json"]),
+    ("http-send-message", &["http/send-message.json"]),
+    ("http-list-messages", &["http/list-messages.json"]),
+    ("http-mark-read", &["http/mark-read.json"]),
+    ("http-edit-message", &["http/edit-message.json"]),
+    ("http-put-reaction", &["http/put-reaction.json"]),
+    ("http-delete-reaction", &["http/delete-reaction.json"]),
+    ("http-list-changes", &["http/list-changes.json"]),
+    ("http-unsend-message", &["http/unsend-message.json"]),
+    (
+        "http-update-conversation",
+        &["http/update-conversation.json"],
+    ),
+    (
+        "http-update-conversation-settings",
+        &["http/update-conversation-settings.json"],
+    ),
+    ("http-add-members", &["http/add-members.json"]),
+    ("http-remove-member", &["http/remove-member.json"]),
+    (
+        "http-create-realtime-ticket",
+        &["http/create-realtime-ticket.json"],
+    ),
+    (
+        "ws-authorizer",
+        &[
+            "websocket/authorizer-ticket.json",
+            "websocket/authorizer-token.json",
+        ],
+    ),
+    ("ws-connect", &["websocket/connect.json"]),
+    ("ws-ping", &["websocket/ping.json"]),
+    ("ws-default", &["websocket/default.json"]),
+    ("ws-send-message", &["websocket/send-message.json"]),
+    ("ws-mark-read", &["websocket/mark-read.json"]),
+    ("ws-typing", &["websocket/typing.json"]),
+    ("ws-disconnect", &["websocket/disconnect.json"]),
+    ("stream-publisher", &["stream/table-changes.json"]),
+];
+
+fn root() -> PathBuf {
+    local_invoke::repository_root()
+}
+
+/// `<dir>/<binary>` (cargo's layout) or `<dir>/<binary>/bootstrap` (cargo lambda's).
+fn bootstrap(binary: &str) -> PathBuf {
+    let dir = std::env::var_os("CHAT_BOOTSTRAP_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/ci"));
+    let packaged = dir.join(binary).join("bootstrap");
+    if packaged.is_file() {
+        packaged
+    } else {
+        dir.join(binary)
+    }
+}
+
+fn template_functions() -> Vec<FunctionDef> {
+    let text = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    local_invoke::functions(&text).unwrap()
+}
+
+fn event_files() -> BTreeSet<String> {
+    let mut files = BTreeSet::new();
+    for dir in ["http", "websocket", "stream", "kinesis"] {
+        let Ok(entries) = std::fs::read_dir(root().join("events").join(dir)) else {
+            continue;
+        };
+        for entry in entries {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.ends_with(".json") {
+                files.insert(format!("{dir}/{name}"));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn every_function_and_every_event_file_has_a_runtime_case() {
+    let functions: BTreeSet<String> = template_functions().into_iter().map(|f| f.binary).collect();
+    let cased: BTreeSet<String> = CASES.iter().map(|(f, _)| (*f).to_owned()).collect();
+    assert_eq!(functions, cased, "template functions vs runtime cases");
+    let events: BTreeSet<String> = CASES
+        .iter()
+        .flat_map(|(_, e)| e.iter().map(|s| (*s).to_owned()))
+        .collect();
+    assert_eq!(event_files(), events, "events/ files vs runtime cases");
+}
+
+/// The local stack's value of each variable the template gives a function.
+struct LocalValues {
+    values: BTreeMap<&'static str, String>,
+    extra: Vec<(String, String)>,
+}
+
+impl LocalValues {
+    fn new(api: &LocalApi, table: &str, stream: &str, redis_url: &str) -> Self {
+        let values = BTreeMap::from([
+            ("TABLE_NAME", table.to_owned()),
+            ("EVENT_STREAM_NAME", stream.to_owned()),
+            ("CURSOR_SECRET", CURSOR_SECRET.to_owned()),
+            ("REDIS_URL", redis_url.to_owned()),
+            // The local Redis has no AUTH.
+            ("REDIS_AUTH_TOKEN", String::new()),
+            (
+                "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+                format!("{}/local", api.url),
+            ),
+            ("JWT_ISSUER", local_gateway::issuer::LOCAL_ISSUER.to_owned()),
+            (
+                "JWT_AUDIENCE",
+                local_gateway::issuer::LOCAL_AUDIENCE.to_owned(),
+            ),
+        ]);
+        let mut extra: Vec<(String, String)> = [
+            "AWS_REGION",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ENDPOINT_URL_KINESIS",
+        ]
+        .into_iter()
+        .map(|k| (k.to_owned(), std::env::var(k).unwrap()))
+        .collect();
+        extra.extend([
+            ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+            (
+                "JWKS_URL".to_owned(),
+                format!("{}/_local/jwks.json", api.url),
+            ),
+            // Rate-limit keys of this run only.
+            (
+                "REDIS_KEY_PREFIX".to_owned(),
+                format!("{}:", support::unique_name("rie")),
+            ),
+        ]);
+        Self { values, extra }
+    }
+
+    fn environment(&self, function: &FunctionDef) -> Vec<(String, String)> {
+        local_invoke::environment(function, |name| self.values.get(name).cloned(), &self.extra)
+            .unwrap()
+    }
+}
+
+/// Warm emulators by function, started on first use, and everything they printed.
+struct Functions {
+    defs: Vec<FunctionDef>,
+    local: LocalValues,
+    running: BTreeMap<String, Emulator>,
+    logs: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
+impl Functions {
+    fn new(local: LocalValues) -> Self {
+        let dir = std::env::temp_dir().join(support::unique_name("rie-logs"));
+        std::fs::create_dir_all(&dir).unwrap();
+        Self {
+            defs: template_functions(),
+            local,
+            running: BTreeMap::new(),
+            logs: BTreeMap::new(),
+            dir,
+        }
+    }
+
+    async fn invoke(&mut self, binary: &str, event: &Value) -> Invocation {
+        if !self.running.contains_key(binary) {
+            let def = self.defs.iter().find(|d| d.binary == binary).unwrap();
+            let emulator = Emulator::start(
+                &local_invoke::emulator_path().unwrap(),
+                &bootstrap(binary),
+                &self.local.environment(def),
+                &self.dir.join(format!("{binary}.log")),
+            )
+            .await
+            .unwrap();
+            self.running.insert(binary.to_owned(), emulator);
+        }
+        let invocation = self.running[binary]
+            .invoke(event.to_string().as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(
+            invocation.status,
+            200,
+            "{binary}: the emulator answered {} {}",
+            invocation.status,
+            String::from_utf8_lossy(&invocation.body)
+        );
+        invocation
+    }
+
+    async fn stop_all(&mut self) {
+        for (binary, emulator) in std::mem::take(&mut self.running) {
+            self.logs.insert(binary, emulator.stop().await.unwrap());
+        }
+    }
+}
+
+fn event_file(name: &str) -> Value {
+    let text = std::fs::read_to_string(root().join("events").join(name)).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// An HTTP function's answer: status and JSON body.
+fn http_answer(invocation: &Invocation) -> (u64, Value) {
+    let answer = invocation.json().unwrap();
+    assert!(
+        answer.get("errorType").is_none(),
+        "the handler failed: {answer}"
+    );
+    let status = answer["statusCode"].as_u64().unwrap();
+    let body = answer["body"]
+        .as_str()
+        .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+        .unwrap_or(Value::Null);
+    (status, body)
+}
+
+/// The statuses the HTTP events must get, in `CASES` order, on the seeded group.
+fn expected_status(event: &str) -> u64 {
+    match event {
+        "http/update-me-invalid.json" => 400,
+        "http/create-conversation.json"
+        | "http/create-group.json"
+        | "http/send-message.json"
+        | "http/create-realtime-ticket.json" => 201,
+        "http/remove-member.json" => 204,
+        _ => 200,
+    }
+}
+
+/// The next frame that matches, within a few seconds (each frame checked against asyncapi.yaml).
+async fn frame(socket: &mut Socket, what: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = support::next_frame(socket, deadline)
+            .await
+            .expect("the expected frame in time");
+        if what(&frame) {
+            return frame;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator() {
+    let api = LocalApi::start().await;
+    let deps = &api.gateway.deps;
+    seed_event_group(deps).await;
+    let table = deps.store.table().to_string();
+    let stream = support::unique_name("rie-events");
+    let template = local_stack::Template::of_this_repository().unwrap();
+    local_stack::create_stream(&support::kinesis().await, &stream, &template.stream)
+        .await
+        .unwrap();
+    let local = LocalValues::new(&api, &table, &stream, &std::env::var("REDIS_URL").unwrap());
+    let mut functions = Functions::new(local);
+
+    // Secrets and bodies that must never reach a log line.
+    let mut secrets: Vec<String> = vec![CURSOR_SECRET.to_owned()];
+    let mut ticket = String::new();
+
+    for (binary, events) in CASES.iter().filter(|(b, _)| b.starts_with("http-")) {
+        for name in *events {
+            let event = event_file(name);
+            if let Some(body) = event["body"].as_str().filter(|b| b.contains("\"body\"")) {
+                let body: Value = serde_json::from_str(body).unwrap();
+                secrets.push(body["body"].as_str().unwrap().to_owned());
+            }
+            let (status, body) = http_answer(&functions.invoke(binary, &event).await);
+            assert_eq!(status, expected_status(name), "{name}: {body}");
+            match *name {
+                "http/send-message.json" => assert_eq!(body["seq"], 1),
+                "http/list-messages.json" => {
+                    assert_eq!(body["items"][0]["body"], "See you at the station at 9")
+                }
+                "http/edit-message.json" => assert_eq!(body["rev"], 2),
+                "http/unsend-message.json" => assert_eq!(body["deleted"], true),
+                "http/update-me-invalid.json" => {
+                    assert_eq!(body["error"]["code"], "validation_failed")
+                }
+                "http/create-realtime-ticket.json" => {
+                    ticket = body["ticket"].as_str().unwrap().to_owned();
+                }
+                _ => {}
+            }
+        }
+    }
+    // What the HTTP functions wrote is what the in-process services read.
+    let (_, page) = api
+        .call(
+            Method::GET,
+            &format!("/conversations/{EVENT_CONVERSATION}"),
+            "ada",
+            None,
+        )
+        .await;
+    assert_eq!(page["title"], "Renamed trip");
+
+    // The authorizer: the ticket from the ticket function lets ada in once; a token of the local
+    // issuer (served by the gateway's JWKS) too.
+    let token = api.token("ada", Some("Ada"));
+    secrets.extend([ticket.clone(), token.clone()]);
+    for (name, placeholder, credential) in [
+        (
+            "websocket/authorizer-ticket.json",
+            "REPLACE-WITH-A-TICKET-FROM-POST-realtime-tickets",
+            &ticket,
+        ),
+        (
+            "websocket/authorizer-token.json",
+            "REPLACE-WITH-A-JWT",
+            &token,
+        ),
+    ] {
+        let event = event_file(name)
+            .to_string()
+            .replace(placeholder, credential);
+        let event: Value = serde_json::from_str(&event).unwrap();
+        let answer = functions
+            .invoke("ws-authorizer", &event)
+            .await
+            .json()
+            .unwrap();
+        assert_eq!(answer["principalId"], "ada", "{name}: {answer}");
+        assert_eq!(
+            answer["policyDocument"]["Statement"][0]["Effect"], "Allow",
+            "{name}"
+        );
+    }
+    let replayed = event_file("websocket/authorizer-ticket.json")
+        .to_string()
+        .replace("REPLACE-WITH-A-TICKET-FROM-POST-realtime-tickets", &ticket);
+    let answer = functions
+        .invoke("ws-authorizer", &serde_json::from_str(&replayed).unwrap())
+        .await
+        .json()
+        .unwrap();
+    assert_ne!(
+        answer["principalId"], "ada",
+        "a ticket works once: {answer}"
+    );
+
+    // A real socket of ada's on the gateway: the WebSocket events are pointed at its connection,
+    // so what the bootstraps post to @connections arrives at a real client.
+    let mut socket = api.socket("ada").await;
+    let ada = "ada".parse().unwrap();
+    let connections = chat_shared::connections::of_user(&deps.store, &ada)
+        .await
+        .unwrap();
+    assert_eq!(connections.len(), 1);
+    let connection_id = connections[0].connection_id.clone();
+
+    for (binary, events) in CASES.iter().filter(|(b, _)| b.starts_with("ws-")) {
+        if *binary == "ws-authorizer" {
+            continue;
+        }
+        for name in *events {
+            let mut event = event_file(name);
+            // $connect and $disconnect act on the event's own connection, the rest on the socket's.
+            if !matches!(*binary, "ws-connect" | "ws-disconnect") {
+                event["requestContext"]["connectionId"] = json!(connection_id);
+            }
+            if let Some(body) = event["body"].as_str().map(str::to_owned) {
+                let body: Value = serde_json::from_str(&body).unwrap();
+                if let Some(text) = body["body"].as_str() {
+                    secrets.push(text.to_owned());
+                }
+            }
+            let answer = functions.invoke(binary, &event).await.json().unwrap();
+            assert!(answer.get("errorType").is_none(), "{name}: {answer}");
+            assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
+            match *binary {
+                "ws-ping" => {
+                    frame(&mut socket, |f| f["type"] == "pong").await;
+                }
+                "ws-default" => {
+                    let error = frame(&mut socket, |f| f["type"] == "error").await;
+                    assert_eq!(error["error"]["code"], "unknown_action");
+                }
+                "ws-send-message" | "ws-mark-read" => {
+                    let ack =
+                        frame(&mut socket, |f| f["type"] == "ack" || f["type"] == "error").await;
+                    assert_eq!(ack["type"], "ack", "{name}: {ack}");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    // The stream publisher turns the sample batch into CloudEvents on the stream.
+    let answer = functions
+        .invoke("stream-publisher", &event_file("stream/table-changes.json"))
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let records = support::Pipeline::reader(support::kinesis().await, stream)
+        .wait_for(1, 10)
+        .await;
+    assert!(!records.is_empty(), "events on the stream");
+
+    functions.stop_all().await;
+    scan_logs(&functions.logs, &secrets);
+}
+
+/// The logs of the whole run: the functions' lines are JSON with the request id, metrics are
+/// Embedded Metric Format, and no secret or message body appears anywhere.
+fn scan_logs(logs: &BTreeMap<String, String>, secrets: &[String]) {
+    let mut metrics: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut with_request_id = 0;
+    for (binary, text) in logs {
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{binary}'s log contains a secret or a message body ({} chars)",
+                secret.len()
+            );
+        }
+        for line in text.lines().filter(|l| l.starts_with('{')) {
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{binary}: a line that is not JSON ({e}): {line}"));
+            if let Some(directive) = value["_aws"]["CloudWatchMetrics"][0].as_object() {
+                let name = directive["Metrics"][0]["Name"].as_str().unwrap();
+                assert_eq!(value["Function"], binary.as_str(), "{line}");
+                *metrics
+                    .entry((binary.clone(), name.to_owned()))
+                    .or_default() += value[name].as_u64().unwrap();
+                continue;
+            }
+            assert!(value["level"].is_string(), "{binary}: {line}");
+            if value["span"]["requestId"]
+                .as_str()
+                .is_some_and(|id| !id.is_empty())
+            {
+                with_request_id += 1;
+            }
+        }
+    }
+    assert!(
+        with_request_id > 0,
+        "log lines written during an invocation carry its request id"
+    );
+    let metric = |binary: &str, name: &str| {
+        metrics
+            .get(&(binary.to_owned(), name.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        metric("http-send-message", "MessagesSent"),
+        1,
+        "{metrics:?}"
+    );
+    assert_eq!(metric("ws-send-message", "MessagesSent"), 1, "{metrics:?}");
+    assert!(metric("ws-ping", "PushesDelivered") >= 1, "{metrics:?}");
+    assert!(
+        metric("http-send-message", "PushesDelivered") == 0,
+        "{metrics:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_bootstrap_with_redis_down_still_answers_and_counts_the_degradation() {
+    let api = LocalApi::start().await;
+    let deps = &api.gateway.deps;
+    let table = deps.store.table().to_string();
+    // Nothing listens on port 9 (discard) here: Redis is down from the start.
+    let local = LocalValues::new(&api, &table, "unused", "redis://127.0.0.1:9");
+    let mut functions = Functions::new(local);
+    let (status, body) = http_answer(
+        &functions
+            .invoke("http-get-me", &event_file("http/get-me.json"))
+            .await,
+    );
+    assert_eq!(
+        (status, body["userId"].as_str()),
+        (200, Some("ada")),
+        "{body}"
+    );
+    functions.stop_all().await;
+    let degraded: Vec<Value> = functions.logs["http-get-me"]
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["Dependency"] == "redis")
+        .collect();
+    assert!(
+        !degraded.is_empty() && degraded.iter().all(|v| v["DependencyDegraded"] == 1),
+        "{:?}",
+        functions.logs["http-get-me"]
+    );
+}

@@ -1,0 +1,123 @@
+//! One Runtime Interface Emulator process with one bootstrap, on loopback ports of its own.
+//!
+//! Lambda's runtime API is what the bootstrap talks to; the emulator adds the invoke endpoint
+//! that `sam local invoke` posts to. Each instance is a warm function: invoke it as often as you
+//! like, then [`Emulator::stop`] it and read what it printed (the runtime's START/END/REPORT lines
+//! and the function's own logs, in order).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use crate::InvokeError;
+
+/// What the invoke endpoint answered: 200 with the function's result (or its `errorType` body
+/// when the handler failed), 502 when the bootstrap crashed.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Invocation {
+    pub fn json(&self) -> Option<serde_json::Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+}
+
+#[derive(Debug)]
+pub struct Emulator {
+    child: Child,
+    invoke_url: String,
+    log_path: PathBuf,
+    http: reqwest::Client,
+}
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> Result<u16, InvokeError> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+impl Emulator {
+    /// Starts `emulator` serving `bootstrap` with exactly `env` (plus Lambda's `PATH` and `TZ`),
+    /// writing everything both print to `log_path`.
+    pub async fn start(
+        emulator: &Path,
+        bootstrap: &Path,
+        env: &[(String, String)],
+        log_path: &Path,
+    ) -> Result<Self, InvokeError> {
+        if !emulator.is_file() {
+            return Err(InvokeError::NoEmulator(emulator.to_owned()));
+        }
+        if !bootstrap.is_file() {
+            return Err(InvokeError::NoBootstrap(bootstrap.to_owned()));
+        }
+        let invoke_port = free_port()?;
+        let runtime_port = free_port()?;
+        let log = std::fs::File::create(log_path)?;
+        let child = Command::new(emulator)
+            .arg("--runtime-interface-emulator-address")
+            .arg(format!("127.0.0.1:{invoke_port}"))
+            .arg("--runtime-api-address")
+            .arg(format!("127.0.0.1:{runtime_port}"))
+            .arg(bootstrap)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .env("TZ", ":UTC")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let emulator = Self {
+            child,
+            invoke_url: format!(
+                "http://127.0.0.1:{invoke_port}/2015-03-31/functions/function/invocations"
+            ),
+            log_path: log_path.to_owned(),
+            http: reqwest::Client::new(),
+        };
+        emulator.wait_ready(invoke_port, 10).await?;
+        Ok(emulator)
+    }
+
+    async fn wait_ready(&self, port: u16, seconds: u64) -> Result<(), InvokeError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
+        while tokio::time::Instant::now() < deadline {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(InvokeError::NotReady(seconds))
+    }
+
+    /// Posts one event, as `sam local invoke -e` does, and waits for the answer.
+    pub async fn invoke(&self, event: &[u8]) -> Result<Invocation, InvokeError> {
+        let resp = self
+            .http
+            .post(&self.invoke_url)
+            .body(event.to_vec())
+            .timeout(Duration::from_secs(60))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        let body = resp.bytes().await?.to_vec();
+        Ok(Invocation { status, body })
+    }
+
+    /// Stops the emulator and its bootstrap and returns everything they printed.
+    pub async fn stop(mut self) -> Result<String, InvokeError> {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+        Ok(tokio::fs::read_to_string(&self.log_path).await?)
+    }
+}

@@ -1,0 +1,148 @@
+//! `local-invoke <Function> -e <event.json> [--bootstrap <path>]`: what `sam local invoke` does,
+//! without Docker. Prints the function's answer on stdout and its logs on stderr.
+//!
+//! The function is a logical id of `template.yaml` or its binary name. The bootstrap defaults to
+//! `target/ci/<binary>` (what `tools/local-invoke.sh` builds). Local values come from the
+//! environment of `tools/stack.sh env`, and the local gateway (`tools/run-local.sh`) gives
+//! `@connections` and the issuer's JWKS.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use local_invoke::{Emulator, InvokeError, emulator_path, environment, repository_root};
+
+struct Args {
+    function: String,
+    event: PathBuf,
+    bootstrap: Option<PathBuf>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut function = None;
+    let mut event = None;
+    let mut bootstrap = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-e" | "--event" => event = args.next().map(PathBuf::from),
+            "--bootstrap" => bootstrap = args.next().map(PathBuf::from),
+            other if !other.starts_with('-') && function.is_none() => {
+                function = Some(other.to_owned())
+            }
+            other => return Err(format!("unexpected argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        function: function.ok_or("name a function")?,
+        event: event.ok_or("give an event file with -e")?,
+        bootstrap,
+    })
+}
+
+/// The local value of each variable the template may give a function, from this process's
+/// environment (`tools/stack.sh env`) with the local gateway's defaults.
+fn local_value(name: &str) -> Option<String> {
+    let gateway = format!(
+        "http://127.0.0.1:{}",
+        std::env::var("GATEWAY_PORT").unwrap_or_else(|_| "3000".to_owned())
+    );
+    let default = match name {
+        // The local Redis has no AUTH.
+        "REDIS_AUTH_TOKEN" => Some(String::new()),
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI" => Some(format!("{gateway}/local")),
+        "JWT_ISSUER" => Some("https://local-issuer.chat.invalid".to_owned()),
+        "JWT_AUDIENCE" => Some("chat-local".to_owned()),
+        _ => None,
+    };
+    std::env::var(name).ok().or(default)
+}
+
+/// What Lambda provides by other means: region, credentials, and the emulators' endpoints.
+fn sdk_environment() -> Vec<(String, String)> {
+    let gateway_port = std::env::var("GATEWAY_PORT").unwrap_or_else(|_| "3000".to_owned());
+    let mut env: Vec<(String, String)> = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_KINESIS",
+        "RUST_LOG",
+    ]
+    .into_iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
+    .collect();
+    env.push(("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()));
+    env.push((
+        "JWKS_URL".to_owned(),
+        std::env::var("JWKS_URL")
+            .unwrap_or_else(|_| format!("http://127.0.0.1:{gateway_port}/_local/jwks.json")),
+    ));
+    env
+}
+
+async fn run(args: Args) -> Result<bool, InvokeError> {
+    let root = repository_root();
+    let template = std::fs::read_to_string(root.join("template.yaml"))?;
+    let function = local_invoke::template::find(&template, &args.function)?;
+    let env = environment(&function, local_value, &sdk_environment())?;
+    let bootstrap = args
+        .bootstrap
+        .unwrap_or_else(|| root.join("target/ci").join(&function.binary));
+    let event = std::fs::read(&args.event)?;
+    let log_path = std::env::temp_dir().join(format!(
+        "local-invoke-{}-{}.log",
+        function.binary,
+        std::process::id()
+    ));
+    let emulator = Emulator::start(&emulator_path()?, &bootstrap, &env, &log_path).await?;
+    let result = emulator.invoke(&event).await;
+    let logs = emulator.stop().await?;
+    let _ = std::fs::remove_file(&log_path);
+    let invocation = result?;
+    let _ = std::io::stderr().write_all(logs.as_bytes());
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&invocation.body);
+    let _ = writeln!(out);
+    Ok(invocation.status == 200)
+}
+
+/// `local-invoke binary-of <Function>`: the package to build for a logical id or binary name.
+fn binary_of(name: &str) -> Result<String, InvokeError> {
+    let template = std::fs::read_to_string(repository_root().join("template.yaml"))?;
+    Ok(local_invoke::template::find(&template, name)?.binary)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let mut raw = std::env::args().skip(1).peekable();
+    if raw.peek().map(String::as_str) == Some("binary-of") {
+        return match raw.nth(1).map(|name| binary_of(&name)) {
+            Some(Ok(binary)) => {
+                let _ = writeln!(std::io::stdout(), "{binary}");
+                ExitCode::SUCCESS
+            }
+            Some(Err(e)) => {
+                eprintln!("local-invoke: {e}");
+                ExitCode::FAILURE
+            }
+            None => ExitCode::from(2),
+        };
+    }
+    let args = match parse_args(raw) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!(
+                "local-invoke: {e}\nusage: local-invoke <Function> -e <event.json> [--bootstrap <path>]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(args).await {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("local-invoke: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
