@@ -21,7 +21,7 @@ cargo lambda build --release "${packages[@]}" "$@"
 
 binaries=()
 for dir in functions/*/; do
-  binaries+=("target/lambda/$(basename "$dir")/bootstrap")
+  binaries+=("${CARGO_TARGET_DIR:-target}/lambda/$(basename "$dir")/bootstrap")
 done
 if [[ " $* " != *" --arm64 "* ]]; then
   echo "== glibc (Lambda provided.al2023 has 2.34)"

@@ -15,6 +15,7 @@ mod cache;
 mod changes;
 mod conversations;
 mod events;
+mod faults;
 mod gateway_auth;
 mod handlers;
 mod limits;

@@ -98,12 +98,23 @@ impl LocalApi {
         Self::start_with(fresh_deps().await).await
     }
 
-    /// A gateway over these deps (its own Redis, limits …).
-    pub async fn start_with(mut deps: HttpDeps) -> Self {
+    /// A gateway over these deps (its own Redis, limits …), pushing to its own `@connections`.
+    pub async fn start_with(deps: HttpDeps) -> Self {
+        Self::serve(deps, true).await
+    }
+
+    /// A gateway over these deps that keeps their pusher (an `@connections` of the test's own).
+    pub async fn start_keeping_pusher(deps: HttpDeps) -> Self {
+        Self::serve(deps, false).await
+    }
+
+    async fn serve(mut deps: HttpDeps, own_connections: bool) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
-        deps.pusher =
-            chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
+        if own_connections {
+            deps.pusher =
+                chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
+        }
         let facts = ApiFacts {
             api_id: "local".to_owned(),
             stage: "$default".to_owned(),
