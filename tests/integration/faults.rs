@@ -1,5 +1,5 @@
 //! Degradation on the real services, each of the test's own: Redis stopped in the middle of a
-//! load of sends, DynamoDB Local frozen (`kill -STOP`) during a send loop and thawed, and an
+//! load of sends (then reads bypass the cache, and fill it again after a restart), DynamoDB Local frozen (`kill -STOP`) during a send loop and thawed, and an
 //! `@connections` endpoint that refuses, fails or hangs. (kinesis-local frozen: events.rs.)
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -174,6 +174,39 @@ async fn redis_stopped_in_the_middle_of_a_load_of_sends_fails_no_request() {
         )
         .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 100);
+
+    // Still down: the cache is bypassed, so a change made now is what every reader sees.
+    let path = format!("/conversations/{conversation}");
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            &path,
+            "ann",
+            Some(json!({"title": "Renamed while down"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    for user in users {
+        let (_, seen) = api.call(Method::GET, &path, user, None).await;
+        assert_eq!(seen["title"], "Renamed while down", "{user}");
+    }
+
+    // Restarted: after the link's rest the cache fills again.
+    redis.restart();
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    for user in users {
+        let (status, seen) = api.call(Method::GET, &path, user, None).await;
+        assert_eq!(
+            (status, seen["title"].as_str()),
+            (200, Some("Renamed while down"))
+        );
+    }
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis::AsyncCommands::keys(&mut connection, "*")
+        .await
+        .unwrap();
+    assert!(!keys.is_empty(), "after the restart the reads cached again");
 }
 
 /// Every message and idempotency record of the conversation, read straight from the table.
@@ -366,7 +399,10 @@ async fn a_failing_connections_endpoint_never_fails_a_write() {
                 Some(json!({"clientMessageId": "c1", "body": "hello"})),
             )
             .await;
-        eprintln!("@connections {name}: the send answered in {:?}", started.elapsed());
+        eprintln!(
+            "@connections {name}: the send answered in {:?}",
+            started.elapsed()
+        );
         assert_eq!(status, 201, "{name}: {body}");
         assert!(
             started.elapsed() < Duration::from_secs(12),
