@@ -8,6 +8,10 @@
 #            (@asyncapi/parser 3.6.3)
 #   crates:  cargo-nextest 0.9.143 if no cargo-nextest is installed
 #   Debian:  binutils (objdump) for tools/check-glibc.sh
+#   Debian:  chromium (for the web client's browser tests; playwright-core downloads no browser)
+#            and fonts-noto-color-emoji (reactions in its screenshots)
+#   npm:     examples/web-client/package-lock.json (vite 8.3.8, typescript 5.9.3,
+#            playwright-core 1.65.1)
 #   PyPI:    tools/requirements.txt in tools/.venv (SAM CLI 1.170.0 with AWS's Runtime Interface
 #            Emulator, cfn-lint, openapi validator, cargo-lambda 1.9.2 + ziglang, schemathesis)
 set -euo pipefail
@@ -68,6 +72,22 @@ if [ ! -f spec-check/node_modules/.package-lock.json ] ||
    ! cmp -s spec-check/package-lock.json spec-check/.installed-lock 2>/dev/null; then
   log "npm ci (spec-check)"
   (cd spec-check && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock)
+fi
+
+# --- The web client's build tools and playwright-core, exactly as locked, and Debian's Chromium
+# for its end-to-end tests (tools/web-e2e.sh).
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium
+  log "installed $(/usr/bin/chromium --version 2>/dev/null || echo 'chromium (version unknown)')"
+fi
+if ! dpkg-query -W -f='${Status}' fonts-noto-color-emoji 2>/dev/null | grep -q 'install ok installed'; then
+  apt_install fonts-noto-color-emoji
+fi
+web=../examples/web-client
+if [ ! -f $web/node_modules/.package-lock.json ] ||
+   ! cmp -s $web/package-lock.json $web/.installed-lock 2>/dev/null; then
+  log "npm ci (web client)"
+  (cd $web && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json .installed-lock)
 fi
 
 # --- Python tools in a venv, exactly as frozen.

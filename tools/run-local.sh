@@ -25,6 +25,10 @@ tools/stack.sh start
 eval "$(tools/stack.sh env)"
 
 cargo build --quiet --profile ci -p local-gateway
+# The web client (examples/web-client), which the gateway serves at / (from WEB_CLIENT_DIR, by
+# default its dist/).
+(cd examples/web-client && npm run --silent build >/dev/null) ||
+  echo "[run] the web client did not build (above); the API runs without it" >&2
 target/ci/local-gateway serve --port "$port" &
 gateway_pid=$!
 for _ in $(seq 1 100); do
@@ -35,6 +39,7 @@ done
 
 cat <<MSG
 
+The web client at      http://127.0.0.1:$port/   (sign in with any user id; two tabs, two users)
 The HTTP API runs at   http://127.0.0.1:$port
 The WebSocket API at   ws://127.0.0.1:$port/local?ticket=…   (or ?token=<JWT>)
 @connections at        http://127.0.0.1:$port/local/@connections/{id}

@@ -65,3 +65,7 @@ cargo nextest run --cargo-profile ci --workspace --locked
 # for them.
 step "schemathesis against the local gateway"
 tools/fuzz-api.sh
+
+# The web client in headless Chromium, against a gateway of its own (port 3200, second origin 3201).
+step "web client end to end (headless Chromium)"
+tools/web-e2e.sh

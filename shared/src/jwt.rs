@@ -120,13 +120,19 @@ pub fn verify(
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|_| RefusalReason::Invalid)?;
     let claims = data.claims;
-    let audience_ok = match claims.get("aud") {
+    // `iss` is one string, the issuer's: the library would also take an array that holds it.
+    if claims.get("iss").and_then(Value::as_str) != Some(policy.issuer.as_str()) {
+        return Err(RefusalReason::Invalid);
+    }
+    let audience_ok = match claims.get("aud").filter(|aud| !aud.is_null()) {
         Some(Value::String(aud)) => policy.audiences.contains(aud),
         Some(Value::Array(auds)) => auds.iter().any(|a| {
             a.as_str()
                 .is_some_and(|a| policy.audiences.iter().any(|p| p == a))
         }),
-        _ => claims
+        // An `aud` of another type is a malformed one, not an absent one.
+        Some(_) => false,
+        None => claims
             .get("client_id")
             .and_then(Value::as_str)
             .is_some_and(|id| policy.audiences.iter().any(|p| p == id)),

@@ -118,6 +118,37 @@ pub fn ticket(sha256_hex: &str) -> Key {
     Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
 }
 
+/// Analytics (`chat_shared::analytics`): a day's aggregates are spread over partitions
+/// `STATS#<yyyy-mm-dd>#<shard, 2 digits>`, so that no partition takes every event of a day.
+pub fn stats_partition(day: &str, shard: u32) -> String {
+    format!("STATS#{day}#{shard:02}")
+}
+
+/// A shard's running totals of a day (messages, active senders, new conversations).
+pub fn stats_total(day: &str, shard: u32) -> Key {
+    Key::new(stats_partition(day, shard), "TOTAL")
+}
+
+/// A conversation's aggregates of a day.
+pub fn stats_conversation(day: &str, shard: u32, conversation: &ConversationId) -> Key {
+    Key::new(stats_partition(day, shard), format!("CONV#{conversation}"))
+}
+
+/// The marker of a user who sent on a day. It sorts before `CONV#` and `TOTAL`, so a report
+/// (`SK >= "CONV#"`) never reads markers.
+pub fn stats_active_sender(day: &str, shard: u32, user: &UserId) -> Key {
+    Key::new(
+        stats_partition(day, shard),
+        format!("ACTIVE#{}", escape(user.as_str())),
+    )
+}
+
+/// An event already counted (the dedupe record, keyed by the CloudEvent id). Day partitions
+/// start with a digit after `STATS#`, so they never meet these.
+pub fn stats_event(event_id: &str) -> Key {
+    Key::new(format!("STATS#EVENT#{}", escape(event_id)), "EVENT")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

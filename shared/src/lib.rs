@@ -5,6 +5,7 @@
 //! Handlers in `functions/` stay thin: they parse an event into the types here, call a service and
 //! map the outcome back. Everything that can be tested without a Lambda runtime lives here.
 
+pub mod analytics;
 pub mod aws;
 pub mod cache;
 pub mod config;
@@ -31,5 +32,9 @@ pub mod store;
 pub mod telemetry;
 pub mod time;
 pub mod ws;
+
+/// Property tests over every parser and validator (`proptest`).
+#[cfg(test)]
+mod prop;
 
 pub use error::{ApiError, ErrorCode};

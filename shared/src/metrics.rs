@@ -30,6 +30,10 @@ pub enum Metric {
     RateLimited,
     /// Work done without a dependency, or a request failed by one (see [`Dependency`]).
     DependencyDegraded,
+    /// Events counted into the daily aggregates (a redelivered event is not counted again).
+    EventsCounted,
+    /// Stream records skipped because they are not readable CloudEvents.
+    EventsSkipped,
 }
 
 impl Metric {
@@ -42,6 +46,8 @@ impl Metric {
             Self::ConnectionsPruned => "ConnectionsPruned",
             Self::RateLimited => "RateLimited",
             Self::DependencyDegraded => "DependencyDegraded",
+            Self::EventsCounted => "EventsCounted",
+            Self::EventsSkipped => "EventsSkipped",
         }
     }
 }

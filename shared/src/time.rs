@@ -46,9 +46,22 @@ impl Timestamp {
     /// Parses the contract's format (any RFC 3339 offset is accepted and converted to UTC).
     pub fn parse(raw: &str) -> Result<Self, time::error::Parse> {
         let parsed = OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339)?;
-        Ok(Self::from_unix_millis(unix_millis(
-            parsed.to_offset(UtcOffset::UTC),
-        )))
+        // An offset can move the instant out of the years a timestamp holds (`to_offset` would
+        // panic there): refused like any other date out of range.
+        let utc = parsed
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or_else(out_of_range)?;
+        Ok(Self::from_unix_millis(unix_millis(utc)))
+    }
+}
+
+/// The parse error of a date out of range (year 10000 is one).
+fn out_of_range() -> time::error::Parse {
+    use time::error::{Parse, TryFromParsed};
+    match time::Date::from_calendar_date(10_000, time::Month::January, 1) {
+        Err(range) => Parse::TryFromParsed(TryFromParsed::ComponentRange(range)),
+        // Only with the `large-dates` feature, which this crate does not use.
+        Ok(_) => Parse::TryFromParsed(TryFromParsed::InsufficientInformation),
     }
 }
 
@@ -99,6 +112,20 @@ mod tests {
         assert_eq!(t.to_string(), "2026-11-25T13:14:50.123Z");
         assert_eq!(Timestamp::parse(&t.to_string()).unwrap(), t);
         assert!(Timestamp::parse("yesterday").is_err());
+    }
+
+    #[test]
+    fn an_offset_that_leaves_the_years_is_refused_not_a_panic() {
+        let late = "9999-12-31T23:59:59.999-01:00";
+        let parsed =
+            OffsetDateTime::parse(late, &time::format_description::well_known::Rfc3339).unwrap();
+        assert!(
+            parsed.checked_to_offset(UtcOffset::UTC).is_none(),
+            "to_offset would panic"
+        );
+        assert!(Timestamp::parse(late).is_err());
+        let last = Timestamp::parse("9999-12-31T23:59:59.999Z").unwrap();
+        assert_eq!(last.to_string(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

@@ -434,3 +434,57 @@ async fn http_create_realtime_ticket_issues_a_single_use_ticket() {
         None
     );
 }
+
+#[tokio::test]
+async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() {
+    use aws_lambda_events::event::kinesis::KinesisEvent;
+    let path = format!(
+        "{}/../events/kinesis/analytics-events.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let batch: KinesisEvent =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    // The sample holds CloudEvents byte for byte as stream-publisher writes them.
+    for record in &batch.records {
+        let event: chat_shared::events::CloudEvent =
+            serde_json::from_slice(&record.kinesis.data).unwrap();
+        assert_eq!(
+            serde_json::to_vec(&event).unwrap(),
+            *record.kinesis.data,
+            "{}",
+            event.id
+        );
+    }
+    let deps = stream_analytics::Deps {
+        store: support::fresh_store().await,
+    };
+    for _ in 0..2 {
+        let response = stream_analytics::handle(
+            &deps,
+            lambda_runtime::LambdaEvent::new(batch.clone(), Default::default()),
+        )
+        .await
+        .unwrap();
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let report = chat_shared::analytics::report(&deps.store, "2026-11-25".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.messages,
+            report.active_senders,
+            report.new_conversations
+        ),
+        (3, 2, 1),
+        "{report:?}"
+    );
+    assert_eq!(
+        report.conversations,
+        [chat_shared::analytics::ConversationDay {
+            conversation_id: EVENT_CONVERSATION.to_owned(),
+            messages: 3,
+            created: true,
+        }]
+    );
+}

@@ -10,6 +10,7 @@
     reason = "test helpers: a panic is a failed test"
 )]
 
+mod analytics;
 mod budgets;
 mod cache;
 mod changes;
@@ -25,8 +26,10 @@ mod push;
 mod realtime;
 mod runtime;
 mod schema;
+mod security;
 mod store;
 mod support;
+mod web_client;
 mod websocket;
 mod websocket_gateway;
 mod ws_contract;

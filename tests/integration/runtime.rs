@@ -73,6 +73,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("ws-typing", &["websocket/typing.json"]),
     ("ws-disconnect", &["websocket/disconnect.json"]),
     ("stream-publisher", &["stream/table-changes.json"]),
+    ("stream-analytics", &["kinesis/analytics-events.json"]),
 ];
 
 fn root() -> PathBuf {
@@ -441,6 +442,30 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
         .await;
     assert!(!records.is_empty(), "events on the stream");
 
+    // The analytics consumer counts the sample batch (one event delivered twice) into the table.
+    let answer = functions
+        .invoke(
+            "stream-analytics",
+            &event_file("kinesis/analytics-events.json"),
+        )
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let day = "2026-11-25".parse().unwrap();
+    let report = chat_shared::analytics::report(&deps.store, day)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            report.messages,
+            report.active_senders,
+            report.new_conversations
+        ),
+        (3, 2, 1),
+        "{report:?}"
+    );
+
     functions.stop_all().await;
     scan_logs(&functions.logs, &secrets);
 }
@@ -497,6 +522,11 @@ fn scan_logs(logs: &BTreeMap<String, String>, secrets: &[String]) {
     assert!(metric("ws-ping", "PushesDelivered") >= 1, "{metrics:?}");
     assert!(
         metric("http-send-message", "PushesDelivered") == 0,
+        "{metrics:?}"
+    );
+    assert_eq!(
+        metric("stream-analytics", "EventsCounted"),
+        4,
         "{metrics:?}"
     );
 }

@@ -157,16 +157,24 @@ impl LocalApi {
     }
 }
 
-/// Tokens the authorizers must refuse, each named: expired, wrong issuer, wrong audience, signed
-/// by another key, and `alg: none`.
+/// Tokens the authorizers must refuse, each named, for `mallory`: see [`refused_tokens_for`].
 pub fn refused_tokens(issuer: &LocalIssuer) -> Vec<(&'static str, String)> {
+    refused_tokens_for(issuer, "mallory")
+}
+
+/// Tokens the authorizers must refuse, each named, that would otherwise be `sub`'s: expired, not
+/// yet valid, without `exp`, wrong issuer, `iss` as an array holding the issuer, wrong audience,
+/// an `aud` of another type beside a good `client_id`, signed by another key, another key's
+/// `kid`, `alg: none`, HS256 keyed with the issuer's public key, claims swapped under a good
+/// signature, and text that is no JWT at all.
+pub fn refused_tokens_for(issuer: &LocalIssuer, sub: &str) -> Vec<(&'static str, String)> {
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
     let now = chat_shared::time::Timestamp::now().unix_seconds();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
     let claims = |extra: serde_json::Value| {
-        let mut c = serde_json::json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory", "exp": now + 600});
+        let mut c = serde_json::json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": sub, "exp": now + 600});
         c.as_object_mut()
             .unwrap()
             .extend(extra.as_object().unwrap().clone());
@@ -195,6 +203,49 @@ pub fn refused_tokens(issuer: &LocalIssuer) -> Vec<(&'static str, String)> {
                 B64.encode(claims(serde_json::json!({})).to_string())
             ),
         ),
+        ("not yet valid", sign(serde_json::json!({"nbf": now + 300}))),
+        ("no exp", {
+            let mut c = claims(serde_json::json!({}));
+            c.as_object_mut().unwrap().remove("exp");
+            issuer.sign(&header, &c).unwrap()
+        }),
+        (
+            "iss as an array",
+            sign(serde_json::json!({"iss": ["https://evil.example", LOCAL_ISSUER]})),
+        ),
+        (
+            "aud of another type",
+            sign(serde_json::json!({"aud": 7, "client_id": LOCAL_AUDIENCE})),
+        ),
+        (
+            "another key's kid",
+            LocalIssuer::ephemeral()
+                .unwrap()
+                .mint(sub, None, 600)
+                .unwrap(),
+        ),
+        ("HS256 keyed with the public key", {
+            let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": issuer.kid()});
+            let input = format!(
+                "{}.{}",
+                B64.encode(header.to_string()),
+                B64.encode(claims(serde_json::json!({})).to_string())
+            );
+            let key = aws_lc_rs::hmac::Key::new(
+                aws_lc_rs::hmac::HMAC_SHA256,
+                issuer.jwks().to_string().as_bytes(),
+            );
+            let tag = aws_lc_rs::hmac::sign(&key, input.as_bytes());
+            format!("{input}.{}", B64.encode(tag.as_ref()))
+        }),
+        ("claims swapped under a good signature", {
+            let good = issuer.mint("someone-else", None, 600).unwrap();
+            let parts: Vec<&str> = good.split('.').collect();
+            let mine = B64.encode(claims(serde_json::json!({})).to_string());
+            format!("{}.{mine}.{}", parts[0], parts[2])
+        }),
+        ("not a JWT", "not.a.jwt".to_owned()),
+        ("garbage", "Zm9v".to_owned()),
     ]
 }
 

@@ -1,6 +1,8 @@
-//! `local-gateway serve [--port N]`: the local HTTP and WebSocket APIs on 127.0.0.1, and the
-//! table stream's poller.
+//! `local-gateway serve [--port N]`: the local HTTP and WebSocket APIs on 127.0.0.1, the table
+//! stream's poller (into `stream-publisher`) and the event stream's (into `stream-analytics`).
 //! `local-gateway token USER [--name NAME] [--ttl SECONDS]`: prints a token of the local issuer.
+//! `serve` also serves the web client's built files at `/` where no API route matches, from
+//! `--web-root DIR`, else `$WEB_CLIENT_DIR`, else `examples/web-client/dist`.
 //!
 //! Both use the issuer key under `$CHAT_STACK_DIR/issuer` (made on first use).
 #![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
@@ -15,13 +17,25 @@ use local_gateway::event::ApiFacts;
 use local_gateway::issuer::LocalIssuer;
 use local_gateway::server::{Gateway, parse_origins, serve};
 
-const USAGE: &str = "usage: local-gateway serve [--port N]\n       local-gateway token USER [--name NAME] [--ttl SECONDS]";
+const USAGE: &str = "usage: local-gateway serve [--port N] [--web-root DIR]\n       local-gateway token USER [--name NAME] [--ttl SECONDS]";
 
 fn issuer_dir() -> PathBuf {
     let stack = std::env::var("CHAT_STACK_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local-stack"));
     stack.join("issuer")
+}
+
+/// The web client's files: `--web-root DIR`, else `$WEB_CLIENT_DIR`, else the repository's
+/// `examples/web-client/dist` (built by `npm run build` there).
+fn web_root(args: &[String]) -> PathBuf {
+    flag(args, "--web-root")
+        .or_else(|| std::env::var(local_gateway::web::WEB_ROOT_ENV).ok())
+        .filter(|dir| !dir.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/web-client/dist")
+        })
 }
 
 fn flag(args: &[String], name: &str) -> Option<String> {
@@ -55,8 +69,23 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     let origins =
         parse_origins(&std::env::var("CORS_ALLOWED_ORIGINS").unwrap_or_else(|_| "*".to_owned()));
     let events = start_event_pipeline(&deps).await?;
-    let gateway = Arc::new(Gateway::new(deps, issuer, facts, origins).await);
+    let analytics = start_analytics(&deps).await?;
+    let web = web_root(args);
+    let gateway = Arc::new(
+        Gateway::new(deps, issuer, facts, origins)
+            .await
+            .with_web_root(Some(web.clone())),
+    );
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
+    let shown = web.canonicalize().unwrap_or_else(|_| web.clone());
+    if web.join("index.html").is_file() {
+        println!("web client: http://{address}/ (from {})", shown.display());
+    } else {
+        println!(
+            "web client: no index.html in {} (build it: cd examples/web-client && npm run build)",
+            shown.display()
+        );
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -64,6 +93,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string());
     events.abort();
+    analytics.abort();
     served
 }
 
@@ -103,6 +133,29 @@ async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle
         };
         local_gateway::stream_poller::run(streams, stream_arn, handler, std::future::pending())
             .await;
+    }))
+}
+
+/// Plays the event stream's event source mapping: the poller hands each batch of
+/// `EVENT_STREAM_NAME` to `stream-analytics`, which counts it into the table's aggregates.
+async fn start_analytics(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>, String> {
+    let analytics = stream_analytics::Deps {
+        store: deps.store.clone(),
+    };
+    let stream = process_env()
+        .required("EVENT_STREAM_NAME")
+        .map_err(|e| e.to_string())?;
+    let kinesis = aws_sdk_kinesis::Client::new(&chat_shared::aws::load_sdk_config().await);
+    println!(
+        "analytics: Kinesis stream {stream} -> aggregates in {}",
+        deps.store.table()
+    );
+    Ok(tokio::spawn(async move {
+        let handler = |event| {
+            let store = analytics.store.clone();
+            async move { stream_analytics::count_batch(&store, &event, None).await }
+        };
+        local_gateway::kinesis_poller::run(kinesis, stream, handler, std::future::pending()).await;
     }))
 }
 

@@ -1,5 +1,6 @@
 //! The gateway's HTTP server: the local issuer's routes, then every Lambda route behind the JWT
-//! authorizer, answered by the functions' own handlers with the event API Gateway would send.
+//! authorizer, answered by the functions' own handlers with the event API Gateway would send, and
+//! where no route matches, the web client's files (`crate::web`).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct Gateway {
     pub cors_origins: Vec<String>,
     /// The WebSocket API's side: open sockets, the authorizer, the message routes' deps.
     pub ws: crate::websocket::WsSide,
+    /// The web client's built files, served at `/` where no API route matches (`crate::web`).
+    pub web_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -65,7 +68,14 @@ impl Gateway {
             },
             facts,
             cors_origins,
+            web_root: None,
         }
+    }
+
+    /// Serves the web client's files from `dir` where no API route matches.
+    pub fn with_web_root(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.web_root = dir;
+        self
     }
 }
 
@@ -193,6 +203,11 @@ async fn lambda_route(
     let method = parts.method.as_str().to_owned();
     let raw_path = parts.uri.path().to_owned();
     let Ok(matched) = routes::find(&method, &raw_path) else {
+        if let Some(file) =
+            crate::web::serve(gw.web_root.as_deref(), &parts.method, &raw_path).await
+        {
+            return file;
+        }
         return with_cors(message(StatusCode::NOT_FOUND, "Not Found"), origin);
     };
     // The JWT authorizer runs before the integration, and before the body is read.

@@ -50,8 +50,8 @@ fn local_value(name: &str) -> Option<String> {
         // The local Redis has no AUTH.
         "REDIS_AUTH_TOKEN" => Some(String::new()),
         "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI" => Some(format!("{gateway}/local")),
-        "JWT_ISSUER" => Some("https://local-issuer.chat.invalid".to_owned()),
-        "JWT_AUDIENCE" => Some("chat-local".to_owned()),
+        "JWT_ISSUER" => Some(local_gateway::issuer::LOCAL_ISSUER.to_owned()),
+        "JWT_AUDIENCE" => Some(local_gateway::issuer::LOCAL_AUDIENCE.to_owned()),
         _ => None,
     };
     std::env::var(name).ok().or(default)

@@ -1,0 +1,135 @@
+//! `analytics-report [--day YYYY-MM-DD] [--json]`: prints the daily aggregates that
+//! `stream-analytics` keeps (messages, active senders and new conversations of a UTC day, and the
+//! messages of each conversation), read from `TABLE_NAME` through the SDK's usual configuration
+//! (`eval "$(tools/stack.sh env)"` points it at the local stack). The day defaults to today (UTC).
+#![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
+
+use std::process::ExitCode;
+
+use chat_shared::analytics::{Day, DayReport, report};
+use chat_shared::config::{StoreConfig, process_env};
+use chat_shared::store::DynamoStore;
+
+const USAGE: &str = "usage: analytics-report [--day YYYY-MM-DD] [--json]";
+
+struct Options {
+    day: Day,
+    json: bool,
+}
+
+fn options(args: &[String]) -> Result<Options, String> {
+    let mut out = Options {
+        day: Day::today(),
+        json: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--day" => {
+                let raw = args.next().ok_or(USAGE)?;
+                out.day = raw.parse()?;
+            }
+            "--json" => out.json = true,
+            "-h" | "--help" => return Err(USAGE.to_owned()),
+            other => return Err(format!("unknown argument {other}\n{USAGE}")),
+        }
+    }
+    Ok(out)
+}
+
+fn text(report: &DayReport, table: &str) -> String {
+    let mut out = format!(
+        "Aggregates of {} (UTC) in table {table}\n\
+         messages            {}\n\
+         active senders      {}\n\
+         new conversations   {}\n",
+        report.day, report.messages, report.active_senders, report.new_conversations
+    );
+    if !report.conversations.is_empty() {
+        out.push_str("\nconversation                  messages  created\n");
+        for c in &report.conversations {
+            out.push_str(&format!(
+                "{:<28}  {:>8}  {}\n",
+                c.conversation_id,
+                c.messages,
+                if c.created { "yes" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let options = options(args)?;
+    let config = StoreConfig::from_env(&process_env()).map_err(|e| e.to_string())?;
+    let sdk = chat_shared::aws::load_sdk_config().await;
+    let table = config.table_name.to_string();
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let found = report(&store, options.day)
+        .await
+        .map_err(|e| chat_shared::error::ErrorChain(&e).to_string())?;
+    if options.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&found).map_err(|e| e.to_string())?
+        );
+    } else {
+        print!("{}", text(&found, &table));
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("analytics-report: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_shared::analytics::ConversationDay;
+
+    fn args(raw: &[&str]) -> Vec<String> {
+        raw.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn the_day_defaults_to_today_and_is_checked() {
+        assert_eq!(options(&[]).unwrap().day, Day::today());
+        let chosen = options(&args(&["--day", "2026-11-25", "--json"])).unwrap();
+        assert_eq!(chosen.day.to_string(), "2026-11-25");
+        assert!(chosen.json);
+        assert!(options(&args(&["--day", "25/11/2026"])).is_err());
+        assert!(options(&args(&["--day"])).is_err());
+        assert!(options(&args(&["--week"])).is_err());
+    }
+
+    #[test]
+    fn the_text_report_lists_totals_then_conversations() {
+        let report = DayReport {
+            day: "2026-11-25".parse().unwrap(),
+            messages: 3,
+            active_senders: 2,
+            new_conversations: 1,
+            conversations: vec![ConversationDay {
+                conversation_id: "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".to_owned(),
+                messages: 3,
+                created: true,
+            }],
+        };
+        let out = text(&report, "chat-local");
+        assert!(out.starts_with("Aggregates of 2026-11-25 (UTC) in table chat-local\n"));
+        assert!(out.contains("active senders      2\n"));
+        assert!(
+            out.contains("01JDQ7Z8K3M4N5P6Q7R8S9T0VW           3  yes\n"),
+            "{out}"
+        );
+    }
+}
