@@ -31,51 +31,27 @@ workers=${FUZZ_WORKERS:-1}
 report_dir=${FUZZ_REPORT_DIR:-$root/target/fuzz-api}
 base=http://127.0.0.1:$port
 gateway=$root/target/ci/local-gateway
-gateway_pid=
 
 log() { printf '[fuzz] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-for var in TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB REDIS_URL CURSOR_SECRET; do
-  [ -n "${!var:-}" ] || die "$var is not set: start the stack and eval \"\$(tools/stack.sh env)\" first"
-done
+# shellcheck source=lib/gateway.sh
+. tools/lib/gateway.sh
+require_stack_env
 [ -x tools/.venv/bin/st ] || die "schemathesis is not installed: run tools/install.sh"
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-stop_gateway() {
-  if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
-    kill -TERM "$gateway_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$gateway_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$gateway_pid" 2>/dev/null && kill -KILL "$gateway_pid" 2>/dev/null || true
-    wait "$gateway_pid" 2>/dev/null || true
-    log "stopped the gateway (pid $gateway_pid)"
-  fi
-}
-trap stop_gateway EXIT
-trap 'exit 130' INT TERM
 
 mkdir -p "$report_dir"
 gateway_log=$report_dir/gateway.log
 
 # Cargo does nothing when the binary is up to date.
 if [ "${FUZZ_NO_BUILD:-0}" != 1 ]; then cargo build --quiet --profile ci --locked -p local-gateway; fi
-[ -x "$gateway" ] || die "$gateway is missing: build it with cargo build --profile ci -p local-gateway"
 
 port_open "$port" && die "port $port is taken: set FUZZ_GATEWAY_PORT"
 # The rate limits are raised so that the fuzzer reaches the handlers (20 creations per hour would
 # make nearly every createConversation case a 429); 429 itself is in the spec of every route.
-RATE_LIMIT_CREATE_CONVERSATION=100000/60 RATE_LIMIT_SEND_MESSAGE=100000/60 \
-  RATE_LIMIT_REALTIME=100000/60 RATE_LIMIT_DEFAULT=100000/60 \
-  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=$base/local RUST_LOG=${RUST_LOG:-info} \
-  "$gateway" serve --port "$port" >"$gateway_log" 2>&1 &
-gateway_pid=$!
-for _ in $(seq 1 150); do
-  port_open "$port" && break
-  kill -0 "$gateway_pid" 2>/dev/null || { tail -n 20 "$gateway_log" >&2; die "the gateway did not start"; }
-  sleep 0.2
-done
-port_open "$port" || die "the gateway did not answer on $base within 30 s"
+start_gateway "$port" "$gateway_log" \
+  RATE_LIMIT_CREATE_CONVERSATION=100000/60 RATE_LIMIT_SEND_MESSAGE=100000/60 \
+  RATE_LIMIT_REALTIME=100000/60 RATE_LIMIT_DEFAULT=100000/60
 log "gateway on $base (pid $gateway_pid, log $gateway_log)"
 
 # The caller is unique to this run (no conversations or direct pairs from earlier runs). u1, u2

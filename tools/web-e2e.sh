@@ -29,30 +29,15 @@ artifacts=${WEB_E2E_ARTIFACTS:-$root/target/web-e2e}
 base=http://127.0.0.1:$port
 gateway=$root/target/ci/local-gateway
 client=$root/examples/web-client
-gateway_pid=
 
 log() { printf '[web-e2e] %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
 
-for var in TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB REDIS_URL CURSOR_SECRET; do
-  [ -n "${!var:-}" ] || die "$var is not set: start the stack and eval \"\$(tools/stack.sh env)\" first"
-done
+# shellcheck source=lib/gateway.sh
+. tools/lib/gateway.sh
+require_stack_env
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] || die "${CHROMIUM:-/usr/bin/chromium} is missing: run tools/install.sh"
 [ -d "$client/node_modules/playwright-core" ] || die "the web client's packages are missing: run tools/install.sh"
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-stop_gateway() {
-  if [ -n "$gateway_pid" ] && kill -0 "$gateway_pid" 2>/dev/null; then
-    kill -TERM "$gateway_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$gateway_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$gateway_pid" 2>/dev/null && kill -KILL "$gateway_pid" 2>/dev/null || true
-    wait "$gateway_pid" 2>/dev/null || true
-    log "stopped the gateway (pid $gateway_pid)"
-  fi
-}
-trap stop_gateway EXIT
-trap 'exit 130' INT TERM
 
 rm -rf "$artifacts"
 mkdir -p "$artifacts"
@@ -64,21 +49,12 @@ if [ "${WEB_E2E_NO_BUILD:-0}" != 1 ]; then
   (cd "$client" && npm run --silent build >"$artifacts/build.log" 2>&1) ||
     { cat "$artifacts/build.log" >&2; die "the page did not build"; }
 fi
-[ -x "$gateway" ] || die "$gateway is missing: build it with cargo build --profile ci -p local-gateway"
 [ -f "$client/dist/index.html" ] || die "$client/dist is missing: npm run build in examples/web-client"
 
 port_open "$port" && die "port $port is taken: set WEB_E2E_GATEWAY_PORT"
 port_open "$static_port" && die "port $static_port is taken: set WEB_E2E_STATIC_PORT"
-CORS_ALLOWED_ORIGINS=http://127.0.0.1:$static_port WEB_CLIENT_DIR=$client/dist \
-  AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=$base/local RUST_LOG=${RUST_LOG:-info} \
-  "$gateway" serve --port "$port" >"$gateway_log" 2>&1 &
-gateway_pid=$!
-for _ in $(seq 1 150); do
-  port_open "$port" && break
-  kill -0 "$gateway_pid" 2>/dev/null || { tail -n 20 "$gateway_log" >&2; die "the gateway did not start"; }
-  sleep 0.2
-done
-port_open "$port" || die "the gateway did not answer on $base within 30 s"
+start_gateway "$port" "$gateway_log" \
+  CORS_ALLOWED_ORIGINS="http://127.0.0.1:$static_port" WEB_CLIENT_DIR="$client/dist"
 log "gateway on $base (pid $gateway_pid, log $gateway_log), page at $base/, second origin http://127.0.0.1:$static_port"
 log "chromium: $("${CHROMIUM:-/usr/bin/chromium}" --version 2>/dev/null || echo unknown)"
 
