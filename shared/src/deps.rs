@@ -39,7 +39,8 @@ impl HttpDeps {
         let limits = Limits::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await;
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name);
-        let pusher = crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk));
+        let pusher = crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk))
+            .with_in_flight(crate::push::in_flight_from_env(env)?);
         Ok(Self::new(store, cursor_key, redis, limits, pusher))
     }
 

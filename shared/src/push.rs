@@ -27,11 +27,26 @@ pub enum PushError {
 #[derive(Debug, Clone)]
 pub struct Pusher {
     client: Client,
+    /// Requests in flight at once during a fan-out (`PUSH_CONCURRENCY`).
+    in_flight: usize,
 }
 
 impl Pusher {
     pub fn new(client: Client) -> Self {
-        Self { client }
+        Self {
+            client,
+            in_flight: DEFAULT_IN_FLIGHT,
+        }
+    }
+
+    /// The same pusher with `in_flight` requests at once during a fan-out (at least 1).
+    pub fn with_in_flight(mut self, in_flight: usize) -> Self {
+        self.in_flight = in_flight.max(1);
+        self
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
     }
 
     pub async fn from_env() -> Self {
@@ -102,8 +117,25 @@ impl Pusher {
 /// The largest event pushed whole (contract: 32 KiB); a larger `message.*` event goes out in
 /// its truncated form for the client to fetch.
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
-/// Posts in flight at once during a fan-out.
-const POSTS_IN_FLIGHT: usize = 16;
+/// Requests in flight at once during a fan-out, connection lookups and posts each, unless
+/// `PUSH_CONCURRENCY` says otherwise: the best of the settings `tools/bench-fan-out.sh` measures
+/// (BENCHMARKS.md).
+pub const DEFAULT_IN_FLIGHT: usize = 16;
+
+/// `PUSH_CONCURRENCY`: requests in flight during a fan-out, 1 to 256.
+pub fn in_flight_from_env<F: Fn(&str) -> Option<String>>(
+    env: &crate::config::Env<F>,
+) -> Result<usize, crate::config::ConfigError> {
+    let n: usize = env.parse_or("PUSH_CONCURRENCY", DEFAULT_IN_FLIGHT)?;
+    if (1..=256).contains(&n) {
+        Ok(n)
+    } else {
+        Err(crate::config::ConfigError::Invalid {
+            name: "PUSH_CONCURRENCY",
+            reason: "must be 1 to 256".to_owned(),
+        })
+    }
+}
 
 /// The event as pushed: whole, or truncated when a `message.*` event is over 32 KiB.
 pub fn fit(event: Value) -> Value {
@@ -134,29 +166,48 @@ impl Pusher {
         event: &Value,
         except: Option<&str>,
     ) {
+        use futures::stream::{self, StreamExt};
         let event = fit(event.clone());
-        let mut targets = Vec::new();
-        for user in recipients {
-            match crate::connections::of_user(store, user).await {
-                Ok(found) => targets.extend(found.into_iter().map(|c| c.connection_id)),
-                Err(error) => {
-                    tracing::warn!(%error, "connections of a recipient not read; push skipped")
-                }
-            }
-        }
-        targets.retain(|c| Some(c.as_str()) != except);
-        self.post_all(store, targets, &event).await;
+        // Lookups run `in_flight` at once, and each recipient's posts start as soon as their
+        // connections are known: a large group's fan-out is not a chain of sequential queries.
+        let targets = stream::iter(recipients.to_vec())
+            .map(|user| async move { crate::connections::of_user(store, &user).await })
+            .buffer_unordered(self.in_flight)
+            .flat_map(move |found| {
+                let mut ids: Vec<String> = match found {
+                    Ok(found) => found.into_iter().map(|c| c.connection_id).collect(),
+                    Err(error) => {
+                        tracing::warn!(%error, "connections of a recipient not read; push skipped");
+                        Vec::new()
+                    }
+                };
+                ids.retain(|id| Some(id.as_str()) != except);
+                stream::iter(ids)
+            });
+        self.post_stream(store, targets, &event).await;
     }
 
     /// Posts one event to each connection, bounded in flight.
     pub async fn post_all(&self, store: &DynamoStore, connections: Vec<String>, event: &Value) {
-        use futures::stream::{self, StreamExt};
-        let results: Vec<(String, Result<(), PushError>)> = stream::iter(connections)
+        self.post_stream(store, futures::stream::iter(connections), event)
+            .await;
+    }
+
+    /// Posts one event to each connection as the stream yields it, bounded in flight; prunes
+    /// the gone ones and counts the outcomes.
+    async fn post_stream(
+        &self,
+        store: &DynamoStore,
+        connections: impl futures::Stream<Item = String>,
+        event: &Value,
+    ) {
+        use futures::stream::StreamExt;
+        let results: Vec<(String, Result<(), PushError>)> = connections
             .map(|id| async move {
                 let result = self.post(&id, event).await;
                 (id, result)
             })
-            .buffer_unordered(POSTS_IN_FLIGHT)
+            .buffer_unordered(self.in_flight)
             .collect()
             .await;
         let (mut delivered, mut gone, mut failed) = (0, 0, 0);

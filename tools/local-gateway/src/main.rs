@@ -60,7 +60,9 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The functions post to this gateway's own @connections.
-    deps.pusher = chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
+    deps.pusher = chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local"))
+        .await
+        .with_in_flight(deps.pusher.in_flight());
     let facts = ApiFacts {
         api_id: "local".to_owned(),
         stage: "$default".to_owned(),

@@ -93,7 +93,9 @@ impl WsSide {
             },
             routes: WsDeps {
                 store: deps.store.clone(),
-                pusher: Pusher::for_endpoint(&format!("{base}/{STAGE}")).await,
+                pusher: Pusher::for_endpoint(&format!("{base}/{STAGE}"))
+                    .await
+                    .with_in_flight(deps.pusher.in_flight()),
             },
             domain_name: facts.domain_name.clone(),
         }
