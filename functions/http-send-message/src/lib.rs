@@ -16,7 +16,9 @@ pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Err
         |caller| async move {
             let id = conversation_id(req)?;
             let request: SendMessage = json_body(req)?;
-            let sent = messages::send(deps, &caller.user_id, &id, &request, None).await?;
+            let sent = messages::send(deps, &caller.user_id, &id, &request).await?;
+            // Before the answer: once a Lambda has answered it may be frozen.
+            sent.push(deps, None).await;
             Reply::json(if sent.new { 201 } else { 200 }, &sent.message)
         },
     )

@@ -41,24 +41,35 @@ pub async fn handle(
             .and_then(|v| v["clientMessageId"].as_str().map(str::to_owned));
     let outcome = async {
         let frame: Frame = ws::frame(&request)?;
-        deps.limiter.acquire(LimitKind::SendMessage, user.as_str()).await?;
+        deps.limiter
+            .acquire(LimitKind::SendMessage, user.as_str())
+            .await?;
         let send = SendMessage {
             body: frame.body,
             client_message_id: frame.client_message_id.clone(),
             reply_to_seq: frame.reply_to_seq,
         };
-        let sent = messages::send(deps, &user, &frame.conversation_id, &send, Some(connection)).await?;
-        Ok::<_, ApiError>(json!({"type": "ack", "action": "sendMessage",
-                                 "clientMessageId": frame.client_message_id, "message": sent.message}))
+        let sent = messages::send(deps, &user, &frame.conversation_id, &send).await?;
+        let ack = json!({"type": "ack", "action": "sendMessage",
+                         "clientMessageId": frame.client_message_id, "message": sent.message});
+        Ok::<_, ApiError>((ack, sent))
     }
     .await;
+    let (answer, sent) = match outcome {
+        Ok((ack, sent)) => (Ok(ack), Some(sent)),
+        Err(error) => (Err(error), None),
+    };
+    // The ack first: the sender's wait does not include the fan-out to the other members.
     ws::reply(
         deps,
         connection,
         "sendMessage",
         client_message_id.as_deref(),
-        outcome,
+        answer,
     )
     .await?;
+    if let Some(sent) = sent {
+        sent.push(deps, Some(connection)).await;
+    }
     Ok(ws::status(200))
 }

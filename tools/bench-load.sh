@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# The load and delivery benchmark, one command: starts a local stack and a local gateway of its
+# own, runs `load-gen delivery` (tools/load-gen) against them, plots latency over the run and
+# writes the results to docs/benchmarks/load.md and docs/benchmarks/load-latency.png.
+#
+#   tools/bench-load.sh [load-gen delivery flags…]     e.g. --rate 30 --seconds 120
+#
+# Defaults: 100 users × 2 sockets, groups of 50, 25, 10, 5, 3 and 2 plus 50 direct pairs,
+# 20 sends/s for 60 s, the API's default rate limits. The gateway is the `ci` build (as the
+# tests use it), with the function handlers in its process, on 127.0.0.1:$BENCH_GATEWAY_PORT
+# (3300). Exits non-zero when a message is lost. Stops everything it started by PID.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf '[bench-load] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+# shellcheck source=lib/gateway.sh
+. tools/lib/gateway.sh
+# shellcheck source=lib/bench.sh
+. tools/lib/bench.sh
+
+port=${BENCH_GATEWAY_PORT:-3300}
+out=$root/docs/benchmarks
+work=$root/target/bench/load
+mkdir -p "$out" "$work"
+[ -x tools/.venv/bin/sam ] || tools/install.sh
+bench_venv
+cargo build --quiet --profile ci --locked -p local-gateway -p load-gen
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+trap 'stop_gateway; bench_stack_stop' EXIT
+bench_stack_start
+port_open "$port" && die "port $port is taken: set BENCH_GATEWAY_PORT"
+start_gateway "$port" "$work/gateway.log"
+trap 'stop_gateway; bench_stack_stop' EXIT
+
+status=0
+target/ci/load-gen delivery --url "http://127.0.0.1:$port" --out "$work" "$@" >"$work/report.md" || status=$?
+[ "$status" -le 1 ] || die "load-gen failed (exit $status)"
+tools/.bench-venv/bin/python tools/bench/plot_latency.py "$work/latency.csv" "$out/load-latency.png" \
+  "load-gen delivery $*"
+{
+  echo "Command: \`tools/bench-load.sh $*\`"
+  echo
+  machine_facts
+  echo
+  cat "$work/report.md"
+  echo
+  echo "![latency over the run](docs/benchmarks/load-latency.png)"
+} >"$out/load.md"
+cat "$out/load.md"
+exit "$status"
