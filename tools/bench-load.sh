@@ -9,6 +9,9 @@
 # 20 sends/s for 60 s, the API's default rate limits. The gateway is the `ci` build (as the
 # tests use it), with the function handlers in its process, on 127.0.0.1:$BENCH_GATEWAY_PORT
 # (3300). Exits non-zero when a message is lost. Stops everything it started by PID.
+#
+# BENCH_RESULTS_DIR (default docs/benchmarks) is where the results go; BENCH_NO_PLOT=1 skips the
+# plot (and its Python packages). tools/test.sh runs a short run this way as a delivery test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -20,11 +23,11 @@ die() { log "$*"; exit 1; }
 . tools/lib/bench.sh
 
 port=${BENCH_GATEWAY_PORT:-3300}
-out=$root/docs/benchmarks
+out=${BENCH_RESULTS_DIR:-$root/docs/benchmarks}
 work=$root/target/bench/load
 mkdir -p "$out" "$work"
 [ -x tools/.venv/bin/sam ] || tools/install.sh
-bench_venv
+[ "${BENCH_NO_PLOT:-0}" = 1 ] || bench_venv
 cargo build --quiet --profile ci --locked -p local-gateway -p load-gen
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
@@ -37,8 +40,10 @@ trap 'stop_gateway; bench_stack_stop' EXIT
 status=0
 target/ci/load-gen delivery --url "http://127.0.0.1:$port" --out "$work" "$@" >"$work/report.md" || status=$?
 [ "$status" -le 1 ] || die "load-gen failed (exit $status)"
-tools/.bench-venv/bin/python tools/bench/plot_latency.py "$work/latency.csv" "$out/load-latency.png" \
-  "load-gen delivery $*"
+if [ "${BENCH_NO_PLOT:-0}" != 1 ]; then
+  tools/.bench-venv/bin/python tools/bench/plot_latency.py "$work/latency.csv" "$out/load-latency.png" \
+    "load-gen delivery $*"
+fi
 {
   echo "Command: \`tools/bench-load.sh $*\`"
   echo

@@ -3,7 +3,7 @@
 # checks formatting, lints, validates template.yaml and openapi.yaml, starts a private local stack
 # on its own ports, builds the bootstraps and checks their glibc, runs the whole test suite against
 # the stack (the runtime tests run the bootstraps under AWS's emulator), fuzzes the HTTP API with
-# schemathesis, and stops what it started.
+# schemathesis, runs the web client in Chromium and a short load run, and stops what it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -69,3 +69,11 @@ tools/fuzz-api.sh
 # The web client in headless Chromium, against a gateway of its own (port 3200, second origin 3201).
 step "web client end to end (headless Chromium)"
 tools/web-e2e.sh
+
+# Real-time delivery under load, short: 20 users with 2 sockets each send for 10 s, and every
+# socket's timeline must end equal to the server's (0 lost). On a stack of its own; the full run is
+# tools/bench-load.sh (BENCHMARKS.md).
+step "load and delivery (a short tools/bench-load.sh)"
+BENCH_RESULTS_DIR=$root/target/bench/ci BENCH_NO_PLOT=1 BENCH_GATEWAY_PORT=3400 \
+  BENCH_STACK_DIR=$root/.local-stack/test-load BENCH_DYNAMODB_PORT=8400 BENCH_KINESIS_PORT=4968 \
+  BENCH_REDIS_PORT=6790 tools/bench-load.sh --users 20 --groups 10,5,2 --rate 10 --seconds 10 --grace 10

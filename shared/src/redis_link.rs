@@ -3,6 +3,7 @@
 //! AUTH as ElastiCache requires. When Redis fails, the link stays down for a second before the next
 //! try, so that an outage costs requests nothing but the fallback path.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
@@ -26,6 +27,9 @@ pub struct RedisLink {
     prefix: String,
     response_timeout: Duration,
     state: Mutex<State>,
+    /// Connections handed out: every caller makes exactly one round trip (a command, a
+    /// pipeline or a script) with the connection it gets, so this counts round trips.
+    round_trips: AtomicU64,
 }
 
 impl std::fmt::Debug for RedisLink {
@@ -65,6 +69,7 @@ impl RedisLink {
             prefix,
             response_timeout: Duration::from_millis(timeout_ms),
             state: Mutex::new(State::default()),
+            round_trips: AtomicU64::new(0),
         })
     }
 
@@ -75,6 +80,7 @@ impl RedisLink {
             prefix: String::new(),
             response_timeout: Duration::from_millis(100),
             state: Mutex::new(State::default()),
+            round_trips: AtomicU64::new(0),
         }
     }
 
@@ -93,8 +99,22 @@ impl RedisLink {
         self
     }
 
-    /// The connection, made now if needed; `None` while Redis is unconfigured or down.
+    /// Round trips to Redis so far (see `round_trips`): what the cost benchmark counts per route.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// The connection, made now if needed; `None` while Redis is unconfigured or down. Callers
+    /// make one round trip with it (a command, a pipeline or a script) and ask again for the next.
     pub async fn connection(&self) -> Option<MultiplexedConnection> {
+        let connection = self.connect().await;
+        if connection.is_some() {
+            self.round_trips.fetch_add(1, Ordering::Relaxed);
+        }
+        connection
+    }
+
+    async fn connect(&self) -> Option<MultiplexedConnection> {
         let client = self.client.as_ref()?;
         let mut state = self.state.lock().await;
         if let Some(connection) = &state.connection {

@@ -2,81 +2,18 @@
 //! use, against each route's budget (README, "Routes"). A route that makes more calls fails here.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::BeforeSerializationInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use chat_shared::store::DynamoStore;
 use reqwest::Method;
 use serde_json::json;
 
+use crate::dynamo_meter::DynamoMeter;
 use crate::support::{self, LocalApi};
-
-/// Records the operation name of every DynamoDB call (once per call, not per retry attempt).
-#[derive(Debug, Clone, Default)]
-struct CallLog(Arc<Mutex<Vec<String>>>);
-
-impl Intercept for CallLog {
-    fn name(&self) -> &'static str {
-        "CallLog"
-    }
-
-    fn read_before_execution(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push(operation_name(context).to_owned());
-        Ok(())
-    }
-
-    fn read_after_execution(
-        &self,
-        _context: &aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        Ok(())
-    }
-}
-
-/// The operation a call is, from the type of its input.
-fn operation_name(context: &BeforeSerializationInterceptorContextRef<'_>) -> &'static str {
-    use aws_sdk_dynamodb::operation as op;
-    let input = context.input();
-    macro_rules! names {
-        ($($module:ident :: $input:ident => $name:literal),* $(,)?) => {
-            $(if input.downcast_ref::<op::$module::$input>().is_some() { return $name; })*
-        };
-    }
-    names!(
-        get_item::GetItemInput => "GetItem",
-        put_item::PutItemInput => "PutItem",
-        update_item::UpdateItemInput => "UpdateItem",
-        delete_item::DeleteItemInput => "DeleteItem",
-        query::QueryInput => "Query",
-        scan::ScanInput => "Scan",
-        batch_get_item::BatchGetItemInput => "BatchGetItem",
-        batch_write_item::BatchWriteItemInput => "BatchWriteItem",
-        transact_write_items::TransactWriteItemsInput => "TransactWriteItems",
-        transact_get_items::TransactGetItemsInput => "TransactGetItems",
-    );
-    "other"
-}
-
-impl CallLog {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
 
 struct Budgeted {
     api: LocalApi,
-    log: CallLog,
-    report: BTreeMap<String, (usize, usize, Vec<String>)>,
+    log: DynamoMeter,
+    report: BTreeMap<String, (usize, usize, Vec<&'static str>)>,
 }
 
 impl Budgeted {
@@ -93,7 +30,7 @@ impl Budgeted {
         self.log.take();
         let (status, answer) = self.api.call(method, path, user, body).await;
         assert!(status < 300, "{route}: {status} {answer}");
-        let calls = self.log.take();
+        let calls = self.log.take().operations();
         assert!(
             calls.len() <= budget,
             "{route} made {} DynamoDB calls, over its budget of {budget}: {calls:?}",
@@ -111,13 +48,8 @@ impl Budgeted {
     reason = "prints the table of counts beside the assertions"
 )]
 async fn every_route_stays_within_its_dynamodb_budget() {
-    let log = CallLog::default();
-    let sdk = support::sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .interceptor(log.clone())
-            .build(),
-    );
+    let log = DynamoMeter::default();
+    let client = log.client(support::sdk_config().await);
     let table = support::fresh_store().await.table().clone();
     let deps = support::deps_with(DynamoStore::new(client, table), support::redis_link()).await;
     let api = LocalApi::start_with(deps).await;
@@ -349,14 +281,16 @@ async fn every_route_stays_within_its_dynamodb_budget() {
         )
         .await;
     assert_eq!(status, 201);
-    let calls = b.log.take();
+    let calls = b.log.take().operations();
     assert_eq!(
         &calls[..2],
         ["BatchGetItem", "TransactWriteItems"],
         "{calls:?}"
     );
     assert!(
-        calls[2..].iter().all(|c| c == "Query" || c == "UpdateItem"),
+        calls[2..]
+            .iter()
+            .all(|c| *c == "Query" || *c == "UpdateItem"),
         "{calls:?}"
     );
 

@@ -15,6 +15,8 @@ mod budgets;
 mod cache;
 mod changes;
 mod conversations;
+mod cost;
+mod dynamo_meter;
 mod events;
 mod faults;
 mod gateway_auth;

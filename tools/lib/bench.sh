@@ -1,14 +1,16 @@
 # Sourced by the benchmark scripts (tools/bench-*.sh). They define `log` and `die` first.
 #
-#   bench_stack_start         starts a local stack of the benchmarks' own (ports 8300, 4868, 6690;
-#                             .local-stack/bench), stopped by the EXIT trap; exports its environment
+#   bench_stack_start         starts a local stack of the benchmarks' own (ports BENCH_DYNAMODB_PORT,
+#                             BENCH_KINESIS_PORT, BENCH_REDIS_PORT: 8300, 4868, 6690; state in
+#                             BENCH_STACK_DIR, .local-stack/bench) and exports its environment;
+#                             bench_stack_stop stops it
 #   bench_venv                tools/.bench-venv with tools/bench/requirements.txt (matplotlib)
 #   machine_facts             the machine and commit, as a Markdown paragraph for the results
 
 bench_stack_stop() { tools/stack.sh stop || true; }
 
 bench_stack_start() {
-  export CHAT_STACK_DIR=$root/.local-stack/bench
+  export CHAT_STACK_DIR=${BENCH_STACK_DIR:-$root/.local-stack/bench}
   export CHAT_DYNAMODB_PORT=${BENCH_DYNAMODB_PORT:-8300}
   export CHAT_KINESIS_PORT=${BENCH_KINESIS_PORT:-4868}
   export CHAT_REDIS_PORT=${BENCH_REDIS_PORT:-6690}

@@ -41,8 +41,8 @@ fn item(
         .into()
 }
 
-/// The record as the Lambda event carries it.
-fn lambda_record(record: &Record, stream_arn: &str) -> EventRecord {
+/// A stream record as the Lambda event source mapping hands it to `stream-publisher`.
+pub fn lambda_record(record: &Record, stream_arn: &str) -> EventRecord {
     let mut out = EventRecord::default();
     out.aws_region = "us-east-1".to_owned();
     out.event_id = record.event_id().unwrap_or_default().to_owned();

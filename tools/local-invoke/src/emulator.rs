@@ -100,6 +100,17 @@ impl Emulator {
         Err(InvokeError::NotReady(seconds))
     }
 
+    /// The bootstrap's process id, once the emulator has started it (at the first invoke).
+    pub fn bootstrap_pid(&self) -> Option<u32> {
+        let emulator = self.child.id()?;
+        let tasks = std::fs::read_dir(format!("/proc/{emulator}/task")).ok()?;
+        tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("children")).ok())
+            .flat_map(|c| c.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+            .find_map(|pid| pid.parse().ok())
+    }
+
     /// Posts one event, as `sam local invoke -e` does, and waits for the answer.
     pub async fn invoke(&self, event: &[u8]) -> Result<Invocation, InvokeError> {
         let resp = self

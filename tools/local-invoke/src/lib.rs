@@ -6,6 +6,7 @@
 //! or the run fails naming it. A variable added to the template therefore breaks the runtime
 //! tests until the local stack knows what to give it, instead of being silently missing.
 
+pub mod cold_start;
 pub mod emulator;
 pub mod template;
 

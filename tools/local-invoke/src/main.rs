@@ -106,6 +106,41 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
     Ok(invocation.status == 200)
 }
 
+/// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
+/// [--work <dir>]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
+/// bootstrap misses an aim.
+async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let number = |name: &str, default: usize| {
+        value(name).map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| InvokeError::Template(format!("{name} must be a number")))
+        })
+    };
+    let root = repository_root();
+    let options = local_invoke::cold_start::Options {
+        bootstraps: value("--bootstraps").map_or_else(|| root.join("target/lambda"), PathBuf::from),
+        floor: value("--floor").map_or_else(
+            || root.join("target/lambda/cold-start-floor/bootstrap"),
+            PathBuf::from,
+        ),
+        starts: number("--starts", 10)?,
+        warm: number("--warm", 5)?,
+        emulator: emulator_path()?,
+        work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
+    };
+    let template = std::fs::read_to_string(root.join("template.yaml"))?;
+    let (table, met) =
+        local_invoke::cold_start::run(&options, &template, local_value, &sdk_environment()).await?;
+    let _ = write!(std::io::stdout(), "{table}");
+    Ok(met)
+}
+
 /// `local-invoke binary-of <Function>`: the package to build for a logical id or binary name.
 fn binary_of(name: &str) -> Result<String, InvokeError> {
     let template = std::fs::read_to_string(repository_root().join("template.yaml"))?;
@@ -126,6 +161,17 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
             None => ExitCode::from(2),
+        };
+    }
+    if raw.peek().map(String::as_str) == Some("cold-start") {
+        let rest: Vec<String> = raw.skip(1).collect();
+        return match cold_start(&rest).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("local-invoke cold-start: {e}");
+                ExitCode::from(2)
+            }
         };
     }
     let args = match parse_args(raw) {

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The cost benchmark, one command: starts a local stack of its own and runs the cost test
+# (tests/integration/cost.rs), which calls every route once against a table of its own and counts
+# DynamoDB calls and capacity, stream and Kinesis records, Redis round trips and @connections posts,
+# then prices them. Results: docs/benchmarks/cost.md.
+#
+#   tools/bench-cost.sh
+#
+# Stops the stack it started by PID.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+log() { printf '[bench-cost] %s\n' "$*" >&2; }
+die() { log "$*"; exit 1; }
+# shellcheck source=lib/bench.sh
+. tools/lib/bench.sh
+
+out=$root/docs/benchmarks
+mkdir -p "$out" target/bench/cost
+[ -x tools/.venv/bin/sam ] || tools/install.sh
+cargo test --quiet --profile ci --locked -p chat-integration-tests --no-run
+
+trap bench_stack_stop EXIT
+bench_stack_start
+CHAT_COST_TABLE=$root/target/bench/cost/table.md cargo test --quiet --profile ci --locked \
+  -p chat-integration-tests --test integration -- --exact \
+  cost::every_route_priced_against_the_least_it_could_cost >target/bench/cost/test.log 2>&1 \
+  || { cat target/bench/cost/test.log >&2; die "the cost test failed"; }
+{
+  echo "Command: \`tools/bench-cost.sh\`"
+  echo
+  machine_facts
+  echo
+  cat target/bench/cost/table.md
+} >"$out/cost.md"
+cat "$out/cost.md"
