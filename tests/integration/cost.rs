@@ -208,7 +208,15 @@ fn item_size(item: &Image) -> usize {
 struct StreamReader {
     client: aws_sdk_dynamodbstreams::Client,
     arn: String,
-    iterators: HashMap<String, Option<String>>,
+    /// Per shard: where the next read starts, and the last record read (to start again after it).
+    shards: HashMap<String, ShardCursor>,
+}
+
+#[derive(Default)]
+struct ShardCursor {
+    iterator: Option<String>,
+    last: Option<String>,
+    closed: bool,
 }
 
 impl StreamReader {
@@ -227,11 +235,34 @@ impl StreamReader {
         Self {
             client,
             arn,
-            iterators: HashMap::new(),
+            shards: HashMap::new(),
         }
     }
 
+    /// An iterator just after the last record read from the shard, or at its start.
+    async fn iterator(&self, shard: &str, last: Option<&str>) -> Option<String> {
+        let kind = if last.is_some() {
+            ShardIteratorType::AfterSequenceNumber
+        } else {
+            ShardIteratorType::TrimHorizon
+        };
+        self.client
+            .get_shard_iterator()
+            .stream_arn(&self.arn)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_sequence_number(last.map(str::to_owned))
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+    }
+
     /// Every record written since the last drain, in order per shard.
+    ///
+    /// DynamoDB Local invalidates an iterator taken on a shard while it was empty once the first
+    /// record lands (`TrimmedDataAccessException`, aws/aws-sdk-java#2923), so on that error the
+    /// iterator is taken again from the last record read.
     async fn drain(&mut self) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
         let described = self
             .client
@@ -240,42 +271,57 @@ impl StreamReader {
             .send()
             .await
             .unwrap();
-        for shard in described
+        let ids: Vec<String> = described
             .stream_description()
             .map(|d| d.shards())
             .unwrap_or_default()
-        {
-            let Some(id) = shard.shard_id() else { continue };
-            if !self.iterators.contains_key(id) {
-                let iterator = self
-                    .client
-                    .get_shard_iterator()
-                    .stream_arn(&self.arn)
-                    .shard_id(id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await
-                    .unwrap()
-                    .shard_iterator;
-                self.iterators.insert(id.to_owned(), iterator);
-            }
-        }
+            .iter()
+            .filter_map(|s| s.shard_id().map(str::to_owned))
+            .collect();
         let mut records = Vec::new();
-        for iterator in self.iterators.values_mut() {
-            while let Some(current) = iterator.clone() {
-                let page = self
+        for id in ids {
+            let mut cursor = self.shards.remove(&id).unwrap_or_default();
+            let mut retakes = 0;
+            while !cursor.closed {
+                let Some(current) = cursor.iterator.clone() else {
+                    cursor.iterator = self.iterator(&id, cursor.last.as_deref()).await;
+                    cursor.closed = cursor.iterator.is_none();
+                    continue;
+                };
+                let page = match self
                     .client
                     .get_records()
                     .shard_iterator(current)
                     .send()
                     .await
-                    .unwrap();
-                *iterator = page.next_shard_iterator().map(str::to_owned);
+                {
+                    Ok(page) => page,
+                    Err(error)
+                        if retakes < 3
+                            && error
+                                .as_service_error()
+                                .is_some_and(|e| e.is_trimmed_data_access_exception()) =>
+                    {
+                        retakes += 1;
+                        cursor.iterator = None;
+                        continue;
+                    }
+                    Err(error) => panic!("GetRecords on {id}: {error:?}"),
+                };
+                cursor.iterator = page.next_shard_iterator().map(str::to_owned);
+                cursor.closed = cursor.iterator.is_none();
                 if page.records().is_empty() {
                     break;
                 }
+                cursor.last = page
+                    .records()
+                    .last()
+                    .and_then(|r| r.dynamodb())
+                    .and_then(|d| d.sequence_number())
+                    .map(str::to_owned);
                 records.extend(page.records().iter().cloned());
             }
+            self.shards.insert(id, cursor);
         }
         records
     }
