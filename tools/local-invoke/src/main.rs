@@ -107,7 +107,7 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
 }
 
 /// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
-/// [--work <dir>]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
+/// [--work <dir>] [--ca-bundle <pem file>]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
 /// bootstrap misses an aim.
 async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     let value = |name: &str| {
@@ -133,6 +133,7 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
         warm: number("--warm", 5)?,
         emulator: emulator_path()?,
         work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
+        ca_bundle: value("--ca-bundle").map(PathBuf::from),
     };
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let (table, met) =
