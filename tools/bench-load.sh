@@ -51,7 +51,7 @@ fi
   echo
   cat "$work/report.md"
   echo
-  echo "![latency over the run](docs/benchmarks/load-latency.png)"
+  echo "![latency over the run](load-latency.png)"
 } >"$out/load.md"
 cat "$out/load.md"
 exit "$status"

@@ -7,7 +7,7 @@
 #            kinesis-local 0.6.2 = kinesis-mock), tools/spec-check/package-lock.json
 #            (@asyncapi/parser 3.6.3)
 #   crates:  cargo-nextest 0.9.143 if no cargo-nextest is installed
-#   Debian:  binutils (objdump) for tools/check-glibc.sh
+#   Debian:  binutils (objdump) for tools/check-glibc.sh; openssl for the TLS test certificates
 #   Debian:  chromium (for the web client's browser tests; playwright-core downloads no browser)
 #            and fonts-noto-color-emoji (reactions in its screenshots)
 #   npm:     examples/web-client/package-lock.json (vite 8.3.8, typescript 5.9.3,
@@ -49,6 +49,11 @@ fi
 # --- objdump, for the glibc check of the bootstraps (tools/check-glibc.sh).
 if ! command -v objdump >/dev/null 2>&1; then
   apt_install binutils
+fi
+
+# --- openssl, which makes the test certificates of shared/tests/tls_roots.rs.
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_install openssl
 fi
 
 # --- Java 17+ for DynamoDB Local.

@@ -49,18 +49,23 @@ impl Pusher {
         self.in_flight
     }
 
-    pub async fn from_env() -> Self {
-        let sdk = crate::aws::load_sdk_config().await;
-        Self::new(Client::new(&sdk))
+    /// This pusher's client and settings, posting to another `@connections` endpoint (stage
+    /// included).
+    pub fn at_endpoint(&self, url: &str) -> Self {
+        let config = self.client.config().to_builder().endpoint_url(url).build();
+        Self {
+            client: Client::from_conf(config),
+            in_flight: self.in_flight,
+        }
     }
 
     /// A pusher for this `@connections` endpoint (stage included), whatever the environment says.
-    pub async fn for_endpoint(url: &str) -> Self {
-        let sdk = crate::aws::load_sdk_config().await;
+    pub async fn for_endpoint(url: &str) -> Result<Self, crate::config::ConfigError> {
+        let sdk = crate::aws::load_sdk_config().await?;
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(&sdk)
             .endpoint_url(url)
             .build();
-        Self::new(Client::from_conf(config))
+        Ok(Self::new(Client::from_conf(config)))
     }
 
     /// Posts one JSON message to one connection.

@@ -376,7 +376,9 @@ async fn a_failing_connections_endpoint_never_fails_a_write() {
         ("hanging", connections_endpoint(None).await),
     ] {
         let mut deps = support::fresh_deps().await;
-        deps.pusher = chat_shared::push::Pusher::for_endpoint(&endpoint).await;
+        deps.pusher = chat_shared::push::Pusher::for_endpoint(&endpoint)
+            .await
+            .unwrap();
         // Both members have a live connection record, so every write has posts to make.
         for user in ["ann", "ben"] {
             chat_shared::connections::open(

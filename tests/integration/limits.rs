@@ -84,7 +84,9 @@ async fn with_redis_stopped_or_frozen_the_local_limiter_takes_over_and_redis_com
         chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+").unwrap(),
         redis.link(&limits),
         Limits::from_env(&env).unwrap(),
-        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local").await,
+        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local")
+            .await
+            .unwrap(),
     );
     let api = LocalApi::start_with(deps).await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])

@@ -31,7 +31,7 @@ pub async fn sdk_config() -> &'static SdkConfig {
             ] {
                 require_env(name);
             }
-            chat_shared::aws::load_sdk_config().await
+            chat_shared::aws::load_sdk_config().await.unwrap()
         })
         .await
 }
@@ -82,7 +82,9 @@ pub async fn deps_with(
         redis,
         chat_shared::limits::Limits::default(),
         // Replaced by the gateway's own @connections once a LocalApi serves these deps.
-        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local").await,
+        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local")
+            .await
+            .unwrap(),
     )
 }
 
@@ -113,7 +115,9 @@ impl LocalApi {
         let address = listener.local_addr().unwrap();
         if own_connections {
             deps.pusher =
-                chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local")).await;
+                chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local"))
+                    .await
+                    .unwrap();
         }
         let facts = ApiFacts {
             api_id: "local".to_owned(),

@@ -47,7 +47,7 @@ impl Deps {
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env(env)?;
-        let sdk = chat_shared::aws::load_sdk_config().await;
+        let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name),
         })

@@ -20,7 +20,7 @@ impl Deps<KinesisSink> {
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let stream = env.required("EVENT_STREAM_NAME")?;
-        let sdk = chat_shared::aws::load_sdk_config().await;
+        let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
             sink: KinesisSink::new(aws_sdk_kinesis::Client::new(&sdk), stream),
         })

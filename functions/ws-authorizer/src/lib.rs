@@ -43,7 +43,7 @@ impl Deps {
         let url = env
             .optional("JWKS_URL")
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
-        let sdk = chat_shared::aws::load_sdk_config().await;
+        let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
             jwks: JwksCache::new(url),

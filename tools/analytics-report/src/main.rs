@@ -62,7 +62,9 @@ fn text(report: &DayReport, table: &str) -> String {
 async fn run(args: &[String]) -> Result<(), String> {
     let options = options(args)?;
     let config = StoreConfig::from_env(&process_env()).map_err(|e| e.to_string())?;
-    let sdk = chat_shared::aws::load_sdk_config().await;
+    let sdk = chat_shared::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let table = config.table_name.to_string();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
     let found = report(&store, options.day)

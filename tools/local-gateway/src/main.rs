@@ -60,9 +60,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on 127.0.0.1:{port}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     // The functions post to this gateway's own @connections.
-    deps.pusher = chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local"))
-        .await
-        .with_in_flight(deps.pusher.in_flight());
+    deps.pusher = deps.pusher.at_endpoint(&format!("http://{address}/local"));
     let facts = ApiFacts {
         api_id: "local".to_owned(),
         stage: "$default".to_owned(),
@@ -105,7 +103,9 @@ async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle
     let publisher = stream_publisher::Deps::from_env(&process_env())
         .await
         .map_err(|e| e.to_string())?;
-    let sdk = chat_shared::aws::load_sdk_config().await;
+    let sdk = chat_shared::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
     let table = deps.store.table().as_str().to_owned();
     let stream_arn = deps
         .store
@@ -147,7 +147,10 @@ async fn start_analytics(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>,
     let stream = process_env()
         .required("EVENT_STREAM_NAME")
         .map_err(|e| e.to_string())?;
-    let kinesis = aws_sdk_kinesis::Client::new(&chat_shared::aws::load_sdk_config().await);
+    let sdk = chat_shared::aws::load_sdk_config()
+        .await
+        .map_err(|e| e.to_string())?;
+    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
     println!(
         "analytics: Kinesis stream {stream} -> aggregates in {}",
         deps.store.table()

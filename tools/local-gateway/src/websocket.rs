@@ -27,7 +27,6 @@ use base64::engine::general_purpose::URL_SAFE;
 use chat_shared::deps::HttpDeps;
 use chat_shared::domain::UserId;
 use chat_shared::jwt::{JwksCache, JwtPolicy};
-use chat_shared::push::Pusher;
 use chat_shared::time::Timestamp;
 use chat_shared::ws::WsDeps;
 use futures::{SinkExt, StreamExt};
@@ -93,9 +92,7 @@ impl WsSide {
             },
             routes: WsDeps {
                 store: deps.store.clone(),
-                pusher: Pusher::for_endpoint(&format!("{base}/{STAGE}"))
-                    .await
-                    .with_in_flight(deps.pusher.in_flight()),
+                pusher: deps.pusher.at_endpoint(&format!("{base}/{STAGE}")),
             },
             domain_name: facts.domain_name.clone(),
         }

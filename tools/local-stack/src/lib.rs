@@ -35,6 +35,8 @@ pub enum SetupError {
     Dynamo(String),
     #[error("Kinesis: {0}")]
     Kinesis(String),
+    #[error(transparent)]
+    Config(#[from] chat_shared::config::ConfigError),
 }
 
 fn dynamo_err(e: impl std::error::Error + 'static) -> SetupError {
