@@ -8,8 +8,9 @@
 #   tools/bench-cold-start.sh                      build, then 10 starts of each, 5 warm invokes
 #   BENCH_NO_BUILD=1 tools/bench-cold-start.sh     use the bootstraps already built
 #   BENCH_STARTS=20 BENCH_WARM=10 tools/bench-cold-start.sh
-#   BENCH_CA_BUNDLE=/path/to/bundle.pem            the bundle for the "one CA bundle" column
-#                                                  (default: Debian's; empty: no such column)
+#   BENCH_COMPARE=NAME=VALUE                       the comparison column: each function started
+#                                                  again with that variable (default
+#                                                  TLS_ROOTS=system; empty: no such column)
 #
 # Bootstraps come from $BENCH_LAMBDA_DIR, by default ${CARGO_TARGET_DIR:-target}/lambda/. The release build takes about half
 # an hour on two cores the first time. Exits 1 when a bootstrap misses an aim (init within 2× the
@@ -28,9 +29,9 @@ port=${BENCH_GATEWAY_PORT:-3300}
 starts=${BENCH_STARTS:-10}
 warm=${BENCH_WARM:-5}
 lambda_dir=${BENCH_LAMBDA_DIR:-${CARGO_TARGET_DIR:-$root/target}/lambda}
-ca_bundle=${BENCH_CA_BUNDLE-/etc/ssl/certs/ca-certificates.crt}
-bundle_args=()
-[ -z "$ca_bundle" ] || { [ -f "$ca_bundle" ] || die "no CA bundle at $ca_bundle (BENCH_CA_BUNDLE)"; bundle_args=(--ca-bundle "$ca_bundle"); }
+compare=${BENCH_COMPARE-TLS_ROOTS=system}
+compare_args=()
+[ -z "$compare" ] || compare_args=(--compare "$compare")
 out=$root/docs/benchmarks
 mkdir -p "$out" target/bench/cold-start
 [ -x tools/.venv/bin/sam ] || tools/install.sh
@@ -50,7 +51,7 @@ status=0
 GATEWAY_PORT=$port AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:$port/local RUST_LOG=info \
   target/ci/local-invoke cold-start --bootstraps "$lambda_dir" \
   --floor "$lambda_dir/cold-start-floor/bootstrap" --starts "$starts" --warm "$warm" \
-  "${bundle_args[@]}" >target/bench/cold-start/table.md || status=$?
+  "${compare_args[@]}" >target/bench/cold-start/table.md || status=$?
 [ "$status" -le 1 ] || die "the benchmark failed (exit $status)"
 {
   echo "Command: \`tools/bench-cold-start.sh\` (BENCH_STARTS=$starts, BENCH_WARM=$warm)"

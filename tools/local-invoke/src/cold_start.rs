@@ -8,11 +8,10 @@
 //! event), the first invoke and the median warm invoke (the emulator's `INVOKE RTDONE` duration),
 //! and the bootstrap's peak RSS (`VmHWM`, read before the emulator stops it).
 //!
-//! Most of a function's init above the floor is the SDK's HTTPS client loading the system's root
-//! certificates (`rustls-native-certs`): on Debian that means reading every PEM file of
-//! `/etc/ssl/certs`, one per certificate. With `--ca-bundle <file>` each function is also started,
-//! in the same round, with `SSL_CERT_FILE` set to that one bundle (and `SSL_CERT_DIR` to an empty
-//! directory), as on an image whose store is one bundle file; its init is a column of its own.
+//! With `--compare NAME=VALUE` each function is also started, in the same round, with that
+//! variable added, and its init is a column of its own: `tools/bench-cold-start.sh` compares
+//! `TLS_ROOTS=system` (the SDK's default trust store, read from the system at init) with the
+//! default (Amazon's roots, compiled in; `chat_shared::aws`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -32,8 +31,8 @@ pub struct Options {
     pub warm: usize,
     pub emulator: PathBuf,
     pub work: PathBuf,
-    /// One PEM bundle of root certificates: also start each function with only these.
-    pub ca_bundle: Option<PathBuf>,
+    /// A variable to start each function with once more per round, for the comparison column.
+    pub compare: Option<(String, String)>,
 }
 
 /// One bootstrap under test: a function of the template, or the floor.
@@ -43,8 +42,8 @@ struct Subject {
     env: Vec<(String, String)>,
     event: Vec<u8>,
     samples: Vec<Sample>,
-    /// Init with one CA bundle (`Options::ca_bundle`); none for the floor, which makes no TLS.
-    bundle_init_ms: Vec<f64>,
+    /// Init with `Options::compare`; none for the floor.
+    compare_init_ms: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,7 +162,7 @@ pub async fn run(
         )],
         event: b"{\"hello\": \"lambda\"}".to_vec(),
         samples: Vec::new(),
-        bundle_init_ms: Vec::new(),
+        compare_init_ms: Vec::new(),
     }];
     let mut defs: Vec<FunctionDef> = functions(template)?;
     defs.sort_by(|a, b| a.binary.cmp(&b.binary));
@@ -176,28 +175,18 @@ pub async fn run(
             event: std::fs::read(event_for(&root, &def.binary))?,
             name: def.binary,
             samples: Vec::new(),
-            bundle_init_ms: Vec::new(),
+            compare_init_ms: Vec::new(),
         });
     }
-    let bundle_env = match &o.ca_bundle {
-        Some(bundle) => {
-            let empty = o.work.join("no-cert-dir");
-            std::fs::create_dir_all(&empty)?;
-            vec![
-                ("SSL_CERT_FILE".to_owned(), bundle.display().to_string()),
-                ("SSL_CERT_DIR".to_owned(), empty.display().to_string()),
-            ]
-        }
-        None => Vec::new(),
-    };
+    let compare_env: Vec<(String, String)> = o.compare.iter().cloned().collect();
     for round in 0..o.starts {
         for (i, subject) in subjects.iter_mut().enumerate() {
             let sample = start_once(o, subject, round, &subject.env).await?;
             subject.samples.push(sample);
-            if i > 0 && !bundle_env.is_empty() {
-                let env = [subject.env.clone(), bundle_env.clone()].concat();
+            if i > 0 && !compare_env.is_empty() {
+                let env = [subject.env.clone(), compare_env.clone()].concat();
                 let sample = start_once(o, subject, round, &env).await?;
-                subject.bundle_init_ms.push(sample.init_ms);
+                subject.compare_init_ms.push(sample.init_ms);
             }
         }
     }
@@ -205,8 +194,12 @@ pub async fn run(
     let init_of = |s: &Subject| median(s.samples.iter().map(|x| x.init_ms).collect());
     let floor_init = init_of(&subjects[0]);
     let mut all_met = true;
-    let mut table = String::from(
-        "| bootstrap | stripped size (MB) | init (ms) | init ÷ floor | init, one CA bundle (ms) | ÷ floor | first invoke (ms) | warm invoke (ms) | peak RSS (MB) | aims |\n\
+    let compared = o
+        .compare
+        .as_ref()
+        .map_or_else(|| "compared".to_owned(), |(k, v)| format!("{k}={v}"));
+    let mut table = format!(
+        "| bootstrap | stripped size (MB) | init (ms) | init ÷ floor | init, {compared} (ms) | ÷ floor | first invoke (ms) | warm invoke (ms) | peak RSS (MB) | aims |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for s in &subjects {
@@ -217,10 +210,10 @@ pub async fn run(
         } else {
             0.0
         };
-        let (bundle, bundle_ratio) = if s.bundle_init_ms.is_empty() || floor_init <= 0.0 {
+        let (other, other_ratio) = if s.compare_init_ms.is_empty() || floor_init <= 0.0 {
             ("–".to_owned(), "–".to_owned())
         } else {
-            let init = median(s.bundle_init_ms.clone());
+            let init = median(s.compare_init_ms.clone());
             (format!("{init:.1}"), format!("{:.2}", init / floor_init))
         };
         let first = median(s.samples.iter().map(|x| x.first_ms).collect());
@@ -245,7 +238,7 @@ pub async fn run(
         all_met &= missed.is_empty();
         let _ = writeln!(
             table,
-            "| {} | {size:.2} | {init:.1} | {ratio:.2} | {bundle} | {bundle_ratio} | {first:.1} | {warm:.2} | {rss:.1} | {} |",
+            "| {} | {size:.2} | {init:.1} | {ratio:.2} | {other} | {other_ratio} | {first:.1} | {warm:.2} | {rss:.1} | {} |",
             s.name,
             if missed.is_empty() {
                 "met".to_owned()
@@ -258,12 +251,11 @@ pub async fn run(
         table,
         "\nMedians of {} starts per bootstrap ({} warm invokes each); peak RSS is the highest of the starts. \
          Aims: init within 2× the floor, stripped size under 8 MB (10⁶ bytes), peak RSS under 32 MB (MiB); \
-         init is judged with the machine's own certificate store (the `init (ms)` column).{}",
+         init is judged by the `init (ms)` column, as the functions ship.{}",
         o.starts,
         o.warm,
-        o.ca_bundle.as_ref().map_or_else(String::new, |b| format!(
-            " The CA-bundle column starts each function again with `SSL_CERT_FILE={}` and an empty `SSL_CERT_DIR`.",
-            b.display()
+        o.compare.as_ref().map_or_else(String::new, |(k, v)| format!(
+            " The `{k}={v}` column starts each function once more per round with that variable set."
         ))
     );
     Ok((table, all_met))

@@ -107,7 +107,7 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
 }
 
 /// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
-/// [--work <dir>] [--ca-bundle <pem file>]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
+/// [--work <dir>] [--compare NAME=VALUE]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
 /// bootstrap misses an aim.
 async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     let value = |name: &str| {
@@ -133,7 +133,13 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
         warm: number("--warm", 5)?,
         emulator: emulator_path()?,
         work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
-        ca_bundle: value("--ca-bundle").map(PathBuf::from),
+        compare: value("--compare")
+            .map(|pair| {
+                pair.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .ok_or_else(|| InvokeError::Template("--compare takes NAME=VALUE".to_owned()))
+            })
+            .transpose()?,
     };
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let (table, met) =
