@@ -186,6 +186,69 @@ async fn a_cancelled_transaction_reports_a_reason_per_write_and_writes_nothing()
     assert_eq!(bumped.last_seq, 6);
 }
 
+/// A "transaction" of one put, update or delete is written as that write alone (half the write
+/// units), and its refusal reads as the transaction's would.
+#[tokio::test]
+async fn a_one_write_transaction_is_a_plain_write_with_the_same_answers() {
+    let table = support::fresh_store().await;
+    let meter = crate::dynamo_meter::DynamoMeter::default();
+    let store = DynamoStore::new(
+        meter.client(support::sdk_config().await),
+        table.table().clone(),
+    );
+    let ada = user("ada");
+    let set_name = |name: &str| Write::Update {
+        key: keys::profile(&ada),
+        update: Expr::new("SET displayName = :name")
+            .when("attribute_exists(PK)")
+            .string(":name", name),
+    };
+
+    // The item is absent: the condition refuses, as in a transaction, and nothing is written.
+    let error = store.transact(vec![set_name("Ada")]).await.unwrap_err();
+    assert_eq!(
+        error.cancellation_reasons(),
+        Some(&[CancellationCode::ConditionalCheckFailed][..])
+    );
+    assert!(!error.is_unavailable());
+    let absent: Option<Profile> = store
+        .get(&keys::profile(&ada), Consistency::Strong)
+        .await
+        .unwrap();
+    assert_eq!(absent, None);
+
+    store
+        .transact(vec![
+            Write::put(&profile(&ada, "Ada"), Some(Expr::item_absent())).unwrap(),
+        ])
+        .await
+        .unwrap();
+    store.transact(vec![set_name("Ada L.")]).await.unwrap();
+    let stored: Option<Profile> = store
+        .get(&keys::profile(&ada), Consistency::Strong)
+        .await
+        .unwrap();
+    assert_eq!(stored, Some(profile(&ada, "Ada L.")));
+    store
+        .transact(vec![Write::Delete {
+            key: keys::profile(&ada),
+            condition: None,
+        }])
+        .await
+        .unwrap();
+    assert_eq!(
+        meter.take().operations(),
+        [
+            "UpdateItem",
+            "GetItem",
+            "PutItem",
+            "UpdateItem",
+            "GetItem",
+            "DeleteItem"
+        ]
+    );
+}
+
 #[tokio::test]
 async fn a_gsi_query_is_read_to_the_end_across_pages() {
     let store = support::fresh_store().await;

@@ -397,9 +397,19 @@ impl DynamoStore {
 
     /// Writes up to 100 items atomically. A refusal is [`StoreError::TransactionCanceled`] with
     /// one reason per write, in the order given, so the caller can tell which condition failed.
-    pub async fn transact(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+    ///
+    /// One put, update or delete goes alone rather than in a transaction: a write of one item is
+    /// atomic anyway, and a transaction bills each item twice. Its refusal is reported as the
+    /// transaction's would be.
+    pub async fn transact(&self, mut writes: Vec<Write>) -> Result<(), StoreError> {
         if writes.is_empty() || writes.len() > 100 {
             return Err(StoreError::Invalid("a transaction holds 1 to 100 writes"));
+        }
+        if writes.len() == 1
+            && !matches!(writes[0], Write::Check { .. })
+            && let Some(only) = writes.pop()
+        {
+            return self.write_one(only).await;
         }
         let items = writes
             .into_iter()
@@ -412,6 +422,57 @@ impl DynamoStore {
             .await
             .map_err(StoreError::from_transact)?;
         Ok(())
+    }
+
+    /// One write outside a transaction (see [`Self::transact`]).
+    async fn write_one(&self, write: Write) -> Result<(), StoreError> {
+        let table = self.table.as_str();
+        match write {
+            Write::Put { item, condition } => {
+                let (expression, names, values) = Expr::split(condition);
+                self.client
+                    .put_item()
+                    .table_name(table)
+                    .set_item(Some(item))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| StoreError::from_lone_write("PutItem", e))
+            }
+            Write::Update { key, update } => self
+                .client
+                .update_item()
+                .table_name(table)
+                .set_key(Some(key.to_item()))
+                .update_expression(update.expression)
+                .set_condition_expression(update.condition)
+                .set_expression_attribute_names(update.names)
+                .set_expression_attribute_values(update.values)
+                .send()
+                .await
+                .map(drop)
+                .map_err(|e| StoreError::from_lone_write("UpdateItem", e)),
+            Write::Delete { key, condition } => {
+                let (expression, names, values) = Expr::split(condition);
+                self.client
+                    .delete_item()
+                    .table_name(table)
+                    .set_key(Some(key.to_item()))
+                    .set_condition_expression(expression)
+                    .set_expression_attribute_names(names)
+                    .set_expression_attribute_values(values)
+                    .send()
+                    .await
+                    .map(drop)
+                    .map_err(|e| StoreError::from_lone_write("DeleteItem", e))
+            }
+            Write::Check { .. } => Err(StoreError::Invalid(
+                "a condition check goes in a transaction",
+            )),
+        }
     }
 
     fn transact_item(&self, write: Write) -> Result<TransactWriteItem, StoreError> {
