@@ -209,10 +209,14 @@ mod tests {
 /// The issuer's keys, fetched from its JWKS URL and kept: fetched on first use, again when a token
 /// names an unknown `kid` (key rotation) but at most every [`JwksCache::MIN_REFRESH`], and when
 /// older than [`JwksCache::MAX_AGE`]. A failed fetch keeps the keys it had.
+///
+/// The HTTP client is built on the first fetch: its TLS verifier reads the system's root
+/// certificates, which took most of `ws-authorizer`'s init, and a connection opened with a
+/// ticket never needs it (BENCHMARKS.md, "Cold start").
 #[derive(Debug)]
 pub struct JwksCache {
     url: String,
-    http: reqwest::Client,
+    http: std::sync::OnceLock<reqwest::Client>,
     state: tokio::sync::RwLock<Option<(KeySet, std::time::Instant)>>,
 }
 
@@ -221,20 +225,25 @@ impl JwksCache {
     pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3_600);
 
     pub fn new(url: impl Into<String>) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(2))
-            .build()
-            .unwrap_or_default();
         Self {
             url: url.into(),
-            http,
+            http: std::sync::OnceLock::new(),
             state: tokio::sync::RwLock::new(None),
         }
     }
 
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(2))
+                .build()
+                .unwrap_or_default()
+        })
+    }
+
     async fn fetch(&self) -> Result<KeySet, String> {
         let text = self
-            .http
+            .http()
             .get(&self.url)
             .send()
             .await
