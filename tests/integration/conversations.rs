@@ -149,6 +149,43 @@ async fn a_retried_group_create_gives_one_group_and_a_group_of_two_sits_beside_t
     assert_eq!(direct["kind"], "direct");
 }
 
+/// Around the size where a group stops fitting one transaction (META and, per member, a
+/// membership and an inbox entry: 100 writes at most), every group is made whole. 50 members
+/// once made 101 writes and a 500.
+#[tokio::test]
+async fn groups_at_the_edge_of_one_transaction_are_made_whole() {
+    let api = LocalApi::start().await;
+    let people = users("edge", 51);
+    api.sign_up(&people).await;
+    for size in [49, 50, 51] {
+        let others: Vec<&String> = people[1..size].iter().collect();
+        let (status, group) = api
+            .call(
+                Method::POST,
+                "/conversations",
+                &people[0],
+                Some(json!({"participantIds": others, "kind": "group"})),
+            )
+            .await;
+        assert_eq!(status, 201, "{size}: {group}");
+        assert_eq!(group["memberCount"], size);
+        let id = group["id"].as_str().unwrap();
+        let (status, last) = api
+            .call(
+                Method::GET,
+                &format!("/conversations/{id}"),
+                &people[size - 1],
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, &last["memberCount"]),
+            (200, &json!(size)),
+            "{last}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_group_holds_256_members_and_refuses_the_257th() {
     let api = LocalApi::start().await;

@@ -5,7 +5,7 @@
 //!   the same pair end with one conversation; the losers read the winner's and answer 200.
 //! - A group is always new. With `clientRequestId` a claim item (`CREQ#u#id`, 24 h) is written
 //!   first; a retry finds it, finishes what may be unfinished, and answers 200 with the same group.
-//! - Up to 49 other members fit one transaction with `META`. A larger group writes its members and
+//! - Up to 48 other members fit one transaction with `META`. A larger group writes its members and
 //!   inbox entries first, in batches, and `META` last with `attribute_not_exists`: readers ignore
 //!   what has no `META`, so the group appears whole or not at all.
 
@@ -30,8 +30,9 @@ use crate::time::Timestamp;
 
 /// How long a `clientRequestId` finds its group.
 const REQUEST_ID_SECONDS: i64 = 24 * 3600;
-/// Members (with their inbox entries) that fit one transaction beside `META`: 1 + 2 × 49 ≤ 100.
-const ONE_TRANSACTION_MEMBERS: usize = 49;
+/// Other members that fit one transaction with `META`: with the creator, 1 + 2 × (48 + 1) = 99
+/// writes of at most 100 (a membership and an inbox entry each).
+const ONE_TRANSACTION_MEMBERS: usize = 48;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
