@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! load-gen delivery [--url http://127.0.0.1:3000] [--users 100] [--sockets 2]
-//!                   [--groups 50,25,10,5,3,2] [--rate 20] [--seconds 60] [--grace 15]
+//!                   [--groups 50,25,10,5,3,2] [--rate 5] [--seconds 60] [--grace 15]
 //!                   [--seed 1] [--out target/bench/load]
 //! load-gen fan-out  [--url …] [--members 256] [--sockets 2] [--messages 10] [--label x]
 //! ```
@@ -58,7 +58,7 @@ async fn run(args: &[String]) -> Result<bool, api::Error> {
                     .map(|g| g.trim().parse())
                     .collect::<Result<_, _>>()
                     .map_err(|_| "--groups: sizes separated by commas")?,
-                rate: flag(args, "--rate", 20.0)?,
+                rate: flag(args, "--rate", 5.0)?,
                 duration: Duration::from_secs_f64(flag(args, "--seconds", 60.0)?),
                 grace: Duration::from_secs_f64(flag(args, "--grace", 15.0)?),
                 seed: flag(args, "--seed", 1)?,
