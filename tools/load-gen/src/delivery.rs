@@ -348,6 +348,12 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
     }
 
     let stored_total: usize = server.iter().map(BTreeMap::len).sum();
+    // Every other socket of the conversation, for each message stored (a refused send has none).
+    let expected_stored: usize = server
+        .iter()
+        .zip(&conversations)
+        .map(|(stored, c)| stored.len() * (c.members.len() * o.sockets - 1))
+        .sum();
     let acks = Percentiles::of(ack_ms);
     let deliveries = Percentiles::of(delivery_ms);
     let push_span = match (first_push, last_push) {
@@ -396,7 +402,7 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
         text,
         "\n| delivery | count |\n|---|---:|\n\
          | messages sent / stored / refused | {} / {stored_total} / {} |\n\
-         | pushes expected / received | {expected} / {pushes} |\n\
+         | pushes expected (for the messages stored) / received | {expected_stored} / {pushes} |\n\
          | deliveries per second (first to last push, {push_span:.1} s) | {:.0} |\n\
          | raw push misses | {misses} |\n\
          | raw duplicates | {duplicates} |\n\
