@@ -65,4 +65,5 @@ GATEWAY_PORT=$port AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:$po
   cat target/bench/cold-start/table.md
 } >"$out/cold-start.md"
 cat "$out/cold-start.md"
+python3 tools/bench/report.py
 exit "$status"

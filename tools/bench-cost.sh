@@ -34,3 +34,4 @@ CHAT_COST_TABLE=$root/target/bench/cost/table.md cargo test --quiet --profile ci
   cat target/bench/cost/table.md
 } >"$out/cost.md"
 cat "$out/cost.md"
+python3 tools/bench/report.py

@@ -80,4 +80,5 @@ done
     }' "$rows"
 } >"$out/fan-out.md"
 cat "$out/fan-out.md"
+python3 tools/bench/report.py
 exit "$status"
