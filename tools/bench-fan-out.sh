@@ -7,6 +7,7 @@
 #
 #   tools/bench-fan-out.sh                       settings 1 4 16 64 256, 2 rounds of 10 messages
 #   BENCH_SETTINGS="8 16 32" BENCH_ROUNDS=3 tools/bench-fan-out.sh
+#   BENCH_NAME=fan-out-close …                   results to docs/benchmarks/$BENCH_NAME.md
 #
 # The gateway is the `ci` build with the function handlers in its process; its @connections
 # posts go over loopback HTTP to itself, as the functions' posts go to API Gateway. Exits non-zero
@@ -28,6 +29,7 @@ messages=${BENCH_MESSAGES:-10}
 members=${BENCH_MEMBERS:-256}
 default=$(sed -n 's/^pub const DEFAULT_IN_FLIGHT: usize = \([0-9]*\);/\1/p' shared/src/push.rs)
 out=$root/docs/benchmarks
+name=${BENCH_NAME:-fan-out}
 work=$root/target/bench/fan-out
 mkdir -p "$out" "$work"
 [ -x tools/.venv/bin/sam ] || tools/install.sh
@@ -54,7 +56,7 @@ for round in $(seq 1 "$rounds"); do
 done
 
 {
-  echo "Command: \`tools/bench-fan-out.sh\` (settings: $settings; $rounds rounds of $messages messages)"
+  echo "Command: \`${BENCH_NAME:+BENCH_NAME=$name }BENCH_SETTINGS=\"$settings\" BENCH_ROUNDS=$rounds tools/bench-fan-out.sh\` ($rounds rounds of $messages messages)"
   echo
   machine_facts
   echo
@@ -78,7 +80,7 @@ done
         printf "| %s%s | %.0f | %s |\n", s, (s == default ? " (default)" : ""), mean, (base > 0 ? sprintf("%.2f", mean / base) : "-")
       }
     }' "$rows"
-} >"$out/fan-out.md"
-cat "$out/fan-out.md"
+} >"$out/$name.md"
+cat "$out/$name.md"
 python3 tools/bench/report.py
 exit "$status"

@@ -125,7 +125,7 @@ pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 /// Requests in flight at once during a fan-out, connection lookups and posts each, unless
 /// `PUSH_CONCURRENCY` says otherwise: the best of the settings `tools/bench-fan-out.sh` measures
 /// (BENCHMARKS.md).
-pub const DEFAULT_IN_FLIGHT: usize = 16;
+pub const DEFAULT_IN_FLIGHT: usize = 64;
 
 /// `PUSH_CONCURRENCY`: requests in flight during a fan-out, 1 to 256.
 pub fn in_flight_from_env<F: Fn(&str) -> Option<String>>(
