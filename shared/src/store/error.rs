@@ -100,25 +100,8 @@ impl StoreError {
         }
     }
 
-    /// Classifies the error of a write that stands for a one-write transaction
-    /// (`DynamoStore::transact`): a failed condition or a conflict with a transaction is the
-    /// cancellation a transaction would report.
-    pub(super) fn from_lone_write<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-        R: std::fmt::Debug + Send + Sync + 'static,
-    {
-        let reason = match err.as_service_error().and_then(ProvideErrorMetadata::code) {
-            Some("ConditionalCheckFailedException") => CancellationCode::ConditionalCheckFailed,
-            Some("TransactionConflictException") => CancellationCode::TransactionConflict,
-            _ => return Self::from_sdk(operation, err),
-        };
-        Self::TransactionCanceled {
-            reasons: vec![reason],
-        }
-    }
-
-    /// Classifies an SDK error. A failed condition on a single write is `ConditionFailed`.
+    /// Classifies an SDK error. A failed condition on a single write is `ConditionFailed`; a
+    /// conflict with a transaction is that transaction's `TransactionConflict`.
     pub(super) fn from_sdk<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -133,10 +116,18 @@ impl StoreError {
             SdkError::ResponseError(_) => true,
             _ => false,
         };
-        if let SdkError::ServiceError(service) = &err
-            && service.err().code() == Some("ConditionalCheckFailedException")
-        {
-            return Self::ConditionFailed;
+        if let SdkError::ServiceError(service) = &err {
+            match service.err().code() {
+                Some("ConditionalCheckFailedException") => return Self::ConditionFailed,
+                // A single write that met a transaction in progress on its item: the race a
+                // transaction would report, and as retryable.
+                Some("TransactionConflictException") => {
+                    return Self::TransactionCanceled {
+                        reasons: vec![CancellationCode::TransactionConflict],
+                    };
+                }
+                _ => {}
+            }
         }
         let source = Box::new(err);
         if retryable {

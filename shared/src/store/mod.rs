@@ -222,18 +222,18 @@ impl DynamoStore {
         item: &T,
         condition: Option<Expr>,
     ) -> Result<(), StoreError> {
-        let mut request = self
-            .client
+        self.put_item(to_item(item)?, condition).await
+    }
+
+    async fn put_item(&self, item: Item, condition: Option<Expr>) -> Result<(), StoreError> {
+        let (expression, names, values) = Expr::split(condition);
+        self.client
             .put_item()
             .table_name(self.table.as_str())
-            .set_item(Some(to_item(item)?));
-        if let Some(condition) = condition {
-            request = request
-                .condition_expression(condition.expression)
-                .set_expression_attribute_names(condition.names)
-                .set_expression_attribute_values(condition.values);
-        }
-        request
+            .set_item(Some(item))
+            .set_condition_expression(expression)
+            .set_expression_attribute_names(names)
+            .set_expression_attribute_values(values)
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("PutItem", e))?;
@@ -424,54 +424,25 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// One write outside a transaction (see [`Self::transact`]).
+    /// One write outside a transaction (see [`Self::transact`]), its refusal reported as the
+    /// transaction's would be.
     async fn write_one(&self, write: Write) -> Result<(), StoreError> {
-        let table = self.table.as_str();
-        match write {
-            Write::Put { item, condition } => {
-                let (expression, names, values) = Expr::split(condition);
-                self.client
-                    .put_item()
-                    .table_name(table)
-                    .set_item(Some(item))
-                    .set_condition_expression(expression)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| StoreError::from_lone_write("PutItem", e))
-            }
+        let written = match write {
+            Write::Put { item, condition } => self.put_item(item, condition).await,
             Write::Update { key, update } => self
-                .client
-                .update_item()
-                .table_name(table)
-                .set_key(Some(key.to_item()))
-                .update_expression(update.expression)
-                .set_condition_expression(update.condition)
-                .set_expression_attribute_names(update.names)
-                .set_expression_attribute_values(update.values)
-                .send()
+                .update::<serde::de::IgnoredAny>(&key, update)
                 .await
-                .map(drop)
-                .map_err(|e| StoreError::from_lone_write("UpdateItem", e)),
-            Write::Delete { key, condition } => {
-                let (expression, names, values) = Expr::split(condition);
-                self.client
-                    .delete_item()
-                    .table_name(table)
-                    .set_key(Some(key.to_item()))
-                    .set_condition_expression(expression)
-                    .set_expression_attribute_names(names)
-                    .set_expression_attribute_values(values)
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| StoreError::from_lone_write("DeleteItem", e))
-            }
+                .map(drop),
+            Write::Delete { key, condition } => self.delete(&key, condition).await,
             Write::Check { .. } => Err(StoreError::Invalid(
                 "a condition check goes in a transaction",
             )),
+        };
+        match written {
+            Err(StoreError::ConditionFailed) => Err(StoreError::TransactionCanceled {
+                reasons: vec![CancellationCode::ConditionalCheckFailed],
+            }),
+            other => other,
         }
     }
 
