@@ -18,7 +18,6 @@
 //!   `TLS_ROOTS=system` gives the SDK's default back (a proxy that re-signs TLS, or another
 //!   partition's endpoints); `TLS_ROOTS=<path>` trusts the PEM certificates of that file.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
@@ -53,7 +52,7 @@ pub enum TlsRoots {
     /// `SSL_CERT_DIR` or the platform's own).
     System,
     /// A path: the certificates of that PEM file, read and checked when the config loads.
-    File(PathBuf, Vec<u8>),
+    Pem(Vec<u8>),
 }
 
 impl TlsRoots {
@@ -73,7 +72,7 @@ impl TlsRoots {
                 if count == 0 {
                     return Err(invalid(format!("{path} holds no PEM certificate")));
                 }
-                Ok(Self::File(path.into(), pem))
+                Ok(Self::Pem(pem))
             }
         }
     }
@@ -83,8 +82,10 @@ impl TlsRoots {
         let pem = match self {
             Self::Amazon => AMAZON_TRUST_SERVICES_PEM.as_bytes().to_vec(),
             Self::System => return None,
-            Self::File(_, pem) => pem.clone(),
+            Self::Pem(pem) => pem.clone(),
         };
+        // The builder only stores what it is given (it never fails); were it to, the SDK's
+        // default client would stand in.
         let context = TlsContext::builder()
             .with_trust_store(TrustStore::empty().with_pem_certificate(pem))
             .build()

@@ -230,8 +230,8 @@ string_newtype!(
 
 string_newtype!(
     /// A reaction: one fully-qualified emoji (Unicode's list, as the `emojis` crate carries it,
-    /// compiled into a sorted list by `build.rs`), at most 32 bytes. An unqualified form (a heart without its variation selector) is refused,
-    /// so one emoji has one spelling.
+    /// compiled into a sorted list by `build.rs`), at most 32 bytes. An unqualified form (a heart
+    /// without its variation selector) is refused, so one emoji has one spelling.
     Emoji,
     |raw| {
         if raw.len() > 32 {
