@@ -84,9 +84,13 @@ start_dynamodb() {
   [ -n "$jar_dir" ] || { log "DynamoDB Local is not installed: run tools/install.sh"; return 1; }
   # DynamoDB Local has no bind-address option; it is used through 127.0.0.1 only.
   # `exec` makes the recorded PID the JVM's own.
+  # No -sharedDb: each access key (with its region) has a database of its own. The stack's tools
+  # use `local`; each test process its own key, because a DynamoDB Local database slows as it
+  # grows (after the whole suite, a transaction took 3 to 10 times as long), and one test's
+  # data must not slow another's.
   launch dynamodb "$dynamodb_port" bash -c "cd '$jar_dir' && exec java -Xmx512m \
     -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-    -inMemory -sharedDb -disableTelemetry -port $dynamodb_port"
+    -inMemory -disableTelemetry -port $dynamodb_port"
 }
 
 start_kinesis() {

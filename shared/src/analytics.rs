@@ -21,11 +21,13 @@
 //! and adds one to `activeSenders`; present: neither. A marker made meanwhile by another event
 //! cancels the transaction, which is read and tried again.
 //!
-//! **Window**: dedupe items live [`DEDUPE_SECONDS`] (8 days) after counting, markers 8 days after
-//! their day's end. That covers any redelivery while the stream keeps records 24 hours (the
-//! template's `RetentionPeriodHours`) and the table's stream 24 hours: an event reaches this
-//! function at most about 2 days after its time, and is redelivered only while Kinesis still
-//! holds it. A longer retention needs a longer window.
+//! **Window** ([`DedupeWindow`]): dedupe items and markers live for the event stream's retention
+//! (`EVENT_STREAM_RETENTION_HOURS`, the template's `EventStreamRetentionHours`) plus 8 days *from
+//! when they are written*, by the application clock. Kinesis redelivers a record only while it
+//! holds it, and the 8 days cover the table stream's 24 hours and the retries in between, so any
+//! replay within retention finds the items of the first delivery and is counted exactly once,
+//! whatever the event's own `time` says. A replay of records older than that window (from an
+//! archive, say) would be counted again: out of scope.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,9 +47,44 @@ use crate::time::Timestamp;
 /// so it is fixed: the report reads every shard of a day.
 pub const SHARDS: u32 = 32;
 
-/// How long an event's dedupe item lives after it was counted: 8 days (see the module's
-/// documentation for why that is enough).
-pub const DEDUPE_SECONDS: i64 = 8 * 24 * 3600;
+/// The margin a dedupe item or marker outlives the event stream's retention by.
+pub const DEDUPE_MARGIN_SECONDS: i64 = 8 * 24 * 3600;
+
+/// How long a dedupe item or a sender's marker lives after it was written: the event stream's
+/// retention plus [`DEDUPE_MARGIN_SECONDS`] (see the module's documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DedupeWindow {
+    seconds: i64,
+}
+
+impl DedupeWindow {
+    /// `EVENT_STREAM_RETENTION_HOURS`: as Kinesis allows it, 24 to 8760 (a year).
+    pub const RETENTION_ENV: &'static str = "EVENT_STREAM_RETENTION_HOURS";
+
+    pub fn for_retention_hours(hours: u32) -> Self {
+        Self {
+            seconds: i64::from(hours) * 3_600 + DEDUPE_MARGIN_SECONDS,
+        }
+    }
+
+    /// From `EVENT_STREAM_RETENTION_HOURS` (default 24, the template's default).
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &crate::config::Env<F>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let hours: u32 = env.parse_or(Self::RETENTION_ENV, 24)?;
+        if !(24..=8_760).contains(&hours) {
+            return Err(crate::config::ConfigError::Invalid {
+                name: Self::RETENTION_ENV,
+                reason: "Kinesis keeps records 24 to 8760 hours".to_owned(),
+            });
+        }
+        Ok(Self::for_retention_hours(hours))
+    }
+
+    pub fn seconds(self) -> i64 {
+        self.seconds
+    }
+}
 
 /// Tries of one event's read and transaction when it loses a race, before it fails.
 const MAX_ATTEMPTS: u32 = 8;
@@ -69,15 +106,6 @@ impl Day {
         let at = time::OffsetDateTime::from_unix_timestamp(seconds)
             .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
         Self(at.date())
-    }
-
-    pub fn today() -> Self {
-        Self::of(Timestamp::now())
-    }
-
-    /// The first instant of the next day, in epoch seconds.
-    pub fn end_unix_seconds(self) -> i64 {
-        self.0.midnight().assume_utc().unix_timestamp() + 24 * 3600
     }
 }
 
@@ -288,7 +316,13 @@ fn absent_or_expired(now: Timestamp) -> Expr {
 
 /// The writes that count `event` at `now`; `new_sender` when the sender's marker for the day is
 /// absent. The dedupe put comes first: a cancellation's first reason tells "already counted".
-fn writes(event: &Countable, now: Timestamp, new_sender: bool) -> Result<Vec<Write>, StoreError> {
+fn writes(
+    event: &Countable,
+    now: Timestamp,
+    window: DedupeWindow,
+    new_sender: bool,
+) -> Result<Vec<Write>, StoreError> {
+    let expires_at = now.unix_seconds() + window.seconds();
     let day = event.day.to_string();
     let conversation = event.tally.conversation();
     let shard = shard_of(conversation.as_str());
@@ -299,7 +333,7 @@ fn writes(event: &Countable, now: Timestamp, new_sender: bool) -> Result<Vec<Wri
         event_type: event.kind.to_owned(),
         day: day.clone(),
         counted_at: now,
-        expires_at: now.unix_seconds() + DEDUPE_SECONDS,
+        expires_at,
     };
     let mut out = vec![Write::put(&counted, Some(absent_or_expired(now)))?];
     let item = Expr::new("")
@@ -337,7 +371,7 @@ fn writes(event: &Countable, now: Timestamp, new_sender: bool) -> Result<Vec<Wri
                     sk: marker.sk,
                     user_id: sender.clone(),
                     day: day.clone(),
-                    expires_at: event.day.end_unix_seconds() + DEDUPE_SECONDS,
+                    expires_at,
                 };
                 out.push(Write::put(&item, Some(absent_or_expired(now)))?);
             }
@@ -370,8 +404,12 @@ fn jitter(attempt: u32) -> Duration {
     Duration::from_millis(base + random % (base * 7))
 }
 
-/// Counts one event into its day's aggregates, exactly once per event id.
-pub async fn count(store: &DynamoStore, event: &Countable) -> Result<Outcome, CountError> {
+/// Counts one event into its day's aggregates, exactly once per event id (within `window`).
+pub async fn count(
+    store: &DynamoStore,
+    event: &Countable,
+    window: DedupeWindow,
+) -> Result<Outcome, CountError> {
     let dedupe = keys::stats_event(&event.id);
     for attempt in 0..MAX_ATTEMPTS {
         let new_sender = match &event.tally {
@@ -389,7 +427,7 @@ pub async fn count(store: &DynamoStore, event: &Countable) -> Result<Outcome, Co
             Tally::Conversation { .. } => false,
         };
         match store
-            .transact(writes(event, Timestamp::now(), new_sender)?)
+            .transact(writes(event, store.now(), window, new_sender)?)
             .await
         {
             Ok(()) => return Ok(Outcome::Counted),
@@ -624,12 +662,6 @@ mod tests {
         assert_eq!(Day::of(t).to_string(), "2026-11-25");
         let day: Day = "2026-11-25".parse().unwrap();
         assert_eq!(day, Day::of(t));
-        assert_eq!(
-            day.end_unix_seconds(),
-            Timestamp::parse("2026-11-26T00:00:00Z")
-                .unwrap()
-                .unix_seconds()
-        );
         assert!("2026-13-01".parse::<Day>().is_err());
         assert!("yesterday".parse::<Day>().is_err());
         assert_eq!(
@@ -656,8 +688,12 @@ mod tests {
         ))
         .unwrap()
         .unwrap();
-        let now = Timestamp::parse("2026-11-26T01:00:00Z").unwrap();
-        let new = writes(&event, now, true).unwrap();
+        // Counted a year after the event's day (a replay): both items live the window from now,
+        // not from the event's day.
+        let now = Timestamp::parse("2027-11-26T01:00:00Z").unwrap();
+        let window = DedupeWindow::for_retention_hours(168);
+        assert_eq!(window.seconds(), 7 * 86_400 + 8 * 86_400);
+        let new = writes(&event, now, window, true).unwrap();
         assert_eq!(new.len(), 4, "dedupe, conversation, total, marker");
         let Write::Put { item, condition } = &new[0] else {
             panic!("the dedupe put comes first: {new:?}");
@@ -669,15 +705,19 @@ mod tests {
         assert_eq!(
             item["expiresAt"],
             aws_sdk_dynamodb::types::AttributeValue::N(
-                (now.unix_seconds() + DEDUPE_SECONDS).to_string()
+                (now.unix_seconds() + window.seconds()).to_string()
             )
         );
         assert!(condition.is_some());
+        let Write::Put { item: marker, .. } = &new[3] else {
+            panic!("the marker comes last: {new:?}");
+        };
+        assert_eq!(marker["expiresAt"], item["expiresAt"]);
         let Write::Update { update, .. } = &new[2] else {
             panic!("{new:?}");
         };
         assert_eq!(update.expression, "SET #d = :d ADD #m :one, #s :one");
-        let known = writes(&event, now, false).unwrap();
+        let known = writes(&event, now, window, false).unwrap();
         assert_eq!(known.len(), 3, "no marker for a known sender");
         let Write::Update { update, .. } = &known[2] else {
             panic!("{known:?}");

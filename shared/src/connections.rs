@@ -37,7 +37,7 @@ pub async fn open(
     user: &UserId,
 ) -> Result<ConnectionItem, StoreError> {
     let key = keys::connection(connection_id);
-    let now = Timestamp::now();
+    let now = store.now();
     let item = ConnectionItem {
         pk: key.pk,
         sk: key.sk,

@@ -37,8 +37,13 @@ impl HttpDeps {
             })?;
         let redis = Arc::new(RedisLink::from_env(env)?);
         let limits = Limits::from_env(env)?;
+        let clock = crate::time::Clock::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await?;
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), store_config.table_name);
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&sdk),
+            store_config.table_name,
+            clock,
+        );
         let pusher = crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk))
             .with_in_flight(crate::push::in_flight_from_env(env)?);
         Ok(Self::new(store, cursor_key, redis, limits, pusher))

@@ -1,6 +1,8 @@
 //! JWT verification as API Gateway's JWT authorizer does it: RS256 only, a key from the issuer's
 //! JWKS chosen by `kid`, `iss` equal to the issuer, `aud` (or else `client_id`) among the
-//! audiences, `exp` in the future and `nbf`, when present, in the past. No clock leeway.
+//! audiences, `exp` strictly in the future, `nbf` and `iat`, when present, not in the future. No
+//! clock leeway; "now" is the caller's application clock ([`crate::time::Clock`]). As RFC 8725
+//! asks, a header with `crit` is refused: this verifier understands no extension.
 //!
 //! Any failure is the same refusal: the caller learns nothing about which check failed.
 
@@ -91,20 +93,50 @@ pub enum RefusalReason {
     Malformed,
     Algorithm,
     UnknownKey,
-    /// Signature, `iss`, `exp` or `nbf`.
+    /// Signature, `iss`, `exp`, `nbf` or `iat`.
     Invalid,
     Audience,
 }
 
-/// Verifies `token`; on success returns its claims.
+/// Whether the token's header names critical extensions (`crit`), which this verifier does not
+/// understand (RFC 7515 §4.1.11: the token must then be refused).
+fn has_crit(token: &str) -> Result<bool, RefusalReason> {
+    use base64::Engine;
+    let encoded = token.split('.').next().unwrap_or_default();
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(encoded)
+        .map_err(|_| RefusalReason::Malformed)?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&raw).map_err(|_| RefusalReason::Malformed)?;
+    Ok(header.contains_key("crit"))
+}
+
+/// A NumericDate claim in milliseconds: `Ok(None)` when absent, refused when not a number of
+/// seconds since the epoch (negative, `null` and strings are malformed, not absent).
+fn instant_ms(claims: &Map<String, Value>, name: &str) -> Result<Option<f64>, RefusalReason> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value
+            .as_f64()
+            .filter(|seconds| *seconds >= 0.0)
+            .map(|seconds| Some(seconds * 1000.0))
+            .ok_or(RefusalReason::Invalid),
+    }
+}
+
+/// Verifies `token` at `now`; on success returns its claims.
 pub fn verify(
     token: &str,
     keys: &KeySet,
     policy: &JwtPolicy,
+    now: crate::time::Timestamp,
 ) -> Result<Map<String, Value>, RefusalReason> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| RefusalReason::Malformed)?;
     if header.alg != Algorithm::RS256 {
         return Err(RefusalReason::Algorithm);
+    }
+    if has_crit(token)? {
+        return Err(RefusalReason::Malformed);
     }
     let key = header
         .kid
@@ -113,13 +145,29 @@ pub fn verify(
         .ok_or(RefusalReason::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.leeway = 0;
-    validation.validate_nbf = true;
+    // Times are checked below, against the application clock.
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
     validation.validate_aud = false; // `aud` or else `client_id`, checked below
     validation.set_issuer(&[policy.issuer.as_str()]);
     validation.set_required_spec_claims(&["exp", "iss"]);
     let data = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
         .map_err(|_| RefusalReason::Invalid)?;
     let claims = data.claims;
+    #[allow(
+        clippy::cast_precision_loss,
+        reason = "milliseconds of any date fit in f64's 53 bits"
+    )]
+    let now_ms = now.unix_millis() as f64;
+    let expires = instant_ms(&claims, "exp")?.ok_or(RefusalReason::Invalid)?;
+    if expires <= now_ms {
+        return Err(RefusalReason::Invalid);
+    }
+    for not_after_now in ["nbf", "iat"] {
+        if instant_ms(&claims, not_after_now)?.is_some_and(|at| at > now_ms) {
+            return Err(RefusalReason::Invalid);
+        }
+    }
     // `iss` is one string, the issuer's: the library would also take an array that holds it.
     if claims.get("iss").and_then(Value::as_str) != Some(policy.issuer.as_str()) {
         return Err(RefusalReason::Invalid);
@@ -163,6 +211,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn now() -> crate::time::Timestamp {
+        crate::time::Clock::system().now()
+    }
+
     #[test]
     fn claims_become_strings_as_api_gateway_passes_them() {
         let claims = json!({"sub": "u1", "exp": 17, "groups": ["a", "b"], "ok": true});
@@ -194,15 +246,18 @@ mod tests {
             audiences: vec!["a".into()],
         };
         assert_eq!(
-            verify("not a token", &set, &policy),
+            verify("not a token", &set, &policy, now()),
             Err(RefusalReason::Malformed)
         );
         // {"alg":"HS256","typ":"JWT"} . {} . sig
         let hs = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.e30.c2ln";
-        assert_eq!(verify(hs, &set, &policy), Err(RefusalReason::Algorithm));
+        assert_eq!(
+            verify(hs, &set, &policy, now()),
+            Err(RefusalReason::Algorithm)
+        );
         // {"alg":"none"} cannot even be parsed as a header with an algorithm.
         let none = "eyJhbGciOiJub25lIn0.e30.";
-        assert!(verify(none, &set, &policy).is_err());
+        assert!(verify(none, &set, &policy, now()).is_err());
     }
 }
 
@@ -289,14 +344,15 @@ impl JwksCache {
         }
     }
 
-    /// Verifies a token against the cached keys (refreshing them as described above).
+    /// Verifies a token at `now` against the cached keys (refreshing them as described above).
     pub async fn verify(
         &self,
         token: &str,
         policy: &JwtPolicy,
+        now: crate::time::Timestamp,
     ) -> Result<Map<String, Value>, RefusalReason> {
         let kid = jsonwebtoken::decode_header(token).ok().and_then(|h| h.kid);
         let keys = self.keys_for(kid.as_deref()).await;
-        verify(token, &keys, policy)
+        verify(token, &keys, policy, now)
     }
 }

@@ -114,7 +114,9 @@ fn emit(metric: Metric, value: u64, dependency: Option<Dependency>) {
     if value == 0 {
         return;
     }
-    let now_ms = crate::time::Timestamp::now().unix_millis();
+    // Real time, not the application clock: CloudWatch drops metrics stamped hours ahead, and a
+    // metric's time is when it was observed, like a log line's.
+    let now_ms = crate::time::Clock::system().now().unix_millis();
     let line = render(function_name(), metric, value, dependency, now_ms);
     // One write of a whole line, so that it never interleaves with a log line.
     let _ = std::io::stdout()

@@ -92,6 +92,8 @@ pub trait ProfileStore: Send + Sync {
     ) -> impl Future<Output = Result<Option<Profile>, StoreError>> + Send;
     /// Whether the user holds a live WebSocket connection.
     fn is_online(&self, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    /// Now, by the application clock.
+    fn now(&self) -> Timestamp;
 }
 
 /// The display name a new profile gets: the token's `name`, else `preferred_username`, else the
@@ -133,7 +135,7 @@ pub async fn ensure_profile(
     if let Some(existing) = store.get(&caller.user_id).await? {
         return Ok(existing);
     }
-    let now = Timestamp::now();
+    let now = store.now();
     let fresh = Profile {
         user_id: caller.user_id.clone(),
         display_name: display_name_from_claims(caller),
@@ -164,7 +166,7 @@ pub async fn update_me(
         return Ok(User::of(current, online));
     }
     store
-        .update(&caller.user_id, changes, Timestamp::now())
+        .update(&caller.user_id, changes, store.now())
         .await?
         .map(|p| User::of(p, online))
         .ok_or(ApiError::NotFound)
@@ -258,6 +260,10 @@ impl ProfileStore for DynamoStore {
     async fn is_online(&self, user: &UserId) -> Result<bool, StoreError> {
         crate::connections::is_online(self, user).await
     }
+
+    fn now(&self) -> Timestamp {
+        DynamoStore::now(self)
+    }
 }
 
 #[cfg(test)]
@@ -343,6 +349,9 @@ mod tests {
         }
         async fn is_online(&self, _user: &UserId) -> Result<bool, StoreError> {
             Ok(false)
+        }
+        fn now(&self) -> Timestamp {
+            crate::time::Clock::system().now()
         }
     }
 

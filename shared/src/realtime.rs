@@ -51,7 +51,7 @@ pub async fn issue(store: &DynamoStore, user: &UserId) -> Result<Ticket, ApiErro
         .fill(&mut bytes)
         .map_err(|_| ApiError::internal("no randomness for a ticket"))?;
     let ticket = B64.encode(bytes);
-    let now = Timestamp::now();
+    let now = store.now();
     let expires_at = now.plus_seconds(TICKET_SECONDS);
     let key = keys::ticket(&digest_hex(&ticket));
     let item = TicketItem {
@@ -73,7 +73,7 @@ pub async fn consume(store: &DynamoStore, ticket: &str) -> Result<Option<UserId>
     }
     let key = keys::ticket(&digest_hex(ticket));
     let live = Expr::new("attribute_exists(PK) AND expiresAt >= :now")
-        .number(":now", Timestamp::now().unix_seconds());
+        .number(":now", store.now().unix_seconds());
     match store.delete_returning::<TicketItem>(&key, live).await {
         Ok(item) => Ok(item.map(|t| t.user_id)),
         Err(StoreError::ConditionFailed) => Ok(None),

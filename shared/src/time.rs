@@ -1,6 +1,12 @@
 //! Timestamps as the contract writes them: RFC 3339, UTC, milliseconds (`2026-11-25T13:14:50.123Z`).
 //!
 //! Fixed-width strings sort like the instants they name, which the inbox index relies on.
+//!
+//! **One clock.** Every comparison with "now" (TTLs, tickets, idempotency windows, token expiry,
+//! analytics windows) reads a [`Clock`], built once per process from `CHAT_CLOCK_OFFSET` and
+//! handed to what needs it, so a test can move a whole process (or one service call) in time.
+//! Only the application's clock moves: SDK request signing, Redis's `TIME` and the emulators keep
+//! real time.
 
 use std::fmt;
 
@@ -16,11 +22,77 @@ const FORMAT: &[FormatItem<'static>] =
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Timestamp(OffsetDateTime);
 
-impl Timestamp {
-    pub fn now() -> Self {
-        Self::from_unix_millis(unix_millis(OffsetDateTime::now_utc()))
+/// The application's clock: real time moved by a fixed offset (none in production).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    offset_ms: i64,
+}
+
+impl Clock {
+    /// `CHAT_CLOCK_OFFSET`: how far the application clock runs ahead of real time (behind when
+    /// negative), as seconds or with a unit: `90`, `90s`, `15m`, `2h`, `365d`, `-1d`.
+    pub const OFFSET_ENV: &'static str = "CHAT_CLOCK_OFFSET";
+
+    /// Real time.
+    pub const fn system() -> Self {
+        Self { offset_ms: 0 }
     }
 
+    /// Real time moved by `offset_ms` milliseconds.
+    pub const fn offset_by(offset_ms: i64) -> Self {
+        Self { offset_ms }
+    }
+
+    /// The clock of this process: real time moved by `CHAT_CLOCK_OFFSET`, if set.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &crate::config::Env<F>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        match env.optional(Self::OFFSET_ENV) {
+            None => Ok(Self::system()),
+            Some(raw) => parse_offset_ms(&raw)
+                .map(Self::offset_by)
+                .map_err(|reason| crate::config::ConfigError::Invalid {
+                    name: Self::OFFSET_ENV,
+                    reason,
+                }),
+        }
+    }
+
+    /// This clock moved `seconds` further (tests: "a minute later").
+    pub const fn later_by(self, seconds: i64) -> Self {
+        Self::offset_by(self.offset_ms.saturating_add(seconds.saturating_mul(1000)))
+    }
+
+    pub const fn offset_ms(self) -> i64 {
+        self.offset_ms
+    }
+
+    pub fn now(self) -> Timestamp {
+        Timestamp::from_unix_millis(
+            unix_millis(OffsetDateTime::now_utc()).saturating_add(self.offset_ms),
+        )
+    }
+}
+
+/// `90`, `90s`, `15m`, `2h`, `365d`, with an optional sign, in milliseconds.
+fn parse_offset_ms(raw: &str) -> Result<i64, String> {
+    const FORM: &str = "seconds, or a number with s, m, h or d (e.g. 365d, -2h)";
+    let (number, unit_seconds) = match raw.char_indices().last() {
+        Some((i, 's')) => (&raw[..i], 1),
+        Some((i, 'm')) => (&raw[..i], 60),
+        Some((i, 'h')) => (&raw[..i], 3_600),
+        Some((i, 'd')) => (&raw[..i], 86_400),
+        _ => (raw, 1),
+    };
+    let count: i64 = number.trim().parse().map_err(|_| FORM.to_owned())?;
+    count
+        .checked_mul(unit_seconds * 1_000)
+        // Beyond a thousand years the timestamps would leave the years they can hold.
+        .filter(|ms| ms.unsigned_abs() <= 1_000 * 366 * 86_400_000)
+        .ok_or_else(|| "an offset of at most 1000 years".to_owned())
+}
+
+impl Timestamp {
     /// From milliseconds since the Unix epoch; out-of-range values saturate to the epoch.
     pub fn from_unix_millis(millis: i64) -> Self {
         let nanos = i128::from(millis) * 1_000_000;
@@ -134,6 +206,31 @@ mod tests {
         let b = Timestamp::from_unix_millis(1_000);
         assert!(a < b);
         assert!(a.to_string() < b.to_string());
+    }
+
+    #[test]
+    fn the_clock_runs_ahead_by_its_offset() {
+        let env = |value: &'static str| {
+            crate::config::Env::new(move |name: &str| {
+                (name == Clock::OFFSET_ENV).then(|| value.to_owned())
+            })
+        };
+        let real = Clock::system().now();
+        let year = Clock::from_env(&env("365d")).unwrap();
+        assert_eq!(year.offset_ms(), 365 * 86_400_000);
+        let ahead = year.now().unix_millis() - real.unix_millis();
+        assert!(
+            (365 * 86_400_000..366 * 86_400_000).contains(&ahead),
+            "{ahead}"
+        );
+        assert_eq!(Clock::from_env(&env("-90")).unwrap().offset_ms(), -90_000);
+        assert_eq!(Clock::from_env(&env("15m")).unwrap().offset_ms(), 900_000);
+        assert_eq!(Clock::from_env(&env("2h")).unwrap().offset_ms(), 7_200_000);
+        assert_eq!(Clock::from_env(&env(" ")).unwrap(), Clock::system());
+        for bad in ["soon", "1y", "d", "400000d", "1.5h"] {
+            assert!(Clock::from_env(&env(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(year.later_by(60).offset_ms(), year.offset_ms() + 60_000);
     }
 
     #[test]

@@ -45,9 +45,14 @@ impl WsDeps {
     ) -> Result<Self, crate::config::ConfigError> {
         let table = crate::config::StoreConfig::from_env(env)?.table_name;
         let in_flight = crate::push::in_flight_from_env(env)?;
+        let clock = crate::time::Clock::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await?;
         Ok(Self {
-            store: crate::store::DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            store: crate::store::DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                table,
+                clock,
+            ),
             pusher: crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk))
                 .with_in_flight(in_flight),
         })

@@ -24,13 +24,26 @@ fn cloud_event(id: &str, kind: &str, time: &str, data: Value) -> Vec<u8> {
     .unwrap()
 }
 
-const TIME: &str = "2026-11-25T13:14:50.000Z";
+/// When the events of this test happened: the application clock's now, taken once, so every
+/// event of the test falls on one day whatever the date and the clock offset.
+fn time() -> String {
+    static AT: std::sync::OnceLock<chat_shared::time::Timestamp> = std::sync::OnceLock::new();
+    AT.get_or_init(|| support::clock().now()).to_string()
+}
+
+/// `stream-analytics`'s deps on `store`, with the template's retention (24 hours).
+fn counter(store: &DynamoStore) -> stream_analytics::Deps {
+    stream_analytics::Deps {
+        store: store.clone(),
+        window: analytics::DedupeWindow::for_retention_hours(24),
+    }
+}
 
 fn created(id: &str, conversation: &str) -> Vec<u8> {
     cloud_event(
         id,
         "chat.conversation.created",
-        TIME,
+        &time(),
         json!({"conversationId": conversation, "kind": "group", "createdBy": "ada", "memberCount": 2}),
     )
 }
@@ -39,7 +52,7 @@ fn message(id: &str, conversation: &str, sender: &str) -> Vec<u8> {
     cloud_event(
         id,
         "chat.message.created",
-        TIME,
+        &time(),
         json!({"conversationId": conversation, "senderId": sender, "seq": 1, "length": 5}),
     )
 }
@@ -63,7 +76,7 @@ fn batch(records: &[Vec<u8>]) -> KinesisEvent {
 }
 
 fn day() -> Day {
-    "2026-11-25".parse().unwrap()
+    Day::of(chat_shared::time::Timestamp::parse(&time()).unwrap())
 }
 
 async fn counted(store: &DynamoStore, event_id: &str) -> bool {
@@ -101,7 +114,7 @@ fn mixed_batch() -> (Vec<Vec<u8>>, Vec<String>) {
             records.push(cloud_event(
                 &format!("reaction-{n}"),
                 "chat.reaction.added",
-                TIME,
+                &time(),
                 json!({"conversationId": c, "userId": "bob", "emoji": "👍"}),
             ));
             // The publisher wrote this one again after a partial failure.
@@ -132,8 +145,9 @@ async fn a_batch_delivered_again_and_concurrently_counts_each_event_once() {
     let (records, conversations) = mixed_batch();
     let event = batch(&records);
     // Three deliveries of the same batch at once race for every counter and marker.
+    let deps = counter(&store);
     let answers =
-        join_all((0..3).map(|_| stream_analytics::count_batch(&store, &event, None))).await;
+        join_all((0..3).map(|_| stream_analytics::count_batch(&deps, &event, None))).await;
     for answer in answers {
         assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     }
@@ -142,7 +156,7 @@ async fn a_batch_delivered_again_and_concurrently_counts_each_event_once() {
         &conversations,
     );
     // And once more later, as Lambda does after a timeout.
-    let answer = stream_analytics::count_batch(&store, &event, None).await;
+    let answer = stream_analytics::count_batch(&counter(&store), &event, None).await;
     assert!(answer.batch_item_failures.is_empty());
     assert_mixed_counts(
         &analytics::report(&store, day()).await.unwrap(),
@@ -158,10 +172,56 @@ async fn a_batch_delivered_again_and_concurrently_counts_each_event_once() {
         (30, 4, 3)
     );
     // Another day is untouched.
-    let other = analytics::report(&store, "2026-11-24".parse().unwrap())
-        .await
-        .unwrap();
+    let yesterday = Day::of(
+        chat_shared::time::Timestamp::parse(&time())
+            .unwrap()
+            .plus_seconds(-86_400),
+    );
+    let other = analytics::report(&store, yesterday).await.unwrap();
     assert_eq!((other.messages, other.conversations.len()), (0, 0));
+}
+
+/// Events of a day long past (a replay of old records): dedupe items and markers live the window
+/// from when they are written, not from the event's day, so a delivery again within the window
+/// counts nothing, and a later message of the same sender on that day is not a new active
+/// sender. Past the window (out of scope: Kinesis no longer holds the record) it counts again.
+#[tokio::test]
+async fn items_live_the_window_from_when_they_are_written_whatever_the_events_day() {
+    let store = support::fresh_store().await;
+    let long_ago = support::clock().now().plus_seconds(-400 * 86_400);
+    let c = ConversationId::generate().to_string();
+    let message_then = |id: &str| {
+        cloud_event(
+            id,
+            "chat.message.created",
+            &long_ago.to_string(),
+            json!({"conversationId": c, "senderId": "ada", "seq": 1, "length": 5}),
+        )
+    };
+    let now = counter(&store);
+    let first = stream_analytics::count_batch(&now, &batch(&[message_then("old-1")]), None).await;
+    assert!(first.batch_item_failures.is_empty(), "{first:?}");
+    let at = |seconds: i64| stream_analytics::Deps {
+        store: store.at_clock(support::clock().later_by(seconds)),
+        window: now.window,
+    };
+    // A day before the window closes: the same event again, and another by the same sender.
+    let within = at(now.window.seconds() - 86_400);
+    let answer = stream_analytics::count_batch(
+        &within,
+        &batch(&[message_then("old-1"), message_then("old-2")]),
+        None,
+    )
+    .await;
+    assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
+    let day = Day::of(long_ago);
+    let totals = analytics::totals(&store, day).await.unwrap();
+    assert_eq!((totals.messages, totals.active_senders), (2, 1));
+    // Past the window, the first delivery's dedupe item and marker have expired.
+    let past = at(now.window.seconds() + 60);
+    stream_analytics::count_batch(&past, &batch(&[message_then("old-1")]), None).await;
+    let totals = analytics::totals(&store, day).await.unwrap();
+    assert_eq!((totals.messages, totals.active_senders), (3, 2));
 }
 
 #[tokio::test]
@@ -174,12 +234,12 @@ async fn unreadable_records_are_skipped_and_the_rest_of_the_batch_is_counted() {
         cloud_event(
             "m-2",
             "chat.message.created",
-            TIME,
+            &time(),
             json!({"conversationId": c}),
         ),
         message("m-3", &c, "bob"),
     ];
-    let answer = stream_analytics::count_batch(&store, &batch(&records), None).await;
+    let answer = stream_analytics::count_batch(&counter(&store), &batch(&records), None).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
     let report = analytics::report(&store, day()).await.unwrap();
     assert_eq!((report.messages, report.active_senders), (2, 2));
@@ -220,7 +280,7 @@ async fn a_failed_write_is_reported_and_the_retry_from_it_completes_the_counts_e
     let poisoned = poison(&store, &c3).await;
     let event = batch(&records);
 
-    let answer = stream_analytics::count_batch(&store, &event, None).await;
+    let answer = stream_analytics::count_batch(&counter(&store), &event, None).await;
     let failed: Vec<Option<String>> = answer
         .batch_item_failures
         .iter()
@@ -247,10 +307,10 @@ async fn a_failed_write_is_reported_and_the_retry_from_it_completes_the_counts_e
     // Lambda retries from the failed record while it keeps failing, then after the repair.
     let mut retry = event.clone();
     retry.records.drain(..3);
-    let again = stream_analytics::count_batch(&store, &retry, None).await;
+    let again = stream_analytics::count_batch(&counter(&store), &retry, None).await;
     assert_eq!(again.batch_item_failures.len(), 1);
     store.delete(&poisoned, None).await.unwrap();
-    let answer = stream_analytics::count_batch(&store, &retry, None).await;
+    let answer = stream_analytics::count_batch(&counter(&store), &retry, None).await;
     assert!(answer.batch_item_failures.is_empty(), "{answer:?}");
 
     let report = analytics::report(&store, day()).await.unwrap();
@@ -268,7 +328,7 @@ async fn a_failed_write_is_reported_and_the_retry_from_it_completes_the_counts_e
         BTreeMap::from([(c1.clone(), 2), (c2.clone(), 1), (c3.clone(), 2)])
     );
     // The whole batch once more (a bisected or timed-out batch): nothing changes.
-    let answer = stream_analytics::count_batch(&store, &event, None).await;
+    let answer = stream_analytics::count_batch(&counter(&store), &event, None).await;
     assert!(answer.batch_item_failures.is_empty());
     assert_eq!(analytics::report(&store, day()).await.unwrap(), report);
 }
@@ -279,7 +339,7 @@ fn count_stream(kinesis: aws_sdk_kinesis::Client, stream: String, store: DynamoS
     tokio::spawn(async move {
         let handler = |event| {
             let store = store.clone();
-            async move { stream_analytics::count_batch(&store, &event, None).await }
+            async move { stream_analytics::count_batch(&counter(&store), &event, None).await }
         };
         local_gateway::kinesis_poller::run(kinesis, stream, handler, std::future::pending()).await;
     });
@@ -461,22 +521,19 @@ async fn stream_events(pipeline: &Pipeline, count: usize, seconds: u64) -> Vec<(
 /// retry); the stored message.
 async fn send(api: &LocalApi, user: &str, conversation: &str, n: usize) -> Value {
     let body = json!({"body": format!("message {n} from {user}"), "clientMessageId": format!("{user}-{n}")});
-    for _ in 0..10 {
-        let (status, message) = api
-            .call(
-                Method::POST,
-                &format!("/conversations/{conversation}/messages"),
-                user,
-                Some(body.clone()),
-            )
-            .await;
-        match status {
-            200 | 201 => return message,
-            503 => tokio::time::sleep(Duration::from_millis(100)).await,
-            other => panic!("{user} -> {conversation}: {other} {message}"),
-        }
-    }
-    panic!("{user} -> {conversation}: 503 ten times");
+    let (status, message) = api
+        .call_retrying(
+            Method::POST,
+            &format!("/conversations/{conversation}/messages"),
+            user,
+            Some(body),
+        )
+        .await;
+    assert!(
+        matches!(status, 200 | 201),
+        "{user} -> {conversation}: {status} {message}"
+    );
+    message
 }
 
 #[tokio::test]
@@ -546,7 +603,7 @@ async fn with_kinesis_frozen_200_messages_of_five_users_are_each_counted_once_af
     tokio::time::sleep(Duration::from_secs(3)).await;
     let mut before = None;
     for _ in 0..5 {
-        if let Ok(totals) = analytics::totals(&store, Day::today()).await {
+        if let Ok(totals) = analytics::totals(&store, Day::of(support::clock().now())).await {
             before = Some(totals);
             break;
         }

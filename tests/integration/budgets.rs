@@ -51,7 +51,11 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     let log = DynamoMeter::default();
     let client = log.client(support::sdk_config().await);
     let table = support::fresh_store().await.table().clone();
-    let deps = support::deps_with(DynamoStore::new(client, table), support::redis_link()).await;
+    let deps = support::deps_with(
+        DynamoStore::new(client, table, support::clock()),
+        support::redis_link(),
+    )
+    .await;
     let api = LocalApi::start_with(deps).await;
     let mut b = Budgeted {
         api,

@@ -490,7 +490,7 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let meter = DynamoMeter::default();
     let client = meter.client(support::sdk_config().await);
     let table = support::fresh_store().await.table().clone();
-    let store = DynamoStore::new(client, table);
+    let store = DynamoStore::new(client, table, support::clock());
     let stream = StreamReader::new(&store).await;
     let deps = support::deps_with(store, support::redis_link()).await;
     let redis = deps.redis.clone();

@@ -84,7 +84,7 @@ impl OwnDynamo {
         local_stack::create_table(&client, &name, &template.table)
             .await
             .unwrap();
-        DynamoStore::new(client, name.parse().unwrap())
+        DynamoStore::new(client, name.parse().unwrap(), support::clock())
     }
 }
 

@@ -3,7 +3,6 @@
 use aws_lc_rs::hmac;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chat_shared::time::Timestamp;
 use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER, LocalIssuer};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -11,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{LocalApi, status_json};
 
 fn claims(overrides: Value) -> Value {
-    let now = Timestamp::now().unix_seconds();
+    let now = crate::support::clock().now().unix_seconds();
     let mut claims = json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": "mallory",
                             "iat": now, "nbf": now, "exp": now + 600});
     for (k, v) in overrides.as_object().unwrap() {
@@ -38,8 +37,8 @@ async fn every_kind_of_bad_token_is_401_unauthorized() {
     let api = LocalApi::start().await;
     let issuer = &api.gateway.issuer;
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
-    let now = Timestamp::now().unix_seconds();
-    let other_key = LocalIssuer::ephemeral().unwrap();
+    let now = crate::support::clock().now().unix_seconds();
+    let other_key = LocalIssuer::ephemeral(crate::support::clock()).unwrap();
 
     // HS256 signed with the issuer's public key as the secret: the classic algorithm confusion.
     let hs_header = json!({"alg": "HS256", "typ": "JWT", "kid": issuer.kid()});

@@ -106,7 +106,7 @@ pub const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
 async fn profiles(deps: &HttpDeps, users: &[&str]) {
     use chat_shared::profiles::{Profile, ProfileStore};
     for user in users {
-        let now = chat_shared::time::Timestamp::now();
+        let now = support::clock().now();
         let profile = Profile {
             user_id: user.parse().unwrap(),
             display_name: format!("Name of {user}").parse().unwrap(),
@@ -124,7 +124,7 @@ pub async fn seed_event_group(deps: &HttpDeps) {
     use chat_shared::conversations::model::{InboxItem, Kind, MemberItem, MetaItem, Role};
     profiles(deps, &["ada", "bob", "cy", "dee"]).await;
     let id: chat_shared::domain::ConversationId = EVENT_CONVERSATION.parse().unwrap();
-    let now = chat_shared::time::Timestamp::now();
+    let now = support::clock().now();
     let members = ["ada", "bob", "cy"];
     let key = chat_shared::keys::conversation_meta(&id);
     let meta = MetaItem {
@@ -413,7 +413,7 @@ async fn http_create_realtime_ticket_issues_a_single_use_ticket() {
     assert_eq!(raw.len(), 43, "32 random bytes, base64url");
     let expires =
         chat_shared::time::Timestamp::parse(ticket["expiresAt"].as_str().unwrap()).unwrap();
-    let ahead = expires.unix_seconds() - chat_shared::time::Timestamp::now().unix_seconds();
+    let ahead = expires.unix_seconds() - support::clock().now().unix_seconds();
     assert!((58..=60).contains(&ahead), "{ahead}");
 
     // The first handshake consumes it; any later one finds nothing.
@@ -457,6 +457,7 @@ async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() 
     }
     let deps = stream_analytics::Deps {
         store: support::fresh_store().await,
+        window: chat_shared::analytics::DedupeWindow::for_retention_hours(24),
     };
     for _ in 0..2 {
         let response = stream_analytics::handle(

@@ -6,24 +6,25 @@ use std::collections::{HashMap, HashSet};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::{LocalApi, Pipeline, join_all};
+use crate::support::{self, LocalApi, Pipeline, join_all};
 
-/// Sends as a client would: retrying the same `clientMessageId` after a 503.
+/// Sends as a client would: retrying the same `clientMessageId` after a 503, with backoff.
 async fn send(api: &LocalApi, user: &str, id: &str, body: &str, cmid: &str) -> (u16, Value) {
-    for _ in 0..10 {
-        let answer = api
-            .call(
-                Method::POST,
-                &format!("/conversations/{id}/messages"),
-                user,
-                Some(json!({"body": body, "clientMessageId": cmid})),
-            )
-            .await;
-        if answer.0 != 503 {
-            return answer;
-        }
-    }
-    panic!("still 503 after 10 tries");
+    let answer = api
+        .call_retrying(
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            user,
+            Some(json!({"body": body, "clientMessageId": cmid})),
+        )
+        .await;
+    assert_ne!(
+        answer.0,
+        503,
+        "still 503 after {} retries",
+        support::RETRIES
+    );
+    answer
 }
 
 #[tokio::test]

@@ -137,6 +137,7 @@ impl LocalValues {
         let values = BTreeMap::from([
             ("TABLE_NAME", table.to_owned()),
             ("EVENT_STREAM_NAME", stream.to_owned()),
+            ("EVENT_STREAM_RETENTION_HOURS", "24".to_owned()),
             ("CURSOR_SECRET", CURSOR_SECRET.to_owned()),
             ("REDIS_URL", redis_url.to_owned()),
             // The local Redis has no AUTH.
@@ -153,7 +154,6 @@ impl LocalValues {
         ]);
         let mut extra: Vec<(String, String)> = [
             "AWS_REGION",
-            "AWS_ACCESS_KEY_ID",
             "AWS_SECRET_ACCESS_KEY",
             "AWS_ENDPOINT_URL_DYNAMODB",
             "AWS_ENDPOINT_URL_KINESIS",
@@ -161,6 +161,15 @@ impl LocalValues {
         .into_iter()
         .map(|k| (k.to_owned(), std::env::var(k).unwrap()))
         .collect();
+        // The test's own DynamoDB Local database, where its tables are.
+        extra.push((
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            support::access_key().to_owned(),
+        ));
+        // The application clock's offset, when the suite runs with one, as every process has it.
+        if let Ok(offset) = std::env::var(chat_shared::time::Clock::OFFSET_ENV) {
+            extra.push((chat_shared::time::Clock::OFFSET_ENV.to_owned(), offset));
+        }
         extra.extend([
             ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
             (

@@ -6,7 +6,6 @@ use chat_shared::keys::{self, attr, index};
 use chat_shared::store::{
     CancellationCode, Consistency, DynamoStore, Expr, Query, StoreError, Write,
 };
-use chat_shared::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
@@ -195,6 +194,7 @@ async fn a_one_write_transaction_is_a_plain_write_with_the_same_answers() {
     let store = DynamoStore::new(
         meter.client(support::sdk_config().await),
         table.table().clone(),
+        support::clock(),
     );
     let ada = user("ada");
     let set_name = |name: &str| Write::Update {
@@ -307,7 +307,7 @@ async fn a_gsi_query_is_read_to_the_end_across_pages() {
 async fn expired_items_read_as_absent() {
     let store = support::fresh_store().await;
     let ada = user("ada");
-    let now = Timestamp::now().unix_seconds();
+    let now = support::clock().now().unix_seconds();
     let mut expired = connection(&ada, 1, 0);
     expired.expires_at = Some(now - 10);
     let mut live = connection(&ada, 2, 0);

@@ -19,6 +19,9 @@ fn require_env(name: &str) -> String {
     })
 }
 
+/// The SDK configuration of this test process: the stack's endpoints, and an access key of the
+/// process's own ([`access_key`]), so that its tables live in a DynamoDB Local database of their
+/// own (the stack runs without `-sharedDb`).
 pub async fn sdk_config() -> &'static SdkConfig {
     static CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
     CONFIG
@@ -31,9 +34,32 @@ pub async fn sdk_config() -> &'static SdkConfig {
             ] {
                 require_env(name);
             }
-            chat_shared::aws::load_sdk_config().await.unwrap()
+            let credentials =
+                aws_credential_types::Credentials::new(access_key(), "local", None, None, "test");
+            chat_shared::aws::load_sdk_config()
+                .await
+                .unwrap()
+                .into_builder()
+                .credentials_provider(
+                    aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+                )
+                .build()
         })
         .await
+}
+
+/// This test process's access key: DynamoDB Local keeps a database per key, so a test never
+/// reads or slows another's tables. (DynamoDB Local takes letters and digits only.)
+pub fn access_key() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| format!("test{}", ulid::Ulid::new()))
+}
+
+/// The application clock of the test process: real time moved by `CHAT_CLOCK_OFFSET`, as every
+/// process of the stack reads it. Fixtures are made relative to it.
+pub fn clock() -> chat_shared::time::Clock {
+    chat_shared::time::Clock::from_env(&chat_shared::config::process_env())
+        .expect("CHAT_CLOCK_OFFSET is malformed")
 }
 
 pub fn unique_name(prefix: &str) -> String {
@@ -56,7 +82,7 @@ pub async fn fresh_store() -> DynamoStore {
     local_stack::create_table(&client, &name, &template.table)
         .await
         .unwrap();
-    DynamoStore::new(client, name.parse().unwrap())
+    DynamoStore::new(client, name.parse().unwrap(), clock())
 }
 
 /// The deps a route function builds in `main`, on a fresh table.
@@ -127,7 +153,7 @@ impl LocalApi {
         let gateway = Arc::new(
             Gateway::new(
                 deps,
-                LocalIssuer::ephemeral().unwrap(),
+                LocalIssuer::ephemeral(clock()).unwrap(),
                 facts,
                 vec!["*".to_owned()],
             )
@@ -175,7 +201,7 @@ pub fn refused_tokens_for(issuer: &LocalIssuer, sub: &str) -> Vec<(&'static str,
     use base64::Engine;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
     use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
-    let now = chat_shared::time::Timestamp::now().unix_seconds();
+    let now = clock().now().unix_seconds();
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": issuer.kid()});
     let claims = |extra: serde_json::Value| {
         let mut c = serde_json::json!({"iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": sub, "exp": now + 600});
@@ -194,7 +220,7 @@ pub fn refused_tokens_for(issuer: &LocalIssuer, sub: &str) -> Vec<(&'static str,
         ("wrong audience", sign(serde_json::json!({"aud": "other"}))),
         (
             "forged",
-            LocalIssuer::ephemeral()
+            LocalIssuer::ephemeral(clock())
                 .unwrap()
                 .sign(&header, &claims(serde_json::json!({})))
                 .unwrap(),
@@ -223,7 +249,7 @@ pub fn refused_tokens_for(issuer: &LocalIssuer, sub: &str) -> Vec<(&'static str,
         ),
         (
             "another key's kid",
-            LocalIssuer::ephemeral()
+            LocalIssuer::ephemeral(clock())
                 .unwrap()
                 .mint(sub, None, 600)
                 .unwrap(),
@@ -294,6 +320,27 @@ impl LocalApi {
         status_json(request.send().await.unwrap()).await
     }
 
+    /// [`Self::call`], retrying a 503 as a client should: the same request (a send keeps its
+    /// `clientMessageId`, the contract's safe retry) after a backoff with full jitter (a random
+    /// wait up to 50 ms, doubling to at most 2 s), at most [`RETRIES`] times. The last answer.
+    pub async fn call_retrying(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        user: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut answer = self.call(method.clone(), path, user, body.clone()).await;
+        for attempt in 0..RETRIES {
+            if answer.0 != 503 {
+                break;
+            }
+            tokio::time::sleep(full_jitter(attempt)).await;
+            answer = self.call(method.clone(), path, user, body.clone()).await;
+        }
+        answer
+    }
+
     /// Makes profiles for these users (their first `GET /me`), a few at a time.
     pub async fn sign_up(&self, users: &[String]) {
         for chunk in users.chunks(16) {
@@ -359,6 +406,17 @@ pub async fn next_unchecked_frame(
 }
 
 /// Runs the futures at once (on this task) and returns their outputs in order.
+/// How many times [`LocalApi::call_retrying`] tries again after a 503.
+pub const RETRIES: u32 = 10;
+
+/// A random wait between 0 and 50 ms × 2^attempt, at most 2 s ("full jitter"): concurrent
+/// clients that failed together do not come back together.
+pub fn full_jitter(attempt: u32) -> std::time::Duration {
+    let ceiling_ms = (50u64 << attempt.min(6)).min(2_000);
+    let random = u64::from(ulid::Ulid::new().random() as u32);
+    std::time::Duration::from_millis(random % (ceiling_ms + 1))
+}
+
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futures).await
 }

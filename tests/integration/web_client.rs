@@ -46,7 +46,7 @@ async fn start(web: Option<PathBuf>) -> (String, Arc<Gateway>) {
     let gateway = Arc::new(
         Gateway::new(
             deps,
-            LocalIssuer::ephemeral().unwrap(),
+            LocalIssuer::ephemeral(crate::support::clock()).unwrap(),
             facts,
             vec!["http://127.0.0.1:5999".to_owned()],
         )

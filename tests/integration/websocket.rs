@@ -5,7 +5,6 @@ use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
 use chat_shared::jwt::{JwksCache, JwtPolicy};
-use chat_shared::time::Timestamp;
 use lambda_runtime::LambdaEvent;
 use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
 use reqwest::Method;
@@ -136,7 +135,7 @@ async fn connect_and_disconnect_keep_the_record_and_presence() {
         .unwrap();
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].connection_id, "Jk3eAcX1IAMCJ2Q=");
-    let ttl = records[0].expires_at - Timestamp::now().unix_seconds();
+    let ttl = records[0].expires_at - support::clock().now().unix_seconds();
     assert!(
         (7_700..=7_800).contains(&ttl),
         "a little past two hours: {ttl}"

@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use chat_shared::push::{PushError, Pusher};
-use chat_shared::time::Timestamp;
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -232,7 +231,7 @@ async fn message_route_handlers_answer_and_push() {
     let deps = &api.gateway.deps;
     let id: chat_shared::domain::ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
     // The group the events name: ada and bob.
-    let now = Timestamp::now();
+    let now = support::clock().now();
     let meta_key = chat_shared::keys::conversation_meta(&id);
     let meta = chat_shared::conversations::MetaItem {
         pk: meta_key.pk,

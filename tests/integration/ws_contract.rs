@@ -6,7 +6,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chat_shared::time::Timestamp;
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -201,7 +200,7 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
         body: "x".repeat(40 * 1024),
         client_message_id: "big".parse().unwrap(),
         reply_to_seq: None,
-        created_at: Timestamp::now(),
+        created_at: support::clock().now(),
         edited_at: None,
         deleted: false,
         reactions: Default::default(),

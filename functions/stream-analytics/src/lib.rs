@@ -22,11 +22,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
-use chat_shared::analytics::{self, Countable, Outcome};
+use chat_shared::analytics::{self, Countable, DedupeWindow, Outcome};
 use chat_shared::config::{ConfigError, Env, StoreConfig};
 use chat_shared::error::ErrorChain;
 use chat_shared::metrics::{self, Dependency, Metric};
 use chat_shared::store::DynamoStore;
+use chat_shared::time::Clock;
 use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -39,17 +40,27 @@ pub const TIME_RESERVE: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone)]
 pub struct Deps {
     pub store: DynamoStore,
+    /// How long an event's dedupe item and a sender's marker live.
+    pub window: DedupeWindow,
 }
 
 impl Deps {
-    /// `TABLE_NAME`: the table that holds the aggregates.
+    /// `TABLE_NAME`: the table that holds the aggregates; `EVENT_STREAM_RETENTION_HOURS`: how
+    /// long Kinesis may redeliver a record; `CHAT_CLOCK_OFFSET`.
     pub async fn from_env<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let config = StoreConfig::from_env(env)?;
+        let window = DedupeWindow::from_env(env)?;
+        let clock = Clock::from_env(env)?;
         let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name),
+            store: DynamoStore::new(
+                aws_sdk_dynamodb::Client::new(&sdk),
+                config.table_name,
+                clock,
+            ),
+            window,
         })
     }
 }
@@ -59,7 +70,7 @@ pub async fn handle(
     event: LambdaEvent<KinesisEvent>,
 ) -> Result<KinesisEventResponse, Error> {
     let deadline = deadline_of(event.context.deadline);
-    Ok(count_batch(&deps.store, &event.payload, deadline).await)
+    Ok(count_batch(deps, &event.payload, deadline).await)
 }
 
 /// The invocation's deadline (milliseconds since the epoch; 0 when there is none) as an instant.
@@ -90,7 +101,7 @@ struct GroupOutcome {
 /// Counts a batch: each conversation's events in stream order, conversations concurrently. The
 /// answer names the earliest record of the batch that was not counted, if any.
 pub async fn count_batch(
-    store: &DynamoStore,
+    deps: &Deps,
     batch: &KinesisEvent,
     deadline: Option<Instant>,
 ) -> KinesisEventResponse {
@@ -119,7 +130,7 @@ pub async fn count_batch(
         }
     }
     let outcomes: Vec<GroupOutcome> = stream::iter(groups)
-        .map(|group| count_group(store, group, &batch.records, deadline))
+        .map(|group| count_group(deps, group, &batch.records, deadline))
         .buffer_unordered(CONVERSATIONS_IN_FLIGHT)
         .collect()
         .await;
@@ -151,7 +162,7 @@ pub async fn count_batch(
 
 /// Counts one conversation's events in order, stopping at the first that cannot be counted now.
 async fn count_group(
-    store: &DynamoStore,
+    deps: &Deps,
     group: Vec<(usize, Countable)>,
     records: &[KinesisEventRecord],
     deadline: Option<Instant>,
@@ -170,7 +181,7 @@ async fn count_group(
             outcome.failed_at = Some(position);
             break;
         }
-        match analytics::count(store, &event).await {
+        match analytics::count(&deps.store, &event, deps.window).await {
             Ok(Outcome::Counted) => outcome.counted += 1,
             Ok(Outcome::AlreadyCounted) => outcome.duplicates += 1,
             Err(error) => {

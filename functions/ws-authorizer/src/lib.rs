@@ -43,9 +43,10 @@ impl Deps {
         let url = env
             .optional("JWKS_URL")
             .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        let clock = chat_shared::time::Clock::from_env(env)?;
         let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
-            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table),
+            store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, clock),
             jwks: JwksCache::new(url),
             policy: JwtPolicy { issuer, audiences },
         })
@@ -74,16 +75,22 @@ pub async fn authenticate(
         return Ok(chat_shared::realtime::consume(&deps.store, ticket).await?);
     }
     if let Some(token) = query.first("token") {
-        return Ok(match deps.jwks.verify(token, &deps.policy).await {
-            Ok(claims) => claims
-                .get("sub")
-                .and_then(|s| s.as_str())
-                .and_then(|s| s.parse().ok()),
-            Err(reason) => {
-                tracing::info!(?reason, "token refused at $connect");
-                None
-            }
-        });
+        return Ok(
+            match deps
+                .jwks
+                .verify(token, &deps.policy, deps.store.now())
+                .await
+            {
+                Ok(claims) => claims
+                    .get("sub")
+                    .and_then(|s| s.as_str())
+                    .and_then(|s| s.parse().ok()),
+                Err(reason) => {
+                    tracing::info!(?reason, "token refused at $connect");
+                    None
+                }
+            },
+        );
     }
     Ok(None)
 }

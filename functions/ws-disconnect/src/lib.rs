@@ -4,7 +4,6 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::deps::HttpDeps;
-use chat_shared::time::Timestamp;
 use chat_shared::{connections, profiles, ws};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -17,7 +16,7 @@ pub async fn handle(
         return Ok(ws::status(200));
     };
     if let Some(closed) = connections::close(&deps.store, connection).await? {
-        profiles::seen(&deps.store, &closed.user_id, Timestamp::now()).await?;
+        profiles::seen(&deps.store, &closed.user_id, deps.store.now()).await?;
     }
     Ok(ws::status(200))
 }

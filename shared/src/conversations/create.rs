@@ -288,7 +288,7 @@ async fn unique(
             return Ok(Attempt::Done((claim.conversation_id, false)));
         }
         let id = ConversationId::generate();
-        let now = Timestamp::now();
+        let now = store.now();
         let claim = ClaimItem::new(claim_key.clone(), &id, now, None);
         let mut writes = vec![Write::put(&claim, Some(Expr::item_absent()))?];
         writes.extend(plan.writes(&id, now)?);
@@ -307,7 +307,7 @@ async fn group(
     plan: &Plan,
     request_id: Option<&ClientRequestId>,
 ) -> Result<(ConversationId, bool), ApiError> {
-    let now = Timestamp::now();
+    let now = store.now();
     let (id, at, retry) = match request_id {
         None => (ConversationId::generate(), now, false),
         Some(request_id) => claim_request(store, &plan.creator, request_id, now).await?,

@@ -15,7 +15,6 @@ use crate::error::ApiError;
 use crate::keys;
 use crate::profiles::Profile;
 use crate::store::{Consistency, Expr, Key, Write};
-use crate::time::Timestamp;
 
 /// New members per transaction: `META` + 2 × 48 items ≤ 100.
 const MEMBERS_PER_TRANSACTION: usize = 48;
@@ -109,7 +108,7 @@ pub async fn add_members(
         }
         // One chunk per attempt; the loop comes back for the rest with a fresh read.
         let chunk = &joining[..joining.len().min(MEMBERS_PER_TRANSACTION)];
-        let now = Timestamp::now();
+        let now = store.now();
         let mut update = version_guard(&meta)
             .number(":added", chunk.len())
             .string(":now", now.to_string())
@@ -199,7 +198,7 @@ pub async fn remove_member(
                     .ok_or(ApiError::NotFound)?
             }
         };
-        let now = Timestamp::now();
+        let now = store.now();
         let last_one_out = meta.member_count <= 1;
         let mut update = version_guard(&meta)
             .name("#names", "memberNames")

@@ -412,7 +412,7 @@ pub async fn set_title(
     let update = Expr::new("SET title = :title, updatedAt = :now")
         .when("attribute_exists(PK)")
         .string(":title", change.title.as_str())
-        .string(":now", Timestamp::now().to_string());
+        .string(":now", store.now().to_string());
     store
         .update::<MetaItem>(&keys::conversation_meta(id), update)
         .await?;

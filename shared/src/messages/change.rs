@@ -66,7 +66,7 @@ where
 {
     let (message, changed) = retrying(|| async {
         let (meta, item) = read(deps, user, id, seq).await?;
-        let now = Timestamp::now();
+        let now = deps.store.now();
         let Some(change) = rule(&item, now)? else {
             return Ok(Attempt::Done((Message::from(item), false)));
         };

@@ -9,7 +9,6 @@ use crate::domain::{ConversationId, UserId};
 use crate::error::ApiError;
 use crate::keys;
 use crate::store::{Consistency, Expr, StoreError};
-use crate::time::Timestamp;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -43,7 +42,7 @@ pub async fn mark_read(
     let update = Expr::new("SET lastReadSeq = :seq, lastReadAt = :now")
         .when("attribute_exists(PK) AND lastReadSeq < :seq")
         .number(":seq", request.seq)
-        .string(":now", Timestamp::now().to_string());
+        .string(":now", deps.store.now().to_string());
     let position = match deps
         .store
         .update::<MemberItem>(&keys::membership(id, user), update)

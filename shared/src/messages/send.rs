@@ -127,7 +127,7 @@ async fn send_unmetered(
     let idem_key = keys::idempotency(id, user, &request.client_message_id);
     let outcome = retrying(|| async {
         let seen = read_state(deps, user, id, &idem_key).await?;
-        let now = Timestamp::now();
+        let now = deps.store.now();
         if let Some(existing) = seen.idempotency.filter(|k| k.expires_at >= now.unix_seconds()) {
             return Ok(Attempt::Done(Err(existing)));
         }

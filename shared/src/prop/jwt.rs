@@ -66,7 +66,11 @@ fn sign(header: &Value, claims: &Value) -> String {
 }
 
 fn now() -> i64 {
-    crate::time::Timestamp::now().unix_seconds()
+    at_now().unix_seconds()
+}
+
+fn at_now() -> crate::time::Timestamp {
+    crate::time::Clock::system().now()
 }
 
 /// A claim's value: absent (`None`), or one of the shapes that matter.
@@ -103,10 +107,10 @@ fn text_claim(good: &'static [&'static str]) -> impl Strategy<Value = Option<Val
     ]
 }
 
-/// What the authorizer accepts (API Gateway's rules, API.md): `iss` the issuer's, `exp` a time
-/// in the future, `nbf` (when present, even null) one in the past, `aud` (a string, or an
-/// array) naming one of the audiences or, without `aud`, `client_id` naming one. NumericDate
-/// may have a fraction.
+/// What the authorizer accepts (API Gateway's rules, `openapi.yaml`): `iss` the issuer's, `exp` a
+/// time in the future, `nbf` and `iat` (when present, even null) ones in the past, `aud` (a
+/// string, or an array) naming one of the audiences or, without `aud`, `client_id` naming one.
+/// NumericDate is a number of seconds, not negative, and may have a fraction.
 fn accepted(claims: &Map<String, Value>, now: i64) -> bool {
     let present = |name: &str| claims.get(name).filter(|v| !v.is_null());
     let time = |v: &Value| {
@@ -118,11 +122,12 @@ fn accepted(claims: &Map<String, Value>, now: i64) -> bool {
     let exp_ok = present("exp")
         .and_then(time)
         .is_some_and(|exp| exp > now as f64);
-    // A null `nbf` is a malformed one (as the library reads it), not an absent one.
-    let nbf_ok = match claims.get("nbf") {
+    // A null `nbf` is a malformed one, not an absent one; `iat` likewise.
+    let past_ok = |name: &str| match claims.get(name) {
         None => true,
-        Some(v) => time(v).is_some_and(|nbf| nbf <= now as f64),
+        Some(v) => time(v).is_some_and(|at| at <= now as f64),
     };
+    let nbf_ok = past_ok("nbf") && past_ok("iat");
     let audiences = policy().audiences;
     let names_one = |v: &Value| match v {
         Value::String(s) => audiences.contains(s),
@@ -146,9 +151,10 @@ fn claims() -> impl Strategy<Value = Map<String, Value>> {
         text_claim(&[AUDIENCE]),
         time_claim(now),
         time_claim(now),
+        time_claim(now),
         "[a-z|#]{0,8}",
     )
-        .prop_map(|(iss, aud, client_id, exp, nbf, sub)| {
+        .prop_map(|(iss, aud, client_id, exp, nbf, iat, sub)| {
             let mut claims = Map::new();
             claims.insert("sub".to_owned(), json!(sub));
             for (name, value) in [
@@ -157,6 +163,7 @@ fn claims() -> impl Strategy<Value = Map<String, Value>> {
                 ("client_id", client_id),
                 ("exp", exp),
                 ("nbf", nbf),
+                ("iat", iat),
             ] {
                 if let Some(value) = value {
                     claims.insert(name.to_owned(), value);
@@ -180,13 +187,13 @@ proptest! {
         (json_value(&["alg", "kid", "typ"]), json_value(&["iss", "aud", "exp"]), proptest::collection::vec(any::<u8>(), 0..300))
             .prop_map(|(h, c, s)| format!("{}.{}.{}", B64.encode(h.to_string()), B64.encode(c.to_string()), B64.encode(s))),
     ]) {
-        prop_assert!(verify(&raw, &signer().keys, &policy()).is_err());
+        prop_assert!(verify(&raw, &signer().keys, &policy(), at_now()).is_err());
     }
 
     #[test]
     fn a_signed_token_passes_exactly_when_its_claims_are_acceptable(claims in claims()) {
         let token = sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), &Value::Object(claims.clone()));
-        let result = verify(&token, &signer().keys, &policy());
+        let result = verify(&token, &signer().keys, &policy(), at_now());
         prop_assert_eq!(result.is_ok(), accepted(&claims, now()), "{:?}: {:?}", claims, result);
         if let Ok(verified) = result {
             prop_assert_eq!(verified.get("sub"), claims.get("sub"));
@@ -205,7 +212,7 @@ proptest! {
         }
         let token = sign(&header, &good_claims());
         let ok = alg == json!("RS256") && kid == Some(json!(KID));
-        prop_assert_eq!(verify(&token, &signer().keys, &policy()).is_ok(), ok, "{}", header);
+        prop_assert_eq!(verify(&token, &signer().keys, &policy(), at_now()).is_ok(), ok, "{}", header);
     }
 
     #[test]
@@ -215,17 +222,17 @@ proptest! {
         cut in any::<prop::sample::Index>(),
     ) {
         let token = sign(&json!({"alg": "RS256", "typ": "JWT", "kid": KID}), &good_claims());
-        prop_assert!(verify(&token, &signer().keys, &policy()).is_ok());
+        prop_assert!(verify(&token, &signer().keys, &policy(), at_now()).is_ok());
         let chars: Vec<char> = token.chars().collect();
         let i = at.index(chars.len());
         if chars[i] != replacement {
             let mut edited = chars.clone();
             edited[i] = replacement;
             let edited: String = edited.into_iter().collect();
-            prop_assert!(verify(&edited, &signer().keys, &policy()).is_err(), "{}", i);
+            prop_assert!(verify(&edited, &signer().keys, &policy(), at_now()).is_err(), "{}", i);
         }
         let prefix: String = chars[..cut.index(chars.len())].iter().collect();
-        prop_assert!(verify(&prefix, &signer().keys, &policy()).is_err());
+        prop_assert!(verify(&prefix, &signer().keys, &policy(), at_now()).is_err());
     }
 
     #[test]
@@ -255,7 +262,7 @@ proptest! {
         if let Ok(keys) = KeySet::from_jwks_json(&doc) {
             // Whatever was read, a token of our key does not verify against it (no kid `key-1`).
             let token = sign(&json!({"alg": "RS256", "kid": KID}), &good_claims());
-            prop_assert_eq!(keys.contains(KID), verify(&token, &keys, &policy()).is_ok());
+            prop_assert_eq!(keys.contains(KID), verify(&token, &keys, &policy(), at_now()).is_ok());
         }
     }
 }
@@ -267,11 +274,54 @@ fn iss_is_one_string_and_a_malformed_aud_is_not_an_absent_one() {
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
     let mut claims = good_claims();
     claims["iss"] = json!(["https://other.example", ISSUER]);
-    assert!(verify(&sign(&header, &claims), &signer().keys, &policy()).is_err());
+    assert!(verify(&sign(&header, &claims), &signer().keys, &policy(), at_now()).is_err());
     let mut claims = good_claims();
     claims["aud"] = json!(7);
     claims["client_id"] = json!(AUDIENCE);
-    assert!(verify(&sign(&header, &claims), &signer().keys, &policy()).is_err());
+    assert!(verify(&sign(&header, &claims), &signer().keys, &policy(), at_now()).is_err());
     claims["aud"] = json!(null);
-    assert!(verify(&sign(&header, &claims), &signer().keys, &policy()).is_ok());
+    assert!(verify(&sign(&header, &claims), &signer().keys, &policy(), at_now()).is_ok());
+}
+
+/// RFC 8725 asks a verifier to refuse a `crit` header it does not understand (it understands none),
+/// and `exp` is strictly in the future: a token is refused at its `exp` itself.
+#[test]
+fn crit_is_refused_and_exp_is_strictly_in_the_future() {
+    let claims = good_claims();
+    let with_crit = json!({"alg": "RS256", "typ": "JWT", "kid": KID, "crit": ["b64"], "b64": true});
+    assert!(
+        verify(
+            &sign(&with_crit, &claims),
+            &signer().keys,
+            &policy(),
+            at_now()
+        )
+        .is_err()
+    );
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
+    let at = crate::time::Timestamp::from_unix_millis(1_800_000_000_000);
+    let mut claims = good_claims();
+    claims["nbf"] = json!(1_799_999_000);
+    claims["exp"] = json!(1_800_000_000);
+    let token = sign(&header, &claims);
+    assert!(
+        verify(&token, &signer().keys, &policy(), at).is_err(),
+        "at exp"
+    );
+    let just_before = crate::time::Timestamp::from_unix_millis(1_799_999_999_999);
+    assert!(verify(&token, &signer().keys, &policy(), just_before).is_ok());
+}
+
+/// The time is the caller's clock, not the machine's: a token minted by a clock a year ahead is
+/// valid for a verifier on that clock, and not yet (`nbf`, `iat`) for one on real time.
+#[test]
+fn times_are_judged_by_the_callers_clock() {
+    let year = crate::time::Clock::system().later_by(365 * 86_400);
+    let ahead = year.now().unix_seconds();
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
+    let claims =
+        json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "ada", "exp": ahead + 600, "iat": ahead});
+    let token = sign(&header, &claims);
+    assert!(verify(&token, &signer().keys, &policy(), year.now()).is_ok());
+    assert!(verify(&token, &signer().keys, &policy(), at_now()).is_err());
 }

@@ -23,7 +23,7 @@ pub use expr::Expr;
 
 use crate::domain::TableName;
 use crate::keys::attr;
-use crate::time::Timestamp;
+use crate::time::{Clock, Timestamp};
 
 /// A raw item, as the SDK represents it.
 pub type Item = HashMap<String, AttributeValue>;
@@ -140,11 +140,13 @@ impl StartKey {
     }
 }
 
-/// The single-table store.
+/// The single-table store, and the application clock its reads judge expiry by (which the
+/// services that use it read "now" from too).
 #[derive(Debug, Clone)]
 pub struct DynamoStore {
     client: Client,
     table: TableName,
+    clock: Clock,
 }
 
 fn to_item<T: Serialize>(value: &T) -> Result<Item, StoreError> {
@@ -183,8 +185,30 @@ fn is_expired(item: &Item, now: Timestamp) -> bool {
 }
 
 impl DynamoStore {
-    pub fn new(client: Client, table: TableName) -> Self {
-        Self { client, table }
+    pub fn new(client: Client, table: TableName, clock: Clock) -> Self {
+        Self {
+            client,
+            table,
+            clock,
+        }
+    }
+
+    /// The application clock (`CHAT_CLOCK_OFFSET`).
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+
+    /// Now, by the application clock.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The same table seen from another clock (tests: "a minute later").
+    pub fn at_clock(&self, clock: Clock) -> Self {
+        Self {
+            clock,
+            ..self.clone()
+        }
     }
 
     pub fn table(&self) -> &TableName {
@@ -211,7 +235,7 @@ impl DynamoStore {
             .await
             .map_err(|e| StoreError::from_sdk("GetItem", e))?;
         match out.item {
-            Some(item) if !is_expired(&item, Timestamp::now()) => from_item(item).map(Some),
+            Some(item) if !is_expired(&item, self.now()) => from_item(item).map(Some),
             _ => Ok(None),
         }
     }
@@ -271,7 +295,7 @@ impl DynamoStore {
         consistency: Consistency,
     ) -> Result<HashMap<Key, T>, StoreError> {
         let mut found = HashMap::new();
-        let now = Timestamp::now();
+        let now = self.now();
         let mut unique: Vec<&Key> = keys.iter().collect();
         unique.sort_by(|a, b| (&a.pk, &a.sk).cmp(&(&b.pk, &b.sk)));
         unique.dedup();
@@ -530,7 +554,7 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| StoreError::from_sdk("Query", e))?;
-        let now = Timestamp::now();
+        let now = self.now();
         let items = out
             .items
             .unwrap_or_default()

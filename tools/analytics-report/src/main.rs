@@ -1,7 +1,8 @@
 //! `analytics-report [--day YYYY-MM-DD] [--json]`: prints the daily aggregates that
 //! `stream-analytics` keeps (messages, active senders and new conversations of a UTC day, and the
 //! messages of each conversation), read from `TABLE_NAME` through the SDK's usual configuration
-//! (`eval "$(tools/stack.sh env)"` points it at the local stack). The day defaults to today (UTC).
+//! (`eval "$(tools/stack.sh env)"` points it at the local stack). The day defaults to today (UTC, by
+//! the application clock: `CHAT_CLOCK_OFFSET`).
 #![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 
 use std::process::ExitCode;
@@ -9,6 +10,7 @@ use std::process::ExitCode;
 use chat_shared::analytics::{Day, DayReport, report};
 use chat_shared::config::{StoreConfig, process_env};
 use chat_shared::store::DynamoStore;
+use chat_shared::time::Clock;
 
 const USAGE: &str = "usage: analytics-report [--day YYYY-MM-DD] [--json]";
 
@@ -17,9 +19,10 @@ struct Options {
     json: bool,
 }
 
-fn options(args: &[String]) -> Result<Options, String> {
+/// The options; the day defaults to `clock`'s today.
+fn options(args: &[String], clock: Clock) -> Result<Options, String> {
     let mut out = Options {
-        day: Day::today(),
+        day: Day::of(clock.now()),
         json: false,
     };
     let mut args = args.iter();
@@ -60,13 +63,19 @@ fn text(report: &DayReport, table: &str) -> String {
 }
 
 async fn run(args: &[String]) -> Result<(), String> {
-    let options = options(args)?;
-    let config = StoreConfig::from_env(&process_env()).map_err(|e| e.to_string())?;
+    let env = process_env();
+    let clock = Clock::from_env(&env).map_err(|e| e.to_string())?;
+    let options = options(args, clock)?;
+    let config = StoreConfig::from_env(&env).map_err(|e| e.to_string())?;
     let sdk = chat_shared::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
     let table = config.table_name.to_string();
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        config.table_name,
+        clock,
+    );
     let found = report(&store, options.day)
         .await
         .map_err(|e| chat_shared::error::ErrorChain(&e).to_string())?;
@@ -104,13 +113,22 @@ mod tests {
 
     #[test]
     fn the_day_defaults_to_today_and_is_checked() {
-        assert_eq!(options(&[]).unwrap().day, Day::today());
-        let chosen = options(&args(&["--day", "2026-11-25", "--json"])).unwrap();
+        let clock = Clock::system();
+        let before = Day::of(clock.now());
+        let chosen = options(&[], clock).unwrap().day;
+        assert!(
+            chosen == before || chosen == Day::of(clock.now()),
+            "at midnight, either"
+        );
+        // The application clock, not the machine's: a year on, another day.
+        let year_on = clock.later_by(366 * 86_400);
+        assert!(options(&[], year_on).unwrap().day > Day::of(clock.now()));
+        let chosen = options(&args(&["--day", "2026-11-25", "--json"]), clock).unwrap();
         assert_eq!(chosen.day.to_string(), "2026-11-25");
         assert!(chosen.json);
-        assert!(options(&args(&["--day", "25/11/2026"])).is_err());
-        assert!(options(&args(&["--day"])).is_err());
-        assert!(options(&args(&["--week"])).is_err());
+        assert!(options(&args(&["--day", "25/11/2026"]), clock).is_err());
+        assert!(options(&args(&["--day"]), clock).is_err());
+        assert!(options(&args(&["--week"]), clock).is_err());
     }
 
     #[test]

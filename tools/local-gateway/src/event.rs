@@ -59,6 +59,7 @@ pub fn http_api_event(
     claims: &HashMap<String, String>,
     facts: &ApiFacts,
     request_id: &str,
+    now: chat_shared::time::Timestamp,
 ) -> Value {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
@@ -79,7 +80,6 @@ pub fn http_api_event(
     let user_agent = headers.get("user-agent").cloned().unwrap_or_default();
     // HTTP APIs hand the path to the function decoded.
     let path = decode(incoming.raw_path);
-    let now = chat_shared::time::Timestamp::now();
     let path_parameters: BTreeMap<&str, &str> = matched
         .path_parameters
         .iter()
@@ -166,7 +166,14 @@ mod tests {
             domain_name: "127.0.0.1:3000".into(),
         };
         let claims = HashMap::from([("sub".to_owned(), "u1".to_owned())]);
-        let event = http_api_event(&incoming, &matched, &claims, &facts, "req-1");
+        let event = http_api_event(
+            &incoming,
+            &matched,
+            &claims,
+            &facts,
+            "req-1",
+            chat_shared::time::Clock::system().now(),
+        );
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         assert_eq!(request.path_parameters().first("userId"), Some("a#b"));
         assert_eq!(request.query_string_parameters().first("x"), Some("1"));

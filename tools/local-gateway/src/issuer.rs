@@ -9,6 +9,7 @@ use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use chat_shared::time::Clock;
 use serde_json::{Value, json};
 
 /// The `iss` of local tokens: a name that can never be a real issuer (`.invalid`).
@@ -27,6 +28,8 @@ pub enum IssuerError {
 pub struct LocalIssuer {
     key: KeyPair,
     kid: String,
+    /// Stamps `iat`, `nbf` and `exp`: the application clock (`CHAT_CLOCK_OFFSET`).
+    clock: Clock,
 }
 
 impl std::fmt::Debug for LocalIssuer {
@@ -46,7 +49,7 @@ fn key_error(path: &Path, message: impl ToString) -> IssuerError {
 
 impl LocalIssuer {
     /// Loads the key from `dir/signing-key.pk8`, or makes one and saves it there (mode 0600).
-    pub fn load_or_create(dir: &Path) -> Result<Self, IssuerError> {
+    pub fn load_or_create(dir: &Path, clock: Clock) -> Result<Self, IssuerError> {
         let path = dir.join("signing-key.pk8");
         let key = match std::fs::read(&path) {
             Ok(der) => KeyPair::from_pkcs8(&der).map_err(|e| key_error(&path, e))?,
@@ -59,20 +62,20 @@ impl LocalIssuer {
             }
             Err(e) => return Err(key_error(&path, e)),
         };
-        Ok(Self::from_key(key))
+        Ok(Self::from_key(key, clock))
     }
 
     /// A key that lives in memory only (tests, and "another key" in the security tests).
-    pub fn ephemeral() -> Result<Self, IssuerError> {
+    pub fn ephemeral(clock: Clock) -> Result<Self, IssuerError> {
         let key = KeyPair::generate(KeySize::Rsa2048).map_err(|e| key_error(Path::new("-"), e))?;
-        Ok(Self::from_key(key))
+        Ok(Self::from_key(key, clock))
     }
 
-    fn from_key(key: KeyPair) -> Self {
+    fn from_key(key: KeyPair, clock: Clock) -> Self {
         let n = PublicKeyComponents::<Vec<u8>>::from(key.public_key()).n;
         let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &n);
         let kid = B64.encode(&digest.as_ref()[..12]);
-        Self { key, kid }
+        Self { key, kid, clock }
     }
 
     pub fn kid(&self) -> &str {
@@ -114,7 +117,7 @@ impl LocalIssuer {
         name: Option<&str>,
         ttl_seconds: i64,
     ) -> Result<String, IssuerError> {
-        let now = chat_shared::time::Timestamp::now().unix_seconds();
+        let now = self.clock.now().unix_seconds();
         let mut claims = json!({
             "iss": LOCAL_ISSUER, "aud": LOCAL_AUDIENCE, "sub": user,
             "iat": now, "nbf": now, "exp": now + ttl_seconds, "token_use": "id",
@@ -148,8 +151,8 @@ mod tests {
     #[test]
     fn minted_tokens_verify_against_the_jwks_and_keys_persist() {
         let dir = std::env::temp_dir().join(format!("issuer-{}", ulid::Ulid::new()));
-        let issuer = LocalIssuer::load_or_create(&dir).unwrap();
-        let again = LocalIssuer::load_or_create(&dir).unwrap();
+        let issuer = LocalIssuer::load_or_create(&dir, Clock::system()).unwrap();
+        let again = LocalIssuer::load_or_create(&dir, Clock::system()).unwrap();
         assert_eq!(issuer.kid(), again.kid(), "the key is made once and reused");
 
         let keys = KeySet::from_jwks_json(&issuer.jwks().to_string()).unwrap();
@@ -158,7 +161,7 @@ mod tests {
             audiences: vec![LOCAL_AUDIENCE.to_owned()],
         };
         let token = again.mint("ada", Some("Ada"), 60).unwrap();
-        let claims = verify(&token, &keys, &policy).unwrap();
+        let claims = verify(&token, &keys, &policy, Clock::system().now()).unwrap();
         assert_eq!(claims["sub"], "ada");
         assert_eq!(claims["name"], "Ada");
         std::fs::remove_dir_all(dir).unwrap();

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use chat_shared::config::process_env;
 use chat_shared::deps::HttpDeps;
+use chat_shared::time::Clock;
 use local_gateway::event::ApiFacts;
 use local_gateway::issuer::LocalIssuer;
 use local_gateway::server::{Gateway, parse_origins, serve};
@@ -51,9 +52,10 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| "3000".to_owned())
         .parse()
         .map_err(|_| "the port must be a number".to_owned())?;
-    let issuer = LocalIssuer::load_or_create(&issuer_dir()).map_err(|e| e.to_string())?;
     let mut deps = HttpDeps::from_env(&process_env())
         .await
+        .map_err(|e| e.to_string())?;
+    let issuer = LocalIssuer::load_or_create(&issuer_dir(), deps.store.clock())
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
         .await
@@ -141,9 +143,11 @@ async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle
 /// Plays the event stream's event source mapping: the poller hands each batch of
 /// `EVENT_STREAM_NAME` to `stream-analytics`, which counts it into the table's aggregates.
 async fn start_analytics(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>, String> {
-    let analytics = stream_analytics::Deps {
-        store: deps.store.clone(),
-    };
+    let analytics = Arc::new(
+        stream_analytics::Deps::from_env(&process_env())
+            .await
+            .map_err(|e| e.to_string())?,
+    );
     let stream = process_env()
         .required("EVENT_STREAM_NAME")
         .map_err(|e| e.to_string())?;
@@ -157,8 +161,8 @@ async fn start_analytics(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>,
     );
     Ok(tokio::spawn(async move {
         let handler = |event| {
-            let store = analytics.store.clone();
-            async move { stream_analytics::count_batch(&store, &event, None).await }
+            let analytics = analytics.clone();
+            async move { stream_analytics::count_batch(&analytics, &event, None).await }
         };
         local_gateway::kinesis_poller::run(kinesis, stream, handler, std::future::pending()).await;
     }))
@@ -170,7 +174,8 @@ fn run_token(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| "43200".to_owned())
         .parse()
         .map_err(|_| "--ttl takes seconds".to_owned())?;
-    let issuer = LocalIssuer::load_or_create(&issuer_dir()).map_err(|e| e.to_string())?;
+    let clock = Clock::from_env(&process_env()).map_err(|e| e.to_string())?;
+    let issuer = LocalIssuer::load_or_create(&issuer_dir(), clock).map_err(|e| e.to_string())?;
     let token = issuer
         .mint(user, flag(args, "--name").as_deref(), ttl)
         .map_err(|e| e.to_string())?;

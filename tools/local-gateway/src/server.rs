@@ -211,7 +211,9 @@ async fn lambda_route(
         return with_cors(message(StatusCode::NOT_FOUND, "Not Found"), origin);
     };
     // The JWT authorizer runs before the integration, and before the body is read.
-    let claims = match bearer(&parts.headers).map(|t| verify(t, &gw.keys, &gw.policy)) {
+    let claims = match bearer(&parts.headers)
+        .map(|t| verify(t, &gw.keys, &gw.policy, gw.deps.store.now()))
+    {
         Some(Ok(claims)) => claims_as_strings(&claims),
         Some(Err(reason)) => {
             tracing::info!(route = %matched.route.route_key(), ?reason, "token refused");
@@ -235,7 +237,14 @@ async fn lambda_route(
         body: &body,
         source_ip: peer.ip().to_string(),
     };
-    let event = http_api_event(&incoming, &matched, &claims, &gw.facts, &request_id);
+    let event = http_api_event(
+        &incoming,
+        &matched,
+        &claims,
+        &gw.facts,
+        &request_id,
+        gw.deps.store.now(),
+    );
     let response = match lambda_http::request::from_str(&event.to_string()) {
         Ok(lambda_request) => match (matched.route.handler)(&gw.deps, lambda_request).await {
             Ok(resp) => to_axum(resp, &request_id),

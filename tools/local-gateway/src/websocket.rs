@@ -113,7 +113,7 @@ impl WsSide {
         connection_id: &str,
         user: Option<&UserId>,
     ) -> Value {
-        let now = Timestamp::now();
+        let now = self.routes.store.now();
         let mut context = json!({
             "routeKey": route_key, "eventType": event_type, "messageDirection": "IN",
             "stage": STAGE, "connectionId": connection_id, "apiId": "local",
@@ -213,7 +213,7 @@ async fn serve_socket(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let now = Timestamp::now();
+    let now = gw.deps.store.now();
     gw.ws.open().insert(
         connection_id.clone(),
         Connection {
@@ -236,7 +236,7 @@ async fn serve_socket(
         match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => {
                 if let Some(open) = gw.ws.open().get_mut(&connection_id) {
-                    open.last_active_at = Timestamp::now();
+                    open.last_active_at = gw.deps.store.now();
                 }
                 let gw = gw.clone();
                 let (connection_id, user) = (connection_id.clone(), user.clone());

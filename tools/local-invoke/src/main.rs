@@ -52,6 +52,8 @@ fn local_value(name: &str) -> Option<String> {
         "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI" => Some(format!("{gateway}/local")),
         "JWT_ISSUER" => Some(local_gateway::issuer::LOCAL_ISSUER.to_owned()),
         "JWT_AUDIENCE" => Some(local_gateway::issuer::LOCAL_AUDIENCE.to_owned()),
+        // The template's default.
+        "EVENT_STREAM_RETENTION_HOURS" => Some("24".to_owned()),
         _ => None,
     };
     std::env::var(name).ok().or(default)
@@ -67,6 +69,7 @@ fn sdk_environment() -> Vec<(String, String)> {
         "AWS_ENDPOINT_URL_DYNAMODB",
         "AWS_ENDPOINT_URL_KINESIS",
         "RUST_LOG",
+        chat_shared::time::Clock::OFFSET_ENV,
     ]
     .into_iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
