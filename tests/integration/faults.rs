@@ -78,10 +78,23 @@ impl OwnDynamo {
         let config = aws_sdk_dynamodb::config::Builder::from(support::sdk_config().await)
             .endpoint_url(format!("http://127.0.0.1:{}", self.port))
             .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = aws_sdk_dynamodb::Client::from_conf(config.clone());
+        // The table is made with patience and no retry: a JVM's first answers can take longer
+        // than the functions' 2 s attempt, and a retried CreateTable finds its own table.
+        let setup = aws_sdk_dynamodb::Client::from_conf(
+            config
+                .to_builder()
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .operation_timeout(Duration::from_secs(60))
+                        .build(),
+                )
+                .retry_config(aws_config::retry::RetryConfig::disabled())
+                .build(),
+        );
         let template = local_stack::Template::of_this_repository().unwrap();
         let name = support::unique_name("faults");
-        local_stack::create_table(&client, &name, &template.table)
+        local_stack::create_table(&setup, &name, &template.table)
             .await
             .unwrap();
         DynamoStore::new(client, name.parse().unwrap(), support::clock())
