@@ -86,6 +86,8 @@ impl OwnDynamo {
                 .to_builder()
                 .timeout_config(
                     aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(Duration::from_secs(10))
+                        .operation_attempt_timeout(Duration::from_secs(60))
                         .operation_timeout(Duration::from_secs(60))
                         .build(),
                 )
