@@ -1,0 +1,146 @@
+//! The roles in `template.yaml`, after SAM's transform, grant what each function's push path
+//! needs. A static check of the calls the shared code makes for every function that pushes (the
+//! enforced IAM of the local stack checks every call of every test besides): the push itself
+//! (`Pusher::fan_out`: connections by user on `GSI1`, a gone connection's record deleted, the post),
+//! the members (`notify::members_of`: a query of the conversation's partition on the table) and
+//! the views of `conversation.*` events (`views_for`: the conversation's `META`, the member list,
+//! names and inbox entries).
+
+use local_iam::policy::{Authorization, evaluate};
+use local_iam::{Policies, StackFacts};
+
+fn facts() -> StackFacts {
+    StackFacts {
+        partition: "aws".into(),
+        region: "us-east-1".into(),
+        account: "123456789012".into(),
+        stack_name: "chat".into(),
+        table: "chat-ChatTable-1ABC".into(),
+        event_stream: "chat-EventStream-1ABC".into(),
+        websocket_api: "abc123".into(),
+        stage: "dev".into(),
+    }
+}
+
+/// What a function of the push path asks for.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// `Pusher::fan_out`: look-ups, pruning, posts.
+    Push,
+    /// `Pusher::answer` (a frame's answer to its own connection): the post, and pruning.
+    Answer,
+    /// `notify::members_of`.
+    Members,
+    /// `views_for`.
+    Views,
+}
+
+/// Every function that pushes, and what of the push path it runs (from the code: who calls
+/// `notify::members_of`, `notify::conversation` and `Pusher::fan_out` / `answer`).
+const PUSHERS: &[(&str, &[Need])] = &[
+    ("http-create-conversation", &[Need::Push, Need::Views]),
+    (
+        "http-update-conversation",
+        &[Need::Push, Need::Members, Need::Views],
+    ),
+    (
+        "http-add-members",
+        &[Need::Push, Need::Members, Need::Views],
+    ),
+    ("http-remove-member", &[Need::Push, Need::Members]),
+    ("http-send-message", &[Need::Push]),
+    ("ws-send-message", &[Need::Push]),
+    ("http-edit-message", &[Need::Push, Need::Members]),
+    ("http-unsend-message", &[Need::Push, Need::Members]),
+    ("http-put-reaction", &[Need::Push, Need::Members]),
+    ("http-delete-reaction", &[Need::Push, Need::Members]),
+    ("http-mark-read", &[Need::Push, Need::Members]),
+    ("ws-mark-read", &[Need::Push, Need::Members]),
+    ("ws-typing", &[Need::Push, Need::Members]),
+    ("ws-ping", &[Need::Answer]),
+    ("ws-default", &[Need::Answer]),
+];
+
+fn authorizations(need: Need, facts: &StackFacts) -> Vec<Authorization> {
+    let table = facts.table_arn(&facts.table);
+    let on = |action: &str, resource: &str, key: &str| {
+        Authorization::new(format!("dynamodb:{action}"), resource)
+            .with("dynamodb:LeadingKeys", [key.to_owned()])
+    };
+    match need {
+        Need::Push => vec![
+            on("Query", &format!("{table}/index/GSI1"), "USER#ada"),
+            on("DeleteItem", &table, "CONN#Jk3eAcX1IAMCJ2Q"),
+            Authorization::new(
+                "execute-api:ManageConnections",
+                facts.connection_arn("POST", "Jk3eAcX1IAMCJ2Q"),
+            ),
+        ],
+        Need::Answer => vec![
+            on("DeleteItem", &table, "CONN#Jk3eAcX1IAMCJ2Q"),
+            Authorization::new(
+                "execute-api:ManageConnections",
+                facts.connection_arn("POST", "Jk3eAcX1IAMCJ2Q"),
+            ),
+        ],
+        Need::Members => vec![on("Query", &table, "CONV#01JDQ7Z8K3M4N5P6Q7R8S9T0VW")],
+        Need::Views => vec![
+            on("GetItem", &table, "CONV#01JDQ7Z8K3M4N5P6Q7R8S9T0VW"),
+            on("Query", &table, "CONV#01JDQ7Z8K3M4N5P6Q7R8S9T0VW"),
+            on("BatchGetItem", &table, "USER#ada"),
+        ],
+    }
+}
+
+#[test]
+fn every_function_that_pushes_is_granted_its_push_path() {
+    let facts = facts();
+    let policies = Policies::of_this_repository(&facts).unwrap();
+    let mut missing = Vec::new();
+    for (function, needs) in PUSHERS {
+        let role = policies
+            .functions
+            .get(*function)
+            .unwrap_or_else(|| panic!("{function} is not in the template"));
+        for need in *needs {
+            for request in authorizations(*need, &facts) {
+                if !evaluate(&role.statements, &request).allowed() {
+                    missing.push(format!(
+                        "{function} ({need:?}): {} on {} with {:?}",
+                        request.action, request.resource, request.context
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not granted:\n{}", missing.join("\n"));
+}
+
+/// Every function that has an `@connections` endpoint in its environment is in the list above.
+#[test]
+fn the_list_of_pushers_is_the_template_s() {
+    let text =
+        std::fs::read_to_string(local_iam::policies::repository_root().join("template.yaml"))
+            .unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let mut with_endpoint: Vec<String> = doc["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| {
+            r["Properties"]["Environment"]["Variables"]
+                .get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI")
+                .is_some()
+        })
+        .map(|r| {
+            r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    with_endpoint.sort();
+    let mut listed: Vec<String> = PUSHERS.iter().map(|(f, _)| (*f).to_owned()).collect();
+    listed.sort();
+    assert_eq!(with_endpoint, listed);
+}
