@@ -58,8 +58,15 @@ if LAMBDA_GLIBC=2.17 tools/check-glibc.sh "target/ci/${functions[0]}" >/dev/null
   exit 1
 fi
 
+# Every function's AWS calls go through the gateway's IAM proxy (tools/local-iam), held to its role;
+# what each asked for is recorded, and every grant must be used or have its reason written.
 step "cargo nextest run"
-cargo nextest run --cargo-profile ci --workspace --locked
+rm -rf target/iam-usage
+CHAT_IAM_USAGE_DIR=$root/target/iam-usage cargo nextest run --cargo-profile ci --workspace --locked
+
+step "IAM: every grant used in the suite, or its reason written (docs/iam.md)"
+cargo build --profile ci --locked -p local-iam
+target/ci/local-iam report target/iam-usage --check >target/iam-report.md
 
 # Nothing may depend on today's date: the same suite with every process's application clock a
 # year ahead (CHAT_CLOCK_OFFSET reaches the tests, the in-process gateways and the bootstraps under

@@ -49,6 +49,11 @@ impl Pusher {
         self.in_flight
     }
 
+    /// The `@connections` client (the local gateway rebuilds it with each function's credentials).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// This pusher's client and settings, posting to another `@connections` endpoint (stage
     /// included).
     pub fn at_endpoint(&self, url: &str) -> Self {

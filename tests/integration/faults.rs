@@ -260,7 +260,14 @@ async fn stored(store: &DynamoStore, conversation: &str) -> (Vec<u64>, BTreeMap<
 async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leaves_no_gap() {
     let dynamo = OwnDynamo::start();
     let store = dynamo.fresh_store().await;
-    let api = LocalApi::start_with(support::deps_with(store, support::redis_link()).await).await;
+    let api = LocalApi::start_on(
+        support::deps_with(store, support::redis_link()).await,
+        local_gateway::functions::LocalStack {
+            dynamodb: format!("http://127.0.0.1:{}", dynamo.port),
+            ..support::local_stack()
+        },
+    )
+    .await;
     let users = ["ann", "ben", "cat", "dan"];
     api.sign_up(&users.map(String::from)).await;
     let conversation = api.group(users[0], &users[1..]).await;

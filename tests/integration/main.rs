@@ -21,6 +21,7 @@ mod events;
 mod faults;
 mod gateway_auth;
 mod handlers;
+mod iam;
 mod limits;
 mod messages;
 mod profiles;

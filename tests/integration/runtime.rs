@@ -130,6 +130,7 @@ fn every_function_and_every_event_file_has_a_runtime_case() {
 struct LocalValues {
     values: BTreeMap<&'static str, String>,
     extra: Vec<(String, String)>,
+    functions: std::sync::Arc<local_gateway::server::Gateway>,
 }
 
 impl LocalValues {
@@ -152,20 +153,10 @@ impl LocalValues {
                 local_gateway::issuer::LOCAL_AUDIENCE.to_owned(),
             ),
         ]);
-        let mut extra: Vec<(String, String)> = [
-            "AWS_REGION",
-            "AWS_SECRET_ACCESS_KEY",
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            "AWS_ENDPOINT_URL_KINESIS",
-        ]
-        .into_iter()
-        .map(|k| (k.to_owned(), std::env::var(k).unwrap()))
-        .collect();
-        // The test's own DynamoDB Local database, where its tables are.
-        extra.push((
-            "AWS_ACCESS_KEY_ID".to_owned(),
-            support::access_key().to_owned(),
-        ));
+        let mut extra: Vec<(String, String)> = vec![(
+            "AWS_REGION".to_owned(),
+            std::env::var("AWS_REGION").unwrap(),
+        )];
         // The application clock's offset, when the suite runs with one, as every process has it.
         if let Ok(offset) = std::env::var(chat_shared::time::Clock::OFFSET_ENV) {
             extra.push((chat_shared::time::Clock::OFFSET_ENV.to_owned(), offset));
@@ -182,12 +173,24 @@ impl LocalValues {
                 format!("{}:", support::unique_name("rie")),
             ),
         ]);
-        Self { values, extra }
+        Self {
+            values,
+            extra,
+            functions: api.gateway.clone(),
+        }
     }
 
+    /// The template's variables, and the function's own credentials and endpoints: the gateway's
+    /// IAM proxy, as that function.
     fn environment(&self, function: &FunctionDef) -> Vec<(String, String)> {
-        local_invoke::environment(function, |name| self.values.get(name).cloned(), &self.extra)
-            .unwrap()
+        let mut extra = self.extra.clone();
+        extra.extend(
+            self.functions
+                .functions
+                .door()
+                .sdk_environment(&function.binary),
+        );
+        local_invoke::environment(function, |name| self.values.get(name).cloned(), &extra).unwrap()
     }
 }
 
@@ -295,15 +298,24 @@ async fn frame(socket: &mut Socket, what: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test]
 async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator() {
-    let api = LocalApi::start().await;
-    let deps = &api.gateway.deps;
-    seed_event_group(deps).await;
-    let table = deps.store.table().to_string();
     let stream = support::unique_name("rie-events");
     let template = local_stack::Template::of_this_repository().unwrap();
     local_stack::create_stream(&support::kinesis().await, &stream, &template.stream)
         .await
         .unwrap();
+    // The gateway's IAM stands between every bootstrap and the emulators: each signs as itself
+    // and is held to its role, the stream being the stack's `EventStream`.
+    let api = LocalApi::start_on(
+        support::fresh_deps().await,
+        local_gateway::functions::LocalStack {
+            event_stream: stream.clone(),
+            ..support::local_stack()
+        },
+    )
+    .await;
+    let deps = &api.gateway.deps;
+    seed_event_group(deps).await;
+    let table = deps.store.table().to_string();
     let local = LocalValues::new(&api, &table, &stream, &std::env::var("REDIS_URL").unwrap());
     let mut functions = Functions::new(local);
 

@@ -48,6 +48,19 @@ pub async fn sdk_config() -> &'static SdkConfig {
         .await
 }
 
+/// The stack the test's gateways stand in front of: the emulators of the environment, the test's
+/// own DynamoDB Local database, and the stack's event stream (a test with an emulator or a stream
+/// of its own starts its gateway with [`LocalApi::start_on`]).
+pub fn local_stack() -> local_gateway::functions::LocalStack {
+    local_gateway::functions::LocalStack {
+        dynamodb: require_env("AWS_ENDPOINT_URL_DYNAMODB"),
+        kinesis: require_env("AWS_ENDPOINT_URL_KINESIS"),
+        namespace: access_key().to_owned(),
+        region: require_env("AWS_REGION"),
+        event_stream: std::env::var("EVENT_STREAM_NAME").unwrap_or_default(),
+    }
+}
+
 /// This test process's access key: DynamoDB Local keeps a database per key, so a test never
 /// reads or slows another's tables. (DynamoDB Local takes letters and digits only.)
 pub fn access_key() -> &'static str {
@@ -128,15 +141,25 @@ impl LocalApi {
 
     /// A gateway over these deps (its own Redis, limits …), pushing to its own `@connections`.
     pub async fn start_with(deps: HttpDeps) -> Self {
-        Self::serve(deps, true).await
+        Self::serve(deps, true, local_stack()).await
+    }
+
+    /// A gateway over these deps in front of `stack` (an emulator of the test's own, or a stream
+    /// of its own).
+    pub async fn start_on(deps: HttpDeps, stack: local_gateway::functions::LocalStack) -> Self {
+        Self::serve(deps, true, stack).await
     }
 
     /// A gateway over these deps that keeps their pusher (an `@connections` of the test's own).
     pub async fn start_keeping_pusher(deps: HttpDeps) -> Self {
-        Self::serve(deps, false).await
+        Self::serve(deps, false, local_stack()).await
     }
 
-    async fn serve(mut deps: HttpDeps, own_connections: bool) -> Self {
+    async fn serve(
+        mut deps: HttpDeps,
+        own_connections: bool,
+        stack: local_gateway::functions::LocalStack,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         if own_connections {
@@ -153,11 +176,13 @@ impl LocalApi {
         let gateway = Arc::new(
             Gateway::new(
                 deps,
+                &stack,
                 LocalIssuer::ephemeral(clock()).unwrap(),
                 facts,
                 vec!["*".to_owned()],
             )
-            .await,
+            .await
+            .unwrap(),
         );
         let serving = gateway.clone();
         tokio::spawn(async move {
@@ -168,6 +193,31 @@ impl LocalApi {
             gateway,
             http: reqwest::Client::new(),
         }
+    }
+
+    /// An `@connections` client of the gateway's, signing as the stack's owner (allowed
+    /// everything, as the account that deployed a stack), or as `function` with its role.
+    pub fn connections_client(
+        &self,
+        function: Option<&str>,
+    ) -> aws_sdk_apigatewaymanagement::Client {
+        let iam = self.gateway.functions.iam();
+        let credentials = match function {
+            Some(function) => iam.credentials(function),
+            None => iam.owner_credentials(),
+        };
+        let config = self
+            .gateway
+            .deps
+            .pusher
+            .client()
+            .config()
+            .to_builder()
+            .credentials_provider(
+                aws_credential_types::provider::SharedCredentialsProvider::new(credentials),
+            )
+            .build();
+        aws_sdk_apigatewaymanagement::Client::from_conf(config)
     }
 
     /// A valid token of the gateway's issuer for `user`.

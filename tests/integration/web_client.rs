@@ -46,11 +46,13 @@ async fn start(web: Option<PathBuf>) -> (String, Arc<Gateway>) {
     let gateway = Arc::new(
         Gateway::new(
             deps,
+            &crate::support::local_stack(),
             LocalIssuer::ephemeral(crate::support::clock()).unwrap(),
             facts,
             vec!["http://127.0.0.1:5999".to_owned()],
         )
         .await
+        .unwrap()
         .with_web_root(web),
     );
     let serving = gateway.clone();

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chat_shared::push::{PushError, Pusher};
+use chat_shared::push::PushError;
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -101,20 +101,29 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
             .await
             .unwrap();
     let id = records[0].connection_id.clone();
-    let http = reqwest::Client::new();
-    let at = format!("{}/local/@connections/{id}", api.url);
-    let info: Value = http.get(&at).send().await.unwrap().json().await.unwrap();
-    assert!(
-        info["connectedAt"].is_string() && info["identity"]["sourceIp"] == "127.0.0.1",
-        "{info}"
+    // `GET @connections` as the stack's owner: no function's role allows it.
+    let owner = api.connections_client(None);
+    let info = owner
+        .get_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap();
+    assert!(info.connected_at().is_some());
+    assert_eq!(
+        info.identity().and_then(|i| i.source_ip()),
+        Some("127.0.0.1"),
+        "{info:?}"
     );
 
-    // The real management client reaches the socket, then meets a typed GoneException.
-    let sdk = support::sdk_config().await;
-    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-        .endpoint_url(format!("{}/local", api.url))
-        .build();
-    let pusher = Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(config));
+    // A function's real management client reaches the socket, then meets a typed GoneException.
+    let pusher = api
+        .gateway
+        .functions
+        .http("http-send-message")
+        .unwrap()
+        .pusher
+        .clone();
     pusher.post(&id, &json!({"type": "hello"})).await.unwrap();
     // Not a frame of the contract: the transport carries whatever it is given.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -129,14 +138,16 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
     ));
 
     socket.close(None).await.unwrap();
+    let is_gone = |answer: &Result<_, aws_sdk_apigatewaymanagement::error::SdkError<_>>| matches!(answer, Err(e) if e.as_service_error().is_some_and(|e: &aws_sdk_apigatewaymanagement::operation::get_connection::GetConnectionError| e.is_gone_exception()));
     for _ in 0..50 {
-        if http.get(&at).send().await.unwrap().status() == 410 {
+        if is_gone(&owner.get_connection().connection_id(&id).send().await) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let gone = http.get(&at).send().await.unwrap();
-    assert_eq!(gone.status(), 410);
+    assert!(is_gone(
+        &owner.get_connection().connection_id(&id).send().await
+    ));
     assert!(matches!(
         pusher.post(&id, &json!({"type": "late"})).await,
         Err(PushError::Gone)
@@ -150,6 +161,94 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
     assert_eq!(ada["online"], false);
 }
 
+/// `@connections` needs SigV4 and the role's `execute-api:ManageConnections` on the connection, as
+/// on AWS: a page of any origin cannot push forged frames or close sockets.
+#[tokio::test]
+async fn connections_need_a_signature_and_a_role_that_allows_them() {
+    let api = LocalApi::start().await;
+    let t = ticket(&api, "ada").await;
+    let _socket = connect(&api, &format!("ticket={t}")).await.unwrap();
+    let records =
+        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
+            .await
+            .unwrap();
+    let id = records[0].connection_id.clone();
+    let at = format!("{}/local/@connections/{id}", api.url);
+    let http = reqwest::Client::new();
+    for method in [Method::POST, Method::GET, Method::DELETE] {
+        let answer = http
+            .request(method.clone(), &at)
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 403, "{method} unsigned");
+        assert_eq!(
+            answer.headers()["x-amzn-errortype"],
+            "MissingAuthenticationTokenException"
+        );
+    }
+    // Signed, by a function whose role has no ManageConnections (GET /me pushes nothing).
+    let get_me = api.connections_client(Some("http-get-me"));
+    let refused = get_me
+        .post_to_connection()
+        .connection_id(&id)
+        .data(aws_sdk_apigatewaymanagement::primitives::Blob::new("{}"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(403),
+        "{refused:?}"
+    );
+    assert_eq!(
+        aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata::code(&refused),
+        Some("AccessDeniedException")
+    );
+    // Signed with a secret that is not the stack's.
+    let forged =
+        aws_credential_types::Credentials::new("http-send-message", "guess", None, None, "t");
+    let config = api
+        .connections_client(None)
+        .config()
+        .to_builder()
+        .credentials_provider(
+            aws_credential_types::provider::SharedCredentialsProvider::new(forged),
+        )
+        .build();
+    let refused = aws_sdk_apigatewaymanagement::Client::from_conf(config)
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata::code(&refused),
+        Some("InvalidSignatureException")
+    );
+    // A role that allows POST does not allow DELETE (closing a socket).
+    let send = api.connections_client(Some("http-send-message"));
+    let refused = send
+        .delete_connection()
+        .connection_id(&id)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata::code(&refused),
+        Some("AccessDeniedException")
+    );
+    send.post_to_connection()
+        .connection_id(&id)
+        .data(aws_sdk_apigatewaymanagement::primitives::Blob::new(
+            r#"{"type":"x"}"#,
+        ))
+        .send()
+        .await
+        .unwrap();
+}
+
 /// `ws-ping` and `ws-default` fed with their event files, naming a live socket of the gateway.
 #[tokio::test]
 async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
@@ -161,14 +260,8 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
             .await
             .unwrap();
     let id = records[0].connection_id.clone();
-    let sdk = support::sdk_config().await;
-    let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
-        .endpoint_url(format!("{}/local", api.url))
-        .build();
-    let deps = chat_shared::ws::WsDeps {
-        store: api.gateway.deps.store.clone(),
-        pusher: Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(config)),
-    };
+    let ping = api.gateway.functions.ws("ws-ping").unwrap();
+    let default = api.gateway.functions.ws("ws-default").unwrap();
     let event = |name: &str| {
         let path = format!("{}/../events/websocket/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(path)
@@ -177,7 +270,7 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
     };
     assert_eq!(
-        ws_ping::handle(&deps, event("ping.json"))
+        ws_ping::handle(&ping, event("ping.json"))
             .await
             .unwrap()
             .status_code,
@@ -185,7 +278,7 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
     );
     assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
     assert_eq!(
-        ws_default::handle(&deps, event("default.json"))
+        ws_default::handle(&default, event("default.json"))
             .await
             .unwrap()
             .status_code,
@@ -197,10 +290,10 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
     );
 
     // Answering a connection that is gone deletes its record and does not fail.
-    let stale =
-        chat_shared::connections::open(&deps.store, "stale-record", &"ada".parse().unwrap())
-            .await
-            .unwrap();
+    let admin = &api.gateway.deps.store;
+    let stale = chat_shared::connections::open(admin, "stale-record", &"ada".parse().unwrap())
+        .await
+        .unwrap();
     let text = std::fs::read_to_string(format!(
         "{}/../events/websocket/ping.json",
         env!("CARGO_MANIFEST_DIR")
@@ -208,12 +301,12 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
     .unwrap()
     .replace("Jk3eAcX1IAMCJ2Q=", &stale.connection_id);
     let answer = ws_ping::handle(
-        &deps,
+        &ping,
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
     )
     .await;
     assert_eq!(answer.unwrap().status_code, 200);
-    let left = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+    let left = chat_shared::connections::of_user(admin, &"ada".parse().unwrap())
         .await
         .unwrap();
     assert!(
@@ -280,6 +373,8 @@ async fn message_route_handlers_answer_and_push() {
         .await
         .unwrap();
     let ada_id = records[0].connection_id.clone();
+    // Each handler with its own function's deps: its calls are checked against its role.
+    let function = |name: &str| api.gateway.functions.http(name).unwrap();
     let event = |name: &str| {
         let path = format!("{}/../events/websocket/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(path)
@@ -289,7 +384,7 @@ async fn message_route_handlers_answer_and_push() {
     };
 
     assert_eq!(
-        ws_send_message::handle(deps, event("send-message.json"))
+        ws_send_message::handle(function("ws-send-message"), event("send-message.json"))
             .await
             .unwrap()
             .status_code,
@@ -307,7 +402,7 @@ async fn message_route_handlers_answer_and_push() {
     );
 
     assert_eq!(
-        ws_typing::handle(deps, event("typing.json"))
+        ws_typing::handle(function("ws-typing"), event("typing.json"))
             .await
             .unwrap()
             .status_code,
@@ -329,7 +424,7 @@ async fn message_route_handlers_answer_and_push() {
         .replace(r#""userId": "ada""#, r#""userId": "bob""#)
         .replace(r#""principalId": "ada""#, r#""principalId": "bob""#);
     let read = ws_mark_read::handle(
-        deps,
+        function("ws-mark-read"),
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
     )
     .await;

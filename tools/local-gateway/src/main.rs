@@ -15,16 +15,21 @@ use chat_shared::config::process_env;
 use chat_shared::deps::HttpDeps;
 use chat_shared::time::Clock;
 use local_gateway::event::ApiFacts;
+use local_gateway::functions::LocalStack;
 use local_gateway::issuer::LocalIssuer;
 use local_gateway::server::{Gateway, parse_origins, serve};
 
 const USAGE: &str = "usage: local-gateway serve [--port N] [--web-root DIR]\n       local-gateway token USER [--name NAME] [--ttl SECONDS]";
 
-fn issuer_dir() -> PathBuf {
-    let stack = std::env::var("CHAT_STACK_DIR")
+/// `$CHAT_STACK_DIR`, else the repository's `.local-stack`.
+fn stack_dir() -> PathBuf {
+    std::env::var("CHAT_STACK_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local-stack"));
-    stack.join("issuer")
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.local-stack"))
+}
+
+fn issuer_dir() -> PathBuf {
+    stack_dir().join("issuer")
 }
 
 /// The web client's files: `--web-root DIR`, else `$WEB_CLIENT_DIR`, else the repository's
@@ -55,6 +60,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     let mut deps = HttpDeps::from_env(&process_env())
         .await
         .map_err(|e| e.to_string())?;
+    let stack = LocalStack::from_env()?;
     let issuer = LocalIssuer::load_or_create(&issuer_dir(), deps.store.clock())
         .map_err(|e| e.to_string())?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
@@ -70,15 +76,24 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     };
     let origins =
         parse_origins(&std::env::var("CORS_ALLOWED_ORIGINS").unwrap_or_else(|_| "*".to_owned()));
-    let events = start_event_pipeline(&deps).await?;
-    let analytics = start_analytics(&deps).await?;
     let web = web_root(args);
     let gateway = Arc::new(
-        Gateway::new(deps, issuer, facts, origins)
-            .await
+        Gateway::new(deps, &stack, issuer, facts, origins)
+            .await?
             .with_web_root(Some(web.clone())),
     );
+    let door = gateway
+        .functions
+        .door()
+        .write(&stack_dir())
+        .map_err(|e| format!("gateway-iam.json: {e}"))?;
+    let events = start_event_pipeline(&gateway, &stack).await?;
+    let analytics = start_analytics(&gateway, &stack).await?;
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
+    println!(
+        "functions' AWS calls checked against their roles (template.yaml) at {}",
+        gateway.functions.aws_url()
+    );
     let shown = web.canonicalize().unwrap_or_else(|_| web.clone());
     if web.join("index.html").is_file() {
         println!("web client: http://{address}/ (from {})", shown.display());
@@ -88,28 +103,51 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
             shown.display()
         );
     }
+    // Ctrl-C, or the TERM that tools/lib/gateway.sh stops it with.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut term) => {
+                    term.recv().await;
+                }
+                Err(_) => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
     };
     let served = serve(listener, gateway, shutdown)
         .await
         .map_err(|e| e.to_string());
     events.abort();
     analytics.abort();
+    let _ = std::fs::remove_file(door);
     served
 }
 
-/// Plays the table stream's event source mapping: the poller hands each batch to
-/// `stream-publisher`, which writes to `EVENT_STREAM_NAME`.
-async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>, String> {
-    let publisher = stream_publisher::Deps::from_env(&process_env())
-        .await
-        .map_err(|e| e.to_string())?;
+/// Plays the table stream's event source mapping: the poller, with `stream-publisher`'s role as
+/// Lambda's mapping has it, hands each batch to `stream-publisher`, which writes to
+/// `EVENT_STREAM_NAME`.
+async fn start_event_pipeline(
+    gateway: &Gateway,
+    stack: &LocalStack,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    const FUNCTION: &str = "stream-publisher";
     let sdk = chat_shared::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
-    let table = deps.store.table().as_str().to_owned();
-    let stream_arn = deps
+    let publisher = stream_publisher::Deps {
+        sink: chat_shared::events::KinesisSink::new(
+            gateway.functions.kinesis(FUNCTION, &sdk),
+            stack.event_stream.clone(),
+        ),
+    };
+    let table = gateway.deps.store.table().as_str().to_owned();
+    // The mapping's stream ARN, as CloudFormation hands it to the mapping.
+    let stream_arn = gateway
+        .deps
         .store
         .client()
         .describe_table()
@@ -125,10 +163,10 @@ async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle
         .table
         .and_then(|t| t.latest_stream_arn)
         .ok_or_else(|| format!("table {table} has no stream"))?;
-    let streams = aws_sdk_dynamodbstreams::Client::new(&sdk);
+    let streams = gateway.functions.dynamodb_streams(FUNCTION, &sdk);
     println!(
         "events: {stream_arn} -> Kinesis stream {}",
-        std::env::var("EVENT_STREAM_NAME").unwrap_or_default()
+        stack.event_stream
     );
     Ok(tokio::spawn(async move {
         let handler = |event| {
@@ -140,24 +178,32 @@ async fn start_event_pipeline(deps: &HttpDeps) -> Result<tokio::task::JoinHandle
     }))
 }
 
-/// Plays the event stream's event source mapping: the poller hands each batch of
-/// `EVENT_STREAM_NAME` to `stream-analytics`, which counts it into the table's aggregates.
-async fn start_analytics(deps: &HttpDeps) -> Result<tokio::task::JoinHandle<()>, String> {
-    let analytics = Arc::new(
-        stream_analytics::Deps::from_env(&process_env())
-            .await
+/// Plays the event stream's event source mapping: the poller, with `stream-analytics`'s role,
+/// hands each batch of `EVENT_STREAM_NAME` to `stream-analytics`, which counts it into the table's
+/// aggregates.
+async fn start_analytics(
+    gateway: &Gateway,
+    stack: &LocalStack,
+) -> Result<tokio::task::JoinHandle<()>, String> {
+    const FUNCTION: &str = "stream-analytics";
+    let store = gateway
+        .functions
+        .http(FUNCTION)
+        .map(|d| d.store.clone())
+        .ok_or("stream-analytics is not in the template")?;
+    let analytics = Arc::new(stream_analytics::Deps {
+        store,
+        window: chat_shared::analytics::DedupeWindow::from_env(&process_env())
             .map_err(|e| e.to_string())?,
-    );
-    let stream = process_env()
-        .required("EVENT_STREAM_NAME")
-        .map_err(|e| e.to_string())?;
+    });
     let sdk = chat_shared::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
-    let kinesis = aws_sdk_kinesis::Client::new(&sdk);
+    let kinesis = gateway.functions.kinesis(FUNCTION, &sdk);
+    let stream = stack.event_stream.clone();
     println!(
         "analytics: Kinesis stream {stream} -> aggregates in {}",
-        deps.store.table()
+        gateway.deps.store.table()
     );
     Ok(tokio::spawn(async move {
         let handler = |event| {

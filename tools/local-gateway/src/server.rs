@@ -26,7 +26,11 @@ const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 
 /// Everything the gateway serves with.
 pub struct Gateway {
+    /// The stack's own deps (its table, Redis, clock): what the functions' are made from, and what
+    /// tests use to arrange data. Functions never use them: each has its own ([`Self::functions`]).
     pub deps: HttpDeps,
+    /// Every function's clients, behind the stack's IAM.
+    pub functions: crate::functions::Functions,
     pub issuer: LocalIssuer,
     pub keys: KeySet,
     pub policy: JwtPolicy,
@@ -48,17 +52,24 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// A gateway whose authorizer trusts the local issuer.
+    /// A gateway whose authorizer trusts the local issuer, its functions' calls to `stack`
+    /// checked against their roles. Fails when the roles cannot be loaded.
     pub async fn new(
-        deps: HttpDeps,
+        mut deps: HttpDeps,
+        stack: &crate::functions::LocalStack,
         issuer: LocalIssuer,
         facts: ApiFacts,
         cors_origins: Vec<String>,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let keys = KeySet::from_jwks_json(&issuer.jwks().to_string()).unwrap_or_default();
-        let ws = crate::websocket::WsSide::new(&deps, &facts).await;
-        Self {
+        let functions =
+            crate::functions::Functions::new(&deps, stack, &facts.api_id, crate::websocket::STAGE)
+                .await?;
+        let ws = crate::websocket::WsSide::new(&functions, &facts)?;
+        deps.pusher = functions.owner_pusher(&deps.pusher);
+        Ok(Self {
             ws,
+            functions,
             deps,
             issuer,
             keys,
@@ -69,7 +80,7 @@ impl Gateway {
             facts,
             cors_origins,
             web_root: None,
-        }
+        })
     }
 
     /// Serves the web client's files from `dir` where no API route matches.
@@ -245,8 +256,13 @@ async fn lambda_route(
         &request_id,
         gw.deps.store.now(),
     );
+    let function = routes::function_name(matched.route);
+    let Some(deps) = gw.functions.http(&function) else {
+        tracing::error!(%function, "no such function in the template");
+        return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
+    };
     let response = match lambda_http::request::from_str(&event.to_string()) {
-        Ok(lambda_request) => match (matched.route.handler)(&gw.deps, lambda_request).await {
+        Ok(lambda_request) => match (matched.route.handler)(deps, lambda_request).await {
             Ok(resp) => to_axum(resp, &request_id),
             Err(error) => {
                 // A handler error is a failed invocation: API Gateway answers 500.
@@ -261,7 +277,7 @@ async fn lambda_route(
     };
     tracing::info!(
         route = %matched.route.route_key(),
-        function = %routes::function_name(matched.route),
+        %function,
         status = response.status().as_u16(),
         elapsed_ms = started.elapsed().as_millis() as u64,
         "request"

@@ -20,14 +20,14 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
 use chat_shared::deps::HttpDeps;
 use chat_shared::domain::UserId;
 use chat_shared::jwt::{JwksCache, JwtPolicy};
-use chat_shared::time::Timestamp;
+use chat_shared::time::{Clock, Timestamp};
 use chat_shared::ws::WsDeps;
 use futures::{SinkExt, StreamExt};
 use lambda_runtime::LambdaEvent;
@@ -35,6 +35,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::event::ApiFacts;
+use crate::functions::Functions;
 use crate::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
 use crate::server::{Gateway, message};
 
@@ -62,8 +63,16 @@ struct Connection {
 /// The WebSocket state of the gateway.
 pub struct WsSide {
     connections: Mutex<HashMap<String, Connection>>,
+    /// Each route's function's own deps (`crate::functions`).
     authorizer: ws_authorizer::Deps,
-    routes: WsDeps,
+    connect: HttpDeps,
+    disconnect: HttpDeps,
+    send_message: HttpDeps,
+    mark_read: HttpDeps,
+    typing: HttpDeps,
+    ping: WsDeps,
+    default: WsDeps,
+    clock: Clock,
     domain_name: String,
 }
 
@@ -76,26 +85,42 @@ impl std::fmt::Debug for WsSide {
 }
 
 impl WsSide {
-    /// The authorizer trusts the local issuer (its JWKS served by this gateway); the message
-    /// routes post through this gateway's `@connections`.
-    pub async fn new(deps: &HttpDeps, facts: &ApiFacts) -> Self {
+    /// The authorizer trusts the local issuer (its JWKS served by this gateway); each route is
+    /// served by its function with that function's own deps.
+    pub fn new(functions: &Functions, facts: &ApiFacts) -> Result<Self, String> {
         let base = format!("http://{}", facts.domain_name);
-        Self {
+        let http = |name: &str| {
+            functions
+                .http(name)
+                .cloned()
+                .ok_or_else(|| format!("{name} is not in the template"))
+        };
+        let ws = |name: &str| {
+            functions
+                .ws(name)
+                .ok_or_else(|| format!("{name} is not in the template"))
+        };
+        let authorizer = http("ws-authorizer")?;
+        Ok(Self {
             connections: Mutex::new(HashMap::new()),
+            clock: authorizer.store.clock(),
             authorizer: ws_authorizer::Deps {
-                store: deps.store.clone(),
+                store: authorizer.store,
                 jwks: JwksCache::new(format!("{base}/_local/jwks.json")),
                 policy: JwtPolicy {
                     issuer: LOCAL_ISSUER.to_owned(),
                     audiences: vec![LOCAL_AUDIENCE.to_owned()],
                 },
             },
-            routes: WsDeps {
-                store: deps.store.clone(),
-                pusher: deps.pusher.at_endpoint(&format!("{base}/{STAGE}")),
-            },
+            connect: http("ws-connect")?,
+            disconnect: http("ws-disconnect")?,
+            send_message: http("ws-send-message")?,
+            mark_read: http("ws-mark-read")?,
+            typing: http("ws-typing")?,
+            ping: ws("ws-ping")?,
+            default: ws("ws-default")?,
             domain_name: facts.domain_name.clone(),
-        }
+        })
     }
 
     fn open(&self) -> std::sync::MutexGuard<'_, HashMap<String, Connection>> {
@@ -113,7 +138,7 @@ impl WsSide {
         connection_id: &str,
         user: Option<&UserId>,
     ) -> Value {
-        let now = self.routes.store.now();
+        let now = self.clock.now();
         let mut context = json!({
             "routeKey": route_key, "eventType": event_type, "messageDirection": "IN",
             "stage": STAGE, "connectionId": connection_id, "apiId": "local",
@@ -182,7 +207,7 @@ pub async fn upgrade(
     let Some(connect) = event(connect) else {
         return message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error");
     };
-    match ws_connect::handle(&gw.deps, connect).await {
+    match ws_connect::handle(&side.connect, connect).await {
         Ok(answer) if answer.status_code == 200 => {}
         Ok(answer) => {
             let status = u16::try_from(answer.status_code)
@@ -213,7 +238,7 @@ async fn serve_socket(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    let now = gw.deps.store.now();
+    let now = gw.ws.clock.now();
     gw.ws.open().insert(
         connection_id.clone(),
         Connection {
@@ -236,7 +261,7 @@ async fn serve_socket(
         match tokio::time::timeout(IDLE_TIMEOUT, stream.next()).await {
             Ok(Some(Ok(Message::Text(text)))) => {
                 if let Some(open) = gw.ws.open().get_mut(&connection_id) {
-                    open.last_active_at = gw.deps.store.now();
+                    open.last_active_at = gw.ws.clock.now();
                 }
                 let gw = gw.clone();
                 let (connection_id, user) = (connection_id.clone(), user.clone());
@@ -255,7 +280,7 @@ async fn serve_socket(
         "requestContext": gw.ws.context("$disconnect", "DISCONNECT", &connection_id, Some(&user)),
     });
     if let Some(disconnect) = event(disconnect)
-        && let Err(error) = ws_disconnect::handle(&gw.deps, disconnect).await
+        && let Err(error) = ws_disconnect::handle(&gw.ws.disconnect, disconnect).await
     {
         tracing::warn!(%error, "$disconnect failed");
     }
@@ -276,11 +301,11 @@ async fn route_frame(gw: &Gateway, connection_id: &str, user: &UserId, body: Str
     });
     let Some(frame) = event(frame) else { return };
     let outcome = match route_key {
-        "ping" => ws_ping::handle(&gw.ws.routes, frame).await,
-        "sendMessage" => ws_send_message::handle(&gw.deps, frame).await,
-        "markRead" => ws_mark_read::handle(&gw.deps, frame).await,
-        "typing" => ws_typing::handle(&gw.deps, frame).await,
-        _ => ws_default::handle(&gw.ws.routes, frame).await,
+        "ping" => ws_ping::handle(&gw.ws.ping, frame).await,
+        "sendMessage" => ws_send_message::handle(&gw.ws.send_message, frame).await,
+        "markRead" => ws_mark_read::handle(&gw.ws.mark_read, frame).await,
+        "typing" => ws_typing::handle(&gw.ws.typing, frame).await,
+        _ => ws_default::handle(&gw.ws.default, frame).await,
     };
     if let Err(error) = outcome {
         tracing::warn!(route = route_key, %error, "route failed");
@@ -296,12 +321,59 @@ fn gone() -> Response {
     response
 }
 
+/// `@connections` as AWS guards it: SigV4 with a function's credentials, and that function's role
+/// allowing `execute-api:ManageConnections` on `…/{stage}/{METHOD}/@connections/{id}`. A refusal
+/// is 403 with API Gateway's error type: the answer, when refused.
+fn refused(
+    gw: &Gateway,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    id: &str,
+) -> Option<Response> {
+    let iam = gw.functions.iam();
+    let request = local_iam::policy::Authorization::new(
+        "execute-api:ManageConnections",
+        iam.facts().connection_arn(method.as_str(), id),
+    );
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    match iam.authorize(
+        method.as_str(),
+        path,
+        headers,
+        body,
+        "execute-api",
+        &[request],
+    ) {
+        Ok(_) => None,
+        Err(refusal) => {
+            let mut response = (
+                StatusCode::FORBIDDEN,
+                axum::Json(json!({"message": refusal.to_string()})),
+            )
+                .into_response();
+            response.headers_mut().insert(
+                "x-amzn-errortype",
+                axum::http::HeaderValue::from_static(refusal.error_type()),
+            );
+            Some(response)
+        }
+    }
+}
+
 /// `POST /local/@connections/{id}`: the body, as one text frame, to the socket.
 pub async fn post_to_connection(
     State(gw): State<Arc<Gateway>>,
     Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = refused(&gw, &method, &uri, &headers, &body, &id) {
+        return refusal;
+    }
     if body.len() > MAX_FRAME_BYTES {
         let mut response = (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -327,7 +399,16 @@ pub async fn post_to_connection(
 }
 
 /// `GET /local/@connections/{id}`: when it connected and was last active, and who it is.
-pub async fn get_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+pub async fn get_connection(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&gw, &method, &uri, &headers, &[], &id) {
+        return refusal;
+    }
     let open = gw.ws.open();
     match open.get(&id) {
         Some(c) => axum::Json(json!({
@@ -340,7 +421,16 @@ pub async fn get_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<Strin
 }
 
 /// `DELETE /local/@connections/{id}`: closes the socket.
-pub async fn delete_connection(State(gw): State<Arc<Gateway>>, Path(id): Path<String>) -> Response {
+pub async fn delete_connection(
+    State(gw): State<Arc<Gateway>>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = refused(&gw, &method, &uri, &headers, &[], &id) {
+        return refusal;
+    }
     let closed = gw
         .ws
         .open()

@@ -149,7 +149,7 @@ pub async fn run(
     o: &Options,
     template: &str,
     local_value: impl Fn(&str) -> Option<String>,
-    extra: &[(String, String)],
+    extra: impl Fn(&str) -> Result<Vec<(String, String)>, InvokeError>,
 ) -> Result<(String, bool), InvokeError> {
     let root = crate::repository_root();
     std::fs::create_dir_all(&o.work)?;
@@ -171,7 +171,7 @@ pub async fn run(
             bootstrap: Some(o.bootstraps.join(&def.binary).join("bootstrap"))
                 .filter(|p| p.is_file())
                 .unwrap_or_else(|| o.bootstraps.join(&def.binary)),
-            env: environment(&def, &local_value, extra)?,
+            env: environment(&def, &local_value, &extra(&def.binary)?)?,
             event: std::fs::read(event_for(&root, &def.binary))?,
             name: def.binary,
             samples: Vec::new(),

@@ -36,6 +36,8 @@ pub enum InvokeError {
     Http(#[from] reqwest::Error),
     #[error("the emulator did not start within {0} s")]
     NotReady(u64),
+    #[error("{0}")]
+    NoGateway(String),
 }
 
 /// The repository root (this crate lives in `tools/local-invoke`).

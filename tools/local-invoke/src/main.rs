@@ -4,7 +4,8 @@
 //! The function is a logical id of `template.yaml` or its binary name. The bootstrap defaults to
 //! `target/ci/<binary>` (what `tools/local-invoke.sh` builds). Local values come from the
 //! environment of `tools/stack.sh env`, and the local gateway (`tools/run-local.sh`) gives
-//! `@connections` and the issuer's JWKS.
+//! `@connections`, the issuer's JWKS, and the stack's IAM: the function signs as itself and its
+//! calls are held to its role, as on AWS.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -59,35 +60,38 @@ fn local_value(name: &str) -> Option<String> {
     std::env::var(name).ok().or(default)
 }
 
-/// What Lambda provides by other means: region, credentials, and the emulators' endpoints.
-fn sdk_environment() -> Vec<(String, String)> {
+/// What Lambda provides by other means: the region, and the function's own credentials and
+/// endpoints: the running local gateway's IAM proxy (`gateway-iam.json` in the stack's directory),
+/// which holds every call to the function's role as deployed.
+fn sdk_environment(function: &str) -> Result<Vec<(String, String)>, InvokeError> {
     let gateway_port = std::env::var("GATEWAY_PORT").unwrap_or_else(|_| "3000".to_owned());
+    let stack_dir = std::env::var("CHAT_STACK_DIR")
+        .map_or_else(|_| repository_root().join(".local-stack"), PathBuf::from);
+    let door =
+        local_gateway::functions::IamDoor::read(&stack_dir).map_err(InvokeError::NoGateway)?;
     let mut env: Vec<(String, String)> = [
         "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "AWS_ENDPOINT_URL_KINESIS",
         "RUST_LOG",
         chat_shared::time::Clock::OFFSET_ENV,
     ]
     .into_iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
     .collect();
+    env.extend(door.sdk_environment(function));
     env.push(("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()));
     env.push((
         "JWKS_URL".to_owned(),
         std::env::var("JWKS_URL")
             .unwrap_or_else(|_| format!("http://127.0.0.1:{gateway_port}/_local/jwks.json")),
     ));
-    env
+    Ok(env)
 }
 
 async fn run(args: Args) -> Result<bool, InvokeError> {
     let root = repository_root();
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let function = local_invoke::template::find(&template, &args.function)?;
-    let env = environment(&function, local_value, &sdk_environment())?;
+    let env = environment(&function, local_value, &sdk_environment(&function.binary)?)?;
     let bootstrap = args
         .bootstrap
         .unwrap_or_else(|| root.join("target/ci").join(&function.binary));
@@ -146,7 +150,7 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     };
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let (table, met) =
-        local_invoke::cold_start::run(&options, &template, local_value, &sdk_environment()).await?;
+        local_invoke::cold_start::run(&options, &template, local_value, &sdk_environment).await?;
     let _ = write!(std::io::stdout(), "{table}");
     Ok(met)
 }

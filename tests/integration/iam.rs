@@ -1,0 +1,246 @@
+//! IAM on the local stack, as AWS enforces it: every function's calls go through the gateway's
+//! proxy with credentials named after it, and a call its role (template.yaml after SAM's
+//! transform) does not allow fails with the error AWS gives, read by the SDK as on AWS.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::support::{self, LocalApi};
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+/// The error code and message of a refused SDK call.
+fn refusal<E: ProvideErrorMetadata>(error: &E) -> (String, String) {
+    (
+        error.code().unwrap_or_default().to_owned(),
+        error.message().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_call_outside_the_role_is_refused_as_aws_refuses_it() {
+    let api = LocalApi::start().await;
+    let get_me = &api.gateway.functions.http("http-get-me").unwrap().store;
+    let table = get_me.table().as_str();
+    // Within the role: its own profile's partition.
+    get_me
+        .client()
+        .put_item()
+        .table_name(table)
+        .item("PK", s("USER#ada"))
+        .item("SK", s("PROFILE"))
+        .send()
+        .await
+        .unwrap();
+    // Another partition than the role's USER#*: refused before it reaches the table.
+    let refused = get_me
+        .client()
+        .put_item()
+        .table_name(table)
+        .item("PK", s("CONV#1"))
+        .item("SK", s("META"))
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = refusal(&refused);
+    assert_eq!(code, "AccessDeniedException");
+    assert!(
+        message.starts_with("User: arn:aws:sts::000000000000:assumed-role/HttpGetMeFunctionRole/http-get-me is not authorized to perform: dynamodb:PutItem on resource: arn:aws:dynamodb:")
+            && message.ends_with("because no identity-based policy allows the dynamodb:PutItem action"),
+        "{message}"
+    );
+    assert_eq!(
+        refused.raw_response().map(|r| r.status().as_u16()),
+        Some(400)
+    );
+    let stored = api
+        .gateway
+        .deps
+        .store
+        .client()
+        .get_item()
+        .table_name(table)
+        .key("PK", s("CONV#1"))
+        .key("SK", s("META"))
+        .send()
+        .await
+        .unwrap();
+    assert!(stored.item.is_none(), "nothing was written");
+    // An action the role does not have at all, on a key it may touch.
+    let refused = get_me
+        .client()
+        .delete_item()
+        .table_name(table)
+        .key("PK", s("USER#ada"))
+        .key("SK", s("PROFILE"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&refused).0, "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn every_key_of_a_batch_and_every_part_of_a_transaction_is_checked() {
+    let api = LocalApi::start().await;
+    let mark_read = &api.gateway.functions.http("http-mark-read").unwrap().store;
+    let table = mark_read.table().as_str();
+    let keys = |pks: &[&str]| {
+        aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .set_keys(Some(
+                pks.iter()
+                    .map(|pk| [("PK".to_owned(), s(pk)), ("SK".to_owned(), s("X"))].into())
+                    .collect(),
+            ))
+            .build()
+            .unwrap()
+    };
+    mark_read
+        .client()
+        .batch_get_item()
+        .request_items(table, keys(&["USER#a", "CONV#1"]))
+        .send()
+        .await
+        .unwrap();
+    // One key of the batch outside USER#/CONV# refuses the whole batch.
+    let refused = mark_read
+        .client()
+        .batch_get_item()
+        .request_items(table, keys(&["USER#a", "TICKET#x"]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&refused).0, "AccessDeniedException");
+    // A transaction is its parts: mark-read may update CONV#, but not put there.
+    let update = aws_sdk_dynamodb::types::Update::builder()
+        .table_name(table)
+        .key("PK", s("CONV#1"))
+        .key("SK", s("MEMBER#a"))
+        .update_expression("SET n = :n")
+        .expression_attribute_values(":n", AttributeValue::N("1".into()))
+        .build()
+        .unwrap();
+    let put = aws_sdk_dynamodb::types::Put::builder()
+        .table_name(table)
+        .item("PK", s("CONV#1"))
+        .item("SK", s("MSG#1"))
+        .build()
+        .unwrap();
+    let refused = mark_read
+        .client()
+        .transact_write_items()
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .update(update)
+                .build(),
+        )
+        .transact_items(
+            aws_sdk_dynamodb::types::TransactWriteItem::builder()
+                .put(put)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    let (code, message) = refusal(&refused);
+    assert_eq!(code, "AccessDeniedException");
+    assert!(message.contains("dynamodb:PutItem"), "{message}");
+    // An index is a resource of its own: a role with Query on the table only may not read GSI1.
+    let edit = &api
+        .gateway
+        .functions
+        .http("http-edit-message")
+        .unwrap()
+        .store;
+    let on_table = edit
+        .client()
+        .query()
+        .table_name(table)
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s("CONV#1"))
+        .send()
+        .await;
+    assert!(on_table.is_ok(), "{on_table:?}");
+    let on_index = mark_read
+        .client()
+        .query()
+        .table_name(table)
+        .index_name("ByRev")
+        .key_condition_expression("PK = :pk")
+        .expression_attribute_values(":pk", s("CONV#1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(refusal(&on_index).0, "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn unknown_keys_and_wrong_secrets_are_refused_and_the_event_stream_is_the_publishers() {
+    let stream = support::unique_name("iam-events");
+    let template = local_stack::Template::of_this_repository().unwrap();
+    local_stack::create_stream(&support::kinesis().await, &stream, &template.stream)
+        .await
+        .unwrap();
+    let api = LocalApi::start_on(
+        support::fresh_deps().await,
+        local_gateway::functions::LocalStack {
+            event_stream: stream.clone(),
+            ..support::local_stack()
+        },
+    )
+    .await;
+    let sdk = support::sdk_config().await;
+    let functions = &api.gateway.functions;
+    let put = |function: &str| {
+        let client = functions.kinesis(function, sdk);
+        let stream = stream.clone();
+        async move {
+            client
+                .put_records()
+                .stream_name(stream)
+                .records(
+                    aws_sdk_kinesis::types::PutRecordsRequestEntry::builder()
+                        .partition_key("p")
+                        .data(aws_sdk_kinesis::primitives::Blob::new("{}"))
+                        .build()
+                        .unwrap(),
+                )
+                .send()
+                .await
+        }
+    };
+    put("stream-publisher").await.unwrap();
+    let refused = put("http-send-message").await.unwrap_err();
+    assert_eq!(refusal(&refused).0, "AccessDeniedException");
+    // A key that is no function of the template, and a function's key with a guessed secret.
+    let table = api.gateway.deps.store.table().as_str().to_owned();
+    for (key, secret, expected) in [
+        (
+            "mallory",
+            functions.iam().secret().to_owned(),
+            "UnrecognizedClientException",
+        ),
+        (
+            "http-get-me",
+            "guess".to_owned(),
+            "InvalidSignatureException",
+        ),
+    ] {
+        let config = aws_sdk_dynamodb::config::Builder::from(sdk)
+            .endpoint_url(functions.aws_url())
+            .credentials_provider(aws_credential_types::Credentials::new(
+                key, secret, None, None, "t",
+            ))
+            .build();
+        let refused = aws_sdk_dynamodb::Client::from_conf(config)
+            .get_item()
+            .table_name(&table)
+            .key("PK", s("USER#ada"))
+            .key("SK", s("PROFILE"))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(refusal(&refused).0, expected, "{key}");
+    }
+}

@@ -1,0 +1,260 @@
+//! Every function of the template with clients of its own, as on AWS: each signs its calls with
+//! credentials named after it, and they go through the stack's [`LocalIam`] proxy, which checks
+//! them against that function's role as deployed (`template.yaml` after SAM's transform). So a
+//! permission missing from the template fails here exactly as it would on AWS.
+//!
+//! The rest of a function's deps (Redis, limits, the cursor key, the clock) are the gateway's.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use aws_credential_types::provider::SharedCredentialsProvider;
+use chat_shared::deps::HttpDeps;
+use chat_shared::push::Pusher;
+use chat_shared::store::DynamoStore;
+use chat_shared::ws::WsDeps;
+use local_iam::{LocalIam, Policies, StackFacts, Upstreams};
+
+/// Where the emulators are that the functions' calls end at, and the stack's names.
+#[derive(Debug, Clone)]
+pub struct LocalStack {
+    /// DynamoDB Local (tables and streams) and kinesis-local.
+    pub dynamodb: String,
+    pub kinesis: String,
+    /// The access key the stack's tables were made with: DynamoDB Local keeps a database per key.
+    pub namespace: String,
+    pub region: String,
+    /// The event stream (`EventStream`).
+    pub event_stream: String,
+}
+
+impl LocalStack {
+    /// From the environment `tools/stack.sh env` prints.
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+        Ok(Self {
+            dynamodb: var("AWS_ENDPOINT_URL_DYNAMODB")?,
+            kinesis: var("AWS_ENDPOINT_URL_KINESIS")?,
+            namespace: var("AWS_ACCESS_KEY_ID")?,
+            region: var("AWS_REGION")?,
+            event_stream: std::env::var("EVENT_STREAM_NAME").unwrap_or_default(),
+        })
+    }
+}
+
+/// How another process on this machine (`local-invoke`, a benchmark) reaches the running
+/// gateway's IAM proxy as a function: the proxy's URL and the functions' shared secret, in
+/// `$CHAT_STACK_DIR/gateway-iam.json` while `local-gateway serve` runs (readable by its user only).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct IamDoor {
+    pub url: String,
+    pub secret: String,
+}
+
+impl IamDoor {
+    pub const FILE: &'static str = "gateway-iam.json";
+
+    /// The environment a bootstrap of `function` needs to reach the emulators through the proxy
+    /// as itself.
+    pub fn sdk_environment(&self, function: &str) -> Vec<(String, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID".to_owned(), function.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY".to_owned(), self.secret.clone()),
+            ("AWS_ENDPOINT_URL_DYNAMODB".to_owned(), self.url.clone()),
+            (
+                "AWS_ENDPOINT_URL_DYNAMODB_STREAMS".to_owned(),
+                self.url.clone(),
+            ),
+            ("AWS_ENDPOINT_URL_KINESIS".to_owned(), self.url.clone()),
+        ]
+    }
+
+    /// The door of the gateway running on the stack in `stack_dir`.
+    pub fn read(stack_dir: &std::path::Path) -> Result<Self, String> {
+        let path = stack_dir.join(Self::FILE);
+        let text = std::fs::read(&path).map_err(|e| {
+            format!(
+                "{}: {e} (start the local gateway, tools/run-local.sh: the stack's IAM runs in it)",
+                path.display()
+            )
+        })?;
+        serde_json::from_slice(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes it, readable by this user only.
+    pub fn write(&self, stack_dir: &std::path::Path) -> std::io::Result<std::path::PathBuf> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::create_dir_all(stack_dir)?;
+        let path = stack_dir.join(Self::FILE);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&path)?;
+        file.write_all(serde_json::to_string(self).unwrap_or_default().as_bytes())?;
+        Ok(path)
+    }
+}
+
+/// The account the local stack's ARNs name (DynamoDB Local's own).
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+
+/// Each function's deps, behind the stack's IAM.
+#[derive(Debug)]
+pub struct Functions {
+    iam: Arc<LocalIam>,
+    aws_url: String,
+    deps: BTreeMap<String, HttpDeps>,
+}
+
+impl Functions {
+    /// Loads the roles, starts the IAM proxy, and builds each function's clients from `base`
+    /// (whose table, Redis, limits, clock and `@connections` endpoint they share).
+    pub async fn new(
+        base: &HttpDeps,
+        stack: &LocalStack,
+        websocket_api: &str,
+        websocket_stage: &str,
+    ) -> Result<Self, String> {
+        let facts = StackFacts {
+            partition: "aws".to_owned(),
+            region: stack.region.clone(),
+            account: LOCAL_ACCOUNT.to_owned(),
+            stack_name: "local".to_owned(),
+            table: base.store.table().as_str().to_owned(),
+            event_stream: stack.event_stream.clone(),
+            websocket_api: websocket_api.to_owned(),
+            stage: websocket_stage.to_owned(),
+        };
+        let policies = tokio::task::spawn_blocking(move || {
+            Policies::of_this_repository(&facts).map(|p| (p, facts))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        let (policies, facts) = policies;
+        let names: Vec<String> = policies.functions.keys().cloned().collect();
+        let iam = Arc::new(LocalIam::new(
+            facts,
+            policies,
+            Upstreams {
+                dynamodb: stack.dynamodb.clone(),
+                kinesis: stack.kinesis.clone(),
+                namespace: stack.namespace.clone(),
+            },
+        ));
+        let aws_url = iam.start().await.map_err(|e| e.to_string())?;
+        let deps = names
+            .into_iter()
+            .map(|name| {
+                let credentials = SharedCredentialsProvider::new(iam.credentials(&name));
+                let store_config = base
+                    .store
+                    .client()
+                    .config()
+                    .to_builder()
+                    .endpoint_url(&aws_url)
+                    .credentials_provider(credentials.clone())
+                    .build();
+                let store = DynamoStore::new(
+                    aws_sdk_dynamodb::Client::from_conf(store_config),
+                    base.store.table().clone(),
+                    base.store.clock(),
+                );
+                let pusher = signing_as(&base.pusher, credentials);
+                let deps = HttpDeps {
+                    store,
+                    pusher,
+                    ..base.clone()
+                };
+                (name, deps)
+            })
+            .collect();
+        Ok(Self { iam, aws_url, deps })
+    }
+
+    /// `pusher` signing as the stack's owner (allowed everything): what the gateway's own deps
+    /// push with, so that a test may push as no function may.
+    pub fn owner_pusher(&self, pusher: &Pusher) -> Pusher {
+        signing_as(
+            pusher,
+            SharedCredentialsProvider::new(self.iam.owner_credentials()),
+        )
+    }
+
+    /// The function's deps. Every function of the template has them; a name that is not one is
+    /// a bug of the caller's.
+    pub fn http(&self, function: &str) -> Option<&HttpDeps> {
+        self.deps.get(function)
+    }
+
+    /// The function's deps as the WebSocket routes that only answer take them.
+    pub fn ws(&self, function: &str) -> Option<WsDeps> {
+        self.http(function).map(|d| WsDeps {
+            store: d.store.clone(),
+            pusher: d.pusher.clone(),
+        })
+    }
+
+    /// The function's credentials, as a provider.
+    fn credentials(&self, function: &str) -> SharedCredentialsProvider {
+        SharedCredentialsProvider::new(self.iam.credentials(function))
+    }
+
+    /// A Kinesis client of the function's: `base`'s settings, through the IAM proxy, signing as
+    /// it. (The endpoint is set on the client's own configuration: set on the shared one, the
+    /// environment's `AWS_ENDPOINT_URL_KINESIS` would win.)
+    pub fn kinesis(&self, function: &str, base: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
+        let config = aws_sdk_kinesis::config::Builder::from(base)
+            .endpoint_url(&self.aws_url)
+            .credentials_provider(self.credentials(function))
+            .build();
+        aws_sdk_kinesis::Client::from_conf(config)
+    }
+
+    /// A DynamoDB Streams client of the function's (the event source mapping reads the table's
+    /// stream with the function's role).
+    pub fn dynamodb_streams(
+        &self,
+        function: &str,
+        base: &aws_config::SdkConfig,
+    ) -> aws_sdk_dynamodbstreams::Client {
+        let config = aws_sdk_dynamodbstreams::config::Builder::from(base)
+            .endpoint_url(&self.aws_url)
+            .credentials_provider(self.credentials(function))
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(config)
+    }
+
+    /// How a bootstrap reaches the IAM proxy as a function (the runtime tests', and through
+    /// `gateway-iam.json` `local-invoke`'s).
+    pub fn door(&self) -> IamDoor {
+        IamDoor {
+            url: self.aws_url.clone(),
+            secret: self.iam.secret().to_owned(),
+        }
+    }
+
+    pub fn iam(&self) -> &Arc<LocalIam> {
+        &self.iam
+    }
+
+    /// The IAM proxy's URL (every AWS service the functions use, told apart by `X-Amz-Target`).
+    pub fn aws_url(&self) -> &str {
+        &self.aws_url
+    }
+}
+
+/// `pusher`'s client and settings, signing with `credentials`.
+fn signing_as(pusher: &Pusher, credentials: SharedCredentialsProvider) -> Pusher {
+    let config = pusher
+        .client()
+        .config()
+        .to_builder()
+        .credentials_provider(credentials)
+        .build();
+    Pusher::new(aws_sdk_apigatewaymanagement::Client::from_conf(config))
+        .with_in_flight(pusher.in_flight())
+}
