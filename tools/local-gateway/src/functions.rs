@@ -1,7 +1,8 @@
 //! Every function of the template with clients of its own, as on AWS: each signs its calls with
-//! credentials named after it, and they go through the stack's [`LocalIam`] proxy, which checks
-//! them against that function's role as deployed (`template.yaml` after SAM's transform). So a
-//! permission missing from the template fails here exactly as it would on AWS.
+//! credentials named after it, and each call is held to that function's role as deployed
+//! (`template.yaml` after SAM's transform) by the stack's [`LocalIam`]: inside this process by the
+//! clients' own HTTP client ([`local_iam::connector`]), and at its proxy for the bootstraps of
+//! other processes. So a permission missing from the template fails here exactly as on AWS.
 //!
 //! The rest of a function's deps (Redis, limits, the cursor key, the clock) are the gateway's.
 
@@ -9,10 +10,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use chat_shared::deps::HttpDeps;
 use chat_shared::push::Pusher;
 use chat_shared::store::DynamoStore;
 use chat_shared::ws::WsDeps;
+use local_iam::connector::CheckedClient;
 use local_iam::{LocalIam, Policies, StackFacts, Upstreams};
 
 /// Where the emulators are that the functions' calls end at, and the stack's names.
@@ -106,6 +109,7 @@ pub const LOCAL_ACCOUNT: &str = "000000000000";
 pub struct Functions {
     iam: Arc<LocalIam>,
     aws_url: String,
+    stack: LocalStack,
     deps: BTreeMap<String, HttpDeps>,
 }
 
@@ -146,6 +150,12 @@ impl Functions {
             },
         ));
         let aws_url = iam.start().await.map_err(|e| e.to_string())?;
+        let http = base
+            .store
+            .client()
+            .config()
+            .http_client()
+            .ok_or("the stack's DynamoDB client has no HTTP client to check calls in")?;
         let deps = names
             .into_iter()
             .map(|name| {
@@ -155,7 +165,8 @@ impl Functions {
                     .client()
                     .config()
                     .to_builder()
-                    .endpoint_url(&aws_url)
+                    .endpoint_url(&stack.dynamodb)
+                    .http_client(CheckedClient::shared(http.clone(), iam.clone(), &name))
                     .credentials_provider(credentials.clone())
                     .build();
                 let store = DynamoStore::new(
@@ -172,7 +183,12 @@ impl Functions {
                 (name, deps)
             })
             .collect();
-        Ok(Self { iam, aws_url, deps })
+        Ok(Self {
+            iam,
+            aws_url,
+            stack: stack.clone(),
+            deps,
+        })
     }
 
     /// `pusher` signing as the stack's owner (allowed everything): what the gateway's own deps
@@ -203,14 +219,21 @@ impl Functions {
         SharedCredentialsProvider::new(self.iam.credentials(function))
     }
 
-    /// A Kinesis client of the function's: `base`'s settings, through the IAM proxy, signing as
-    /// it. (The endpoint is set on the client's own configuration: set on the shared one, the
+    /// `base`'s HTTP client behind the check of `function`'s calls.
+    fn checked(&self, function: &str, base: &aws_config::SdkConfig) -> Option<SharedHttpClient> {
+        base.http_client()
+            .map(|http| CheckedClient::shared(http, self.iam.clone(), function))
+    }
+
+    /// A Kinesis client of the function's: `base`'s settings, signing as it, its calls checked.
+    /// (The endpoint is set on the client's own configuration: set on the shared one, the
     /// environment's `AWS_ENDPOINT_URL_KINESIS` would win.)
     pub fn kinesis(&self, function: &str, base: &aws_config::SdkConfig) -> aws_sdk_kinesis::Client {
-        let config = aws_sdk_kinesis::config::Builder::from(base)
-            .endpoint_url(&self.aws_url)
-            .credentials_provider(self.credentials(function))
-            .build();
+        let mut config = aws_sdk_kinesis::config::Builder::from(base)
+            .endpoint_url(&self.stack.kinesis)
+            .credentials_provider(self.credentials(function));
+        config.set_http_client(self.checked(function, base));
+        let config = config.build();
         aws_sdk_kinesis::Client::from_conf(config)
     }
 
@@ -221,10 +244,11 @@ impl Functions {
         function: &str,
         base: &aws_config::SdkConfig,
     ) -> aws_sdk_dynamodbstreams::Client {
-        let config = aws_sdk_dynamodbstreams::config::Builder::from(base)
-            .endpoint_url(&self.aws_url)
-            .credentials_provider(self.credentials(function))
-            .build();
+        let mut config = aws_sdk_dynamodbstreams::config::Builder::from(base)
+            .endpoint_url(&self.stack.dynamodb)
+            .credentials_provider(self.credentials(function));
+        config.set_http_client(self.checked(function, base));
+        let config = config.build();
         aws_sdk_dynamodbstreams::Client::from_conf(config)
     }
 

@@ -91,7 +91,8 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
     let analytics = start_analytics(&gateway, &stack).await?;
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
     println!(
-        "functions' AWS calls checked against their roles (template.yaml) at {}",
+        "every function's AWS calls are held to its role in template.yaml; bootstraps of other \
+         processes (tools/local-invoke.sh) reach the emulators through the IAM proxy at {}",
         gateway.functions.aws_url()
     );
     let shown = web.canonicalize().unwrap_or_else(|_| web.clone());

@@ -8,10 +8,12 @@
 //! - [`requests`]: the authorizations each DynamoDB, DynamoDB Streams and Kinesis call needs, as
 //!   AWS computes them (`dynamodb:LeadingKeys` included).
 //! - [`sigv4`]: signatures checked as AWS checks them.
-//! - [`service`]: [`LocalIam`], the proxy in front of the emulators that every function's calls go
-//!   through, and the check the local gateway applies to `@connections`.
+//! - [`service`]: [`LocalIam`], the proxy in front of the emulators that the bootstraps' calls go
+//!   through, and the check the local gateway applies to `@connections`;
+//!   [`connector`]: the same check inside the process, for the gateway's own functions.
 //! - [`usage`]: what each function asked for in a run, for the report of used against granted.
 
+pub mod connector;
 pub mod policies;
 pub mod policy;
 pub mod report;

@@ -232,6 +232,30 @@ impl LocalIam {
         Ok(())
     }
 
+    /// Checks one JSON-protocol call (`X-Amz-Target`'s service and operation, and its body) made
+    /// by `function`, as AWS would before doing it.
+    pub async fn check_call(
+        &self,
+        function: &str,
+        service: Service,
+        operation: &str,
+        body: &[u8],
+    ) -> Result<(), Refusal> {
+        let json: Value = serde_json::from_slice(body)
+            .map_err(|_| Refusal::Unreadable(Unreadable::Body.to_string()))?;
+        let schemas = if service == Service::DynamoDb {
+            self.schemas(&tables_named(operation, &json)).await
+        } else {
+            BTreeMap::new()
+        };
+        match authorizations(service, operation, &json, &self.facts, &schemas) {
+            Ok(requests) => self.check(function, &requests),
+            // A table that does not exist: DynamoDB answers ResourceNotFoundException.
+            Err(Unreadable::Field("TableName")) => Ok(()),
+            Err(unreadable) => Err(Refusal::Unreadable(unreadable.to_string())),
+        }
+    }
+
     /// The key schemas of `tables` (asked of DynamoDB Local once each); tables that do not exist
     /// are left out.
     async fn schemas(&self, tables: &[String]) -> BTreeMap<String, KeySchema> {
@@ -262,7 +286,7 @@ impl LocalIam {
 
     /// An `Authorization` header naming the stack's key (the emulators read the key, not the
     /// signature): the caller's own, with its key replaced, or a fresh one.
-    fn upstream_authorization(&self, original: Option<&str>) -> String {
+    pub fn upstream_authorization(&self, original: Option<&str>) -> String {
         let namespace = &self.upstreams.namespace;
         if let Some(original) = original
             && let Some(start) = original.find("Credential=")
@@ -282,15 +306,24 @@ impl LocalIam {
     }
 }
 
+impl Refusal {
+    /// AWS's JSON error answer to a refused call of `service`: its content type and body (the
+    /// status is 400).
+    pub fn json_answer(&self, service: Option<Service>) -> (&'static str, String) {
+        let kind = self.error_type();
+        let content_type = match service {
+            Some(Service::Kinesis) => "application/x-amz-json-1.1",
+            _ => "application/x-amz-json-1.0",
+        };
+        let body = json!({"__type": format!("com.amazon.coral.service#{kind}"), "message": self.to_string()});
+        (content_type, body.to_string())
+    }
+}
+
 /// AWS's JSON error answer.
 fn refused(service: Option<Service>, refusal: &Refusal) -> Response {
-    let kind = refusal.error_type();
-    let content_type = match service {
-        Some(Service::Kinesis) => "application/x-amz-json-1.1",
-        _ => "application/x-amz-json-1.0",
-    };
-    let body = json!({"__type": format!("com.amazon.coral.service#{kind}"), "message": refusal.to_string()});
-    let mut response = (StatusCode::BAD_REQUEST, body.to_string()).into_response();
+    let (content_type, body) = refusal.json_answer(service);
+    let mut response = (StatusCode::BAD_REQUEST, body).into_response();
     let headers = response.headers_mut();
     headers.insert("content-type", HeaderValue::from_static(content_type));
     if let Ok(id) = HeaderValue::from_str(&ulid::Ulid::new().to_string()) {
@@ -329,24 +362,7 @@ async fn proxy(State(iam): State<Arc<LocalIam>>, request: Request) -> Response {
         Ok(function) => function,
         Err(refusal) => return refused(Some(service), &refusal),
     };
-    let Ok(json) = serde_json::from_slice::<Value>(&body) else {
-        return refused(
-            Some(service),
-            &Refusal::Unreadable(Unreadable::Body.to_string()),
-        );
-    };
-    let schemas = if service == Service::DynamoDb {
-        iam.schemas(&tables_named(operation, &json)).await
-    } else {
-        BTreeMap::new()
-    };
-    let checked = match authorizations(service, operation, &json, &iam.facts, &schemas) {
-        Ok(requests) => iam.check(&function, &requests),
-        // A table that does not exist: DynamoDB answers ResourceNotFoundException.
-        Err(Unreadable::Field("TableName")) => Ok(()),
-        Err(unreadable) => Err(Refusal::Unreadable(unreadable.to_string())),
-    };
-    if let Err(refusal) = checked {
+    if let Err(refusal) = iam.check_call(&function, service, operation, &body).await {
         return refused(Some(service), &refusal);
     }
     forward(&iam, service, &parts.headers, body).await
