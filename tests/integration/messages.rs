@@ -266,13 +266,16 @@ async fn a_send_moves_the_conversation_to_the_top_and_unarchives_it() {
         .await;
     let first = api.group("ada", &["bob"]).await;
     let second = api.group("ada", &["cy"]).await;
-    api.call(
-        Method::PATCH,
-        &format!("/conversations/{first}/settings"),
-        "bob",
-        Some(json!({"archived": true})),
-    )
-    .await;
+    let (status, archived) = api
+        .call(
+            Method::PATCH,
+            &format!("/conversations/{first}/settings"),
+            "bob",
+            Some(json!({"archived": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{archived}");
+    assert_eq!(archived["me"]["archived"], true, "{archived}");
     let (_, list) = api.call(Method::GET, "/conversations", "ada", None).await;
     assert_eq!(list["items"][0]["id"], second.as_str());
     send(&api, "ada", &first, "back to the top", "m1").await;

@@ -491,43 +491,12 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     scan_logs(&functions.logs, &secrets);
 }
 
-/// The logs of the whole run: the functions' lines are JSON with the request id, metrics are
-/// Embedded Metric Format, and no secret or message body appears anywhere.
+/// The logs of the whole run, function by function: every line is JSON or Lambda's own (the
+/// emulator's, `START`/`END`/`REPORT`); every line written during an invocation carries that
+/// invocation's request id; metrics are Embedded Metric Format; and no secret or message body
+/// appears anywhere.
 fn scan_logs(logs: &BTreeMap<String, String>, secrets: &[String]) {
-    let mut metrics: BTreeMap<(String, String), u64> = BTreeMap::new();
-    let mut with_request_id = 0;
-    for (binary, text) in logs {
-        for secret in secrets.iter().filter(|s| !s.is_empty()) {
-            assert!(
-                !text.contains(secret.as_str()),
-                "{binary}'s log contains a secret or a message body ({} chars)",
-                secret.len()
-            );
-        }
-        for line in text.lines().filter(|l| l.starts_with('{')) {
-            let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{binary}: a line that is not JSON ({e}): {line}"));
-            if let Some(directive) = value["_aws"]["CloudWatchMetrics"][0].as_object() {
-                let name = directive["Metrics"][0]["Name"].as_str().unwrap();
-                assert_eq!(value["Function"], binary.as_str(), "{line}");
-                *metrics
-                    .entry((binary.clone(), name.to_owned()))
-                    .or_default() += value[name].as_u64().unwrap();
-                continue;
-            }
-            assert!(value["level"].is_string(), "{binary}: {line}");
-            if value["span"]["requestId"]
-                .as_str()
-                .is_some_and(|id| !id.is_empty())
-            {
-                with_request_id += 1;
-            }
-        }
-    }
-    assert!(
-        with_request_id > 0,
-        "log lines written during an invocation carry its request id"
-    );
+    let metrics = check_lines(logs, secrets);
     let metric = |binary: &str, name: &str| {
         metrics
             .get(&(binary.to_owned(), name.to_owned()))
@@ -550,6 +519,74 @@ fn scan_logs(logs: &BTreeMap<String, String>, secrets: &[String]) {
         4,
         "{metrics:?}"
     );
+}
+
+/// The line checks of [`scan_logs`]; the metrics' totals by function and name.
+fn check_lines(
+    logs: &BTreeMap<String, String>,
+    secrets: &[String],
+) -> BTreeMap<(String, String), u64> {
+    let mut metrics: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for (binary, text) in logs {
+        for secret in secrets.iter().filter(|s| !s.is_empty()) {
+            assert!(
+                !text.contains(secret.as_str()),
+                "{binary}'s log contains a secret or a message body ({} chars)",
+                secret.len()
+            );
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        // The last platform line: after it, only the bootstrap's exit when the emulator stops
+        // (the runtime API's connection closes under it), which Lambda never shows.
+        let last_report = lines
+            .iter()
+            .rposition(|l| l.starts_with("REPORT RequestId: "));
+        // The invocation a line is written in: from the emulator's INVOKE START to END.
+        let mut invocation: Option<String> = None;
+        let mut invoked = 0;
+        for (n, line) in lines.iter().enumerate() {
+            if let Some(rest) = line.split("(rapid) INVOKE START(requestId: ").nth(1) {
+                invocation = Some(rest.trim_end_matches(')').to_owned());
+                invoked += 1;
+                continue;
+            }
+            if line.starts_with("END RequestId: ") {
+                invocation = None;
+                continue;
+            }
+            if !line.starts_with('{') {
+                let platform = line.starts_with("START RequestId: ")
+                    || line.starts_with("REPORT RequestId: ")
+                    || is_emulator_line(line);
+                let shutdown = last_report.is_some_and(|r| n > r) && line.starts_with("Error: ");
+                assert!(
+                    platform || shutdown,
+                    "{binary}: a line that is neither JSON nor Lambda's own: {line}"
+                );
+                continue;
+            }
+            let value: Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{binary}: a line that is not JSON ({e}): {line}"));
+            if let Some(directive) = value["_aws"]["CloudWatchMetrics"][0].as_object() {
+                let name = directive["Metrics"][0]["Name"].as_str().unwrap();
+                assert_eq!(value["Function"], binary.as_str(), "{line}");
+                *metrics
+                    .entry((binary.clone(), name.to_owned()))
+                    .or_default() += value[name].as_u64().unwrap();
+                continue;
+            }
+            assert!(value["level"].is_string(), "{binary}: {line}");
+            if let Some(request) = &invocation {
+                assert_eq!(
+                    value["span"]["requestId"].as_str(),
+                    Some(request.as_str()),
+                    "{binary}: a line written during an invocation carries its request id: {line}"
+                );
+            }
+        }
+        assert!(invoked > 0, "{binary} was invoked");
+    }
+    metrics
 }
 
 #[tokio::test]
@@ -581,4 +618,52 @@ async fn a_bootstrap_with_redis_down_still_answers_and_counts_the_degradation() 
         "{:?}",
         functions.logs["http-get-me"]
     );
+}
+
+/// A line the Runtime Interface Emulator writes itself: `07 Dec 2026 01:47:49,840 [INFO] (rapid) …`.
+fn is_emulator_line(line: &str) -> bool {
+    line.split_once(" (rapid) ").is_some_and(|(head, _)| {
+        head.len() == "07 Dec 2026 01:47:49,840 [INFO]".len()
+            || head.ends_with("[WARNING]")
+            || head.ends_with("[ERROR]")
+            || head.ends_with("[DEBUG]")
+    }) && line.as_bytes().first().is_some_and(u8::is_ascii_digit)
+}
+
+/// The scan can fail: synthetic logs as the emulator writes them, each with one fault.
+#[test]
+fn the_log_scan_refuses_text_lines_and_lines_without_their_request_id() {
+    let good = "07 Dec 2026 01:47:49,840 [INFO] (rapid) exec 'x'\n\
+        START RequestId: r1 Version: $LATEST\n\
+        {\"level\":\"INFO\",\"message\":\"at init\"}\n\
+        07 Dec 2026 01:47:49,961 [INFO] (rapid) INVOKE START(requestId: r1)\n\
+        {\"level\":\"INFO\",\"message\":\"m\",\"span\":{\"requestId\":\"r1\"}}\n\
+        END RequestId: r1\n\
+        REPORT RequestId: r1\tDuration: 1 ms\n\
+        Error: hyper_util::client::legacy::Error(SendRequest)\n";
+    let logs = |text: &str| BTreeMap::from([("f".to_owned(), text.to_owned())]);
+    check_lines(&logs(good), &[]);
+    let faults = [
+        (
+            "a text line",
+            good.replace("{\"level\":\"INFO\",\"message\":\"m\"", "INFO m {\"x\":1"),
+        ),
+        (
+            "another request's id",
+            good.replace("{\"requestId\":\"r1\"}", "{\"requestId\":\"r0\"}"),
+        ),
+        (
+            "no request id",
+            good.replace(",\"span\":{\"requestId\":\"r1\"}", ""),
+        ),
+        (
+            "an error line before the end",
+            good.replace("END RequestId: r1\n", "Error: boom\nEND RequestId: r1\n"),
+        ),
+        ("a secret", good.replace("at init", "s3cret")),
+    ];
+    for (fault, text) in faults {
+        let caught = std::panic::catch_unwind(|| check_lines(&logs(&text), &["s3cret".to_owned()]));
+        assert!(caught.is_err(), "{fault} passed the scan");
+    }
 }

@@ -995,7 +995,15 @@ async fn a_ticket_opens_one_connection_and_every_bad_credential_is_refused_at_th
     assert_eq!(handshake(&api, &query).await.err(), Some(401));
     let mut socket = open.pop().unwrap().unwrap();
     socket.close(None).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Closed: once its $disconnect has removed the record, the ticket is refused still.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !connections_of(&api, OWNER).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "$disconnect did not run"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert_eq!(handshake(&api, &query).await.err(), Some(401));
 
     // Expired: DynamoDB may keep it past its TTL, the authorizer must not take it.
@@ -1053,9 +1061,8 @@ async fn a_ticket_opens_one_connection_and_every_bad_credential_is_refused_at_th
     for (name, query) in &queries {
         assert_eq!(handshake(&api, query).await.err(), Some(401), "{name}");
     }
-    // The refusals opened nothing; bob's ticket, which was only ever offered as a token, still
-    // opens bob's connection once.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The refusals opened nothing (each was answered before any $connect); bob's ticket, which
+    // was only ever offered as a token, still opens bob's connection once.
     assert!(connections_of(&api, OWNER).await.is_empty());
     let bobs = handshake(&api, &format!("ticket={unused}")).await;
     assert!(bobs.is_ok(), "an unused ticket");

@@ -444,18 +444,43 @@ pub async fn next_unchecked_frame(
     socket: &mut Socket,
     deadline: tokio::time::Instant,
 ) -> Option<serde_json::Value> {
-    use futures::StreamExt;
-    use tokio_tungstenite::tungstenite::Message;
-    match tokio::time::timeout_at(deadline, socket.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) => Some(
-            serde_json::from_str(&text)
-                .unwrap_or_else(|e| panic!("a text frame that is not JSON ({e}): {text}")),
-        ),
-        _ => None,
+    match next_event(socket, deadline).await {
+        SocketEvent::Frame(frame) => Some(frame),
+        SocketEvent::Quiet | SocketEvent::Closed => None,
     }
 }
 
-/// Runs the futures at once (on this task) and returns their outputs in order.
+/// What a socket did before a deadline.
+#[derive(Debug)]
+pub enum SocketEvent {
+    /// A text frame (JSON).
+    Frame(serde_json::Value),
+    /// Nothing until the deadline, and still open.
+    Quiet,
+    /// Closed (or failed): a closed socket hears nothing, which proves nothing.
+    Closed,
+}
+
+/// The next text frame, skipping control frames, or why there is none.
+pub async fn next_event(socket: &mut Socket, deadline: tokio::time::Instant) -> SocketEvent {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout_at(deadline, socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => {
+                return SocketEvent::Frame(
+                    serde_json::from_str(&text)
+                        .unwrap_or_else(|e| panic!("a text frame that is not JSON ({e}): {text}")),
+                );
+            }
+            Ok(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+            Ok(Some(Ok(Message::Binary(_)))) => panic!("a binary frame: the API sends text only"),
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => return SocketEvent::Closed,
+            Err(_) => return SocketEvent::Quiet,
+        }
+    }
+}
+
 /// How many times [`LocalApi::call_retrying`] tries again after a 503.
 pub const RETRIES: u32 = 10;
 
@@ -467,6 +492,7 @@ pub fn full_jitter(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(random % (ceiling_ms + 1))
 }
 
+/// Runs the futures at once (on this task) and returns their outputs in order.
 pub async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     futures::future::join_all(futures).await
 }

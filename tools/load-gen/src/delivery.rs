@@ -56,7 +56,23 @@ type Timeline = BTreeMap<u64, (String, u64, String)>;
 #[derive(Debug, Default)]
 pub struct Report {
     pub text: String,
+    /// Messages a socket's timeline never had, even after `rev` ordering and `/changes`.
     pub lost: usize,
+    /// Pushes that never came, and came more than once, before any repair.
+    pub misses: usize,
+    pub duplicates: usize,
+    /// Sends the API refused (429, 503 …).
+    pub refused: usize,
+}
+
+impl Report {
+    /// Whether the run passes: nothing lost, and unless `lenient` (a stress run, which is meant
+    /// to overload the stack), every push delivered exactly once and no send refused. Reorders
+    /// are allowed: clients order by `rev`.
+    pub fn passes(&self, lenient: bool) -> bool {
+        self.lost == 0
+            && (lenient || (self.misses == 0 && self.duplicates == 0 && self.refused == 0))
+    }
 }
 
 pub async fn run(o: &Options) -> Result<Report, Error> {
@@ -424,5 +440,12 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
             socket.close().await;
         }
     }
-    Ok(Report { text, lost })
+    let refused = refused.values().sum::<usize>();
+    Ok(Report {
+        text,
+        lost,
+        misses,
+        duplicates,
+        refused,
+    })
 }
