@@ -235,6 +235,7 @@ mod tests {
                         limit: 1,
                         remaining: 0,
                         reset_seconds: 3,
+                        window_seconds: 3,
                     },
                 },
                 429,

@@ -242,6 +242,10 @@ fn response(
         .header("x-request-id", request_id);
     if let Some(q) = quota {
         builder = builder
+            .header(
+                "ratelimit-policy",
+                format!("{};w={}", q.limit, q.window_seconds),
+            )
             .header("ratelimit-limit", q.limit)
             .header("ratelimit-remaining", q.remaining)
             .header("ratelimit-reset", q.reset_seconds);

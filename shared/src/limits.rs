@@ -1,11 +1,19 @@
-//! Rate limits (the contract's table, each configurable by environment), enforced in Redis by one
-//! atomic GCRA script per request. When Redis is unreachable, a per-instance limiter with the same
-//! algorithm takes over, so a burst is still stopped and the request goes on.
+//! Rate limits (the contract's table, each configurable by environment), exact: "N per window"
+//! means at most N requests accepted in any window of that length, per user and limit, across
+//! every instance and both APIs (a WebSocket `sendMessage` and `POST …/messages` share one).
 //!
-//! GCRA keeps one number per key, the "theoretical arrival time" (TAT): each request moves it one
-//! emission interval (period / limit) into the future, and a request is refused while the TAT
-//! would be more than one period ahead of now. Redis's own clock (`TIME`) is used, so instances
-//! with skewed clocks agree.
+//! Redis keeps, per user and limit, the log of the accepted requests' times (a sorted set), and
+//! one atomic script per request drops the times that have left the window, counts the rest and
+//! logs this request only if there is room. A refused request (429) is not logged: it costs
+//! nothing. Redis's own clock (`TIME`) stamps every request, so instances with skewed clocks
+//! agree. `Retry-After` is when the oldest logged request leaves the window, `RateLimit-Reset`
+//! when the newest does (the whole allowance is back), both rounded up to the second, and
+//! `RateLimit-Policy` says the limit and window (`20;w=3600`).
+//!
+//! **While Redis is unreachable**, each function instance keeps such a log of its own: exact
+//! within the instance, not across instances (a user whose requests reach k instances may get up
+//! to k × N in a window). That keeps every route working through a cache outage, which refusing
+//! would not, at the price of looser limits until Redis is back; the fault tests show both.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -85,11 +93,6 @@ impl Rate {
     fn period_ms(self) -> i64 {
         i64::from(self.seconds) * 1_000
     }
-
-    /// Milliseconds between two requests at the steady rate.
-    fn interval_ms(self) -> i64 {
-        (self.period_ms() / i64::from(self.count.max(1))).max(1)
-    }
 }
 
 impl std::str::FromStr for Rate {
@@ -119,91 +122,103 @@ impl std::fmt::Display for Rate {
 pub struct Quota {
     pub limit: u32,
     pub remaining: u32,
-    /// Seconds until the limit is whole again.
+    /// Seconds until the whole allowance is back (the newest logged request leaves the window).
     pub reset_seconds: u64,
+    /// The window's length (`RateLimit-Policy: limit;w=window`).
+    pub window_seconds: u32,
 }
 
-/// How a request meets its limit.
+/// A request taken from an allowance, which can be given back (it turned out not to count).
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub quota: Quota,
+    kind: LimitKind,
+    subject: String,
+    /// The request's entry in the log.
+    entry: String,
+}
+
+/// One step of the sliding log: `log` holds the times (ms) of the accepted requests, oldest
+/// first. Drops those that left the window, then logs `now` if there is room. The Lua script
+/// below is the same arithmetic, in Redis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    /// Take one if the allowance has one, else refuse.
-    Take,
-    /// Give one back (the request turned out not to count).
-    Refund,
+struct Step {
+    accepted: bool,
+    /// Requests in the window, this one included when accepted.
+    count: u32,
+    /// Milliseconds until a place frees (the oldest leaves) and until all do (the newest).
+    free_in_ms: i64,
+    empty_in_ms: i64,
 }
 
-impl Mode {
-    fn arg(self) -> &'static str {
-        match self {
-            Self::Take => "take",
-            Self::Refund => "refund",
-        }
+fn slide(
+    log: &mut std::collections::VecDeque<(i64, String)>,
+    rate: Rate,
+    now: i64,
+    entry: &str,
+) -> Step {
+    let window = rate.period_ms();
+    // An entry logged at t counts while now < t + window.
+    while log.front().is_some_and(|(t, _)| *t <= now - window) {
+        log.pop_front();
+    }
+    let accepted = log.len() < rate.count as usize;
+    if accepted {
+        log.push_back((now, entry.to_owned()));
+    }
+    let oldest = log.front().map_or(now, |(t, _)| *t);
+    let newest = log.back().map_or(now, |(t, _)| *t);
+    Step {
+        accepted,
+        count: u32::try_from(log.len()).unwrap_or(u32::MAX),
+        free_in_ms: oldest + window - now,
+        empty_in_ms: newest + window - now,
     }
 }
 
-/// The GCRA step: given the stored TAT and now, whether the request passes, the TAT to store, and
-/// how far ahead of now the TAT stands (ms). The Lua script below is the same arithmetic.
-fn gcra(rate: Rate, stored_tat: Option<i64>, now: i64, mode: Mode) -> (bool, i64, i64) {
-    let tat = stored_tat.unwrap_or(now).max(now);
-    match mode {
-        Mode::Refund => {
-            let back = (tat - rate.interval_ms()).max(now);
-            (true, back, back - now)
-        }
-        Mode::Take => {
-            let new_tat = tat + rate.interval_ms();
-            if new_tat - now <= rate.period_ms() {
-                (true, new_tat, new_tat - now)
-            } else {
-                (false, tat, tat - now)
-            }
-        }
-    }
-}
-
-/// What a decision means for the caller.
-fn outcome(rate: Rate, allowed: bool, ahead_ms: i64) -> Result<Quota, ApiError> {
+/// What a step means for the caller.
+fn outcome(rate: Rate, step: Step) -> Result<Quota, ApiError> {
     let ceil_secs = |ms: i64| u64::try_from((ms.max(0) + 999) / 1_000).unwrap_or(0);
     let quota = Quota {
         limit: rate.count,
-        remaining: u32::try_from(((rate.period_ms() - ahead_ms) / rate.interval_ms()).max(0))
-            .unwrap_or(0),
-        reset_seconds: ceil_secs(ahead_ms),
+        remaining: rate.count.saturating_sub(step.count),
+        reset_seconds: ceil_secs(step.empty_in_ms),
+        window_seconds: rate.seconds,
     };
-    if allowed {
+    if step.accepted {
         Ok(quota)
     } else {
-        let retry_ms = ahead_ms + rate.interval_ms() - rate.period_ms();
         Err(ApiError::RateLimited {
-            retry_after_seconds: ceil_secs(retry_ms).max(1),
-            quota: Quota {
-                remaining: 0,
-                ..quota
-            },
+            retry_after_seconds: ceil_secs(step.free_in_ms).max(1),
+            quota,
         })
     }
 }
 
-const GCRA_LUA: &str = r"
+/// The sliding log in Redis: KEYS[1] the log, ARGV window (ms), limit, and the entry. Returns
+/// accepted (0/1), the count, and the milliseconds until a place frees and until all do.
+const SLIDING_LOG_LUA: &str = r"
+local key = KEYS[1]
+local window = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local interval = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
-local mode = ARGV[3]
-local tat = tonumber(redis.call('GET', KEYS[1]) or now)
-if tat < now then tat = now end
-local new_tat = tat + interval
-if mode == 'refund' then
-  new_tat = math.max(tat - interval, now)
-elseif new_tat - now > period then
-  return {0, tat - now}
+redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+local count = redis.call('ZCARD', key)
+local accepted = 0
+if count < limit then
+  redis.call('ZADD', key, now, ARGV[3])
+  count = count + 1
+  accepted = 1
 end
-if new_tat > now then
-  redis.call('SET', KEYS[1], new_tat, 'PX', new_tat - now)
-else
-  redis.call('DEL', KEYS[1])
+local oldest = now
+local newest = now
+if count > 0 then
+  oldest = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
+  newest = tonumber(redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')[2])
+  redis.call('PEXPIRE', key, newest + window - now)
 end
-return {1, new_tat - now}
+return {accepted, count, oldest + window - now, newest + window - now}
 ";
 
 /// Limits per kind, read from the environment.
@@ -232,6 +247,12 @@ impl Limits {
             .copied()
             .unwrap_or_else(|| kind.default_rate())
     }
+
+    /// These limits with `kind` set to `rate` (tests: a short window).
+    pub fn with(mut self, kind: LimitKind, rate: Rate) -> Self {
+        self.0.insert(kind, rate);
+        self
+    }
 }
 
 impl Default for Limits {
@@ -251,10 +272,12 @@ pub struct RateLimiter {
     redis: Arc<RedisLink>,
     limits: Limits,
     script: Script,
-    /// The per-instance fallback: TAT by key.
-    local: Mutex<HashMap<String, i64>>,
+    /// The per-instance fallback: the log by key.
+    local: Mutex<HashMap<String, std::collections::VecDeque<(i64, String)>>>,
 }
 
+/// Real time in milliseconds: the fallback's clock (Redis's `TIME` is the shared one; a window is
+/// relative, so the application clock's offset has no place here).
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -267,12 +290,12 @@ impl RateLimiter {
         Self {
             redis,
             limits,
-            script: Script::new(GCRA_LUA),
+            script: Script::new(SLIDING_LOG_LUA),
             local: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The key of a subject's bucket. The hash tag (`{…}`) keeps every key of one subject in one
+    /// The key of a subject's log. The hash tag (`{…}`) keeps every key of one subject in one
     /// slot of a cluster-mode cache.
     fn key(kind: LimitKind, subject: &str) -> String {
         format!("rl:{{{}}}:{}", escape(subject), kind.name())
@@ -280,48 +303,81 @@ impl RateLimiter {
 
     /// Takes one request from the subject's allowance, or refuses with 429 `rate_limited`.
     pub async fn acquire(&self, kind: LimitKind, subject: &str) -> Result<Quota, ApiError> {
-        self.apply(kind, subject, Mode::Take).await
+        self.take(kind, subject).await.map(|grant| grant.quota)
     }
 
-    /// Gives one request back: it turned out not to count (a creation that found an existing
-    /// conversation).
-    pub async fn refund(&self, kind: LimitKind, subject: &str) {
-        let _ = self.apply(kind, subject, Mode::Refund).await;
-    }
-
-    async fn apply(&self, kind: LimitKind, subject: &str, mode: Mode) -> Result<Quota, ApiError> {
+    /// [`Self::acquire`], keeping what [`Self::give_back`] needs.
+    pub async fn take(&self, kind: LimitKind, subject: &str) -> Result<Grant, ApiError> {
         let rate = self.limits.rate(kind);
         let key = Self::key(kind, subject);
-        if let Some(mut connection) = self.redis.connection().await {
-            let answer: Result<(i64, i64), redis::RedisError> = self
-                .script
-                .key(self.redis.key(&key))
-                .arg(rate.interval_ms())
-                .arg(rate.period_ms())
-                .arg(mode.arg())
-                .invoke_async(&mut connection)
-                .await;
-            match answer {
-                Ok((allowed, ahead_ms)) => return outcome(rate, allowed == 1, ahead_ms),
-                Err(error) => self.redis.failed(&error).await,
-            }
-        }
-        let (allowed, ahead_ms) = self.apply_locally(rate, key, mode);
-        outcome(rate, allowed, ahead_ms)
+        let entry = ulid::Ulid::new().to_string();
+        let step = match self.take_in_redis(rate, &key, &entry).await {
+            Some(step) => step,
+            None => self.take_locally(rate, key, &entry),
+        };
+        outcome(rate, step).map(|quota| Grant {
+            quota,
+            kind,
+            subject: subject.to_owned(),
+            entry,
+        })
     }
 
-    fn apply_locally(&self, rate: Rate, key: String, mode: Mode) -> (bool, i64) {
+    async fn take_in_redis(&self, rate: Rate, key: &str, entry: &str) -> Option<Step> {
+        let mut connection = self.redis.connection().await?;
+        let answer: Result<(i64, i64, i64, i64), redis::RedisError> = self
+            .script
+            .key(self.redis.key(key))
+            .arg(rate.period_ms())
+            .arg(rate.count)
+            .arg(entry)
+            .invoke_async(&mut connection)
+            .await;
+        match answer {
+            Ok((accepted, count, free_in_ms, empty_in_ms)) => Some(Step {
+                accepted: accepted == 1,
+                count: u32::try_from(count).unwrap_or(u32::MAX),
+                free_in_ms,
+                empty_in_ms,
+            }),
+            Err(error) => {
+                self.redis.failed(&error).await;
+                None
+            }
+        }
+    }
+
+    fn take_locally(&self, rate: Rate, key: String, entry: &str) -> Step {
         let now = now_ms();
         let mut local = match self.local.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
         };
         if local.len() > 10_000 {
-            local.retain(|_, tat| *tat > now);
+            local.retain(|_, log| log.back().is_some_and(|(t, _)| *t > now - rate.period_ms()));
         }
-        let (allowed, new_tat, ahead) = gcra(rate, local.get(&key).copied(), now, mode);
-        local.insert(key, new_tat);
-        (allowed, ahead)
+        slide(local.entry(key).or_default(), rate, now, entry)
+    }
+
+    /// Gives a request back: it turned out not to count (a creation that found an existing
+    /// conversation, or failed on the server's side). Best effort: a failure leaves it counted.
+    pub async fn give_back(&self, grant: Grant) {
+        let key = Self::key(grant.kind, &grant.subject);
+        if let Some(mut connection) = self.redis.connection().await {
+            let removed: Result<i64, redis::RedisError> =
+                redis::AsyncCommands::zrem(&mut connection, self.redis.key(&key), &grant.entry)
+                    .await;
+            if let Err(error) = removed {
+                self.redis.failed(&error).await;
+            }
+        }
+        let mut local = match self.local.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(log) = local.get_mut(&key) {
+            log.retain(|(_, e)| *e != grant.entry);
+        }
     }
 }
 
@@ -338,34 +394,42 @@ mod tests {
     }
 
     #[test]
-    fn gcra_allows_the_burst_then_refuses_until_an_interval_passes() {
-        let rate = Rate::new(20, 3_600); // one per 180 s
-        let mut tat = None;
-        for n in 0..20 {
-            let (ok, new_tat, ahead) = gcra(rate, tat, 1_000_000, Mode::Take);
-            assert!(ok, "request {n}");
-            tat = Some(new_tat);
-            let quota = outcome(rate, ok, ahead).unwrap();
-            assert_eq!(quota.remaining, 19 - n);
+    fn the_log_admits_n_in_any_window_and_says_exactly_when_again() {
+        let rate = Rate::new(3, 10); // 3 per 10 s
+        let mut log = std::collections::VecDeque::new();
+        for (n, at) in [0, 1_000, 2_500].into_iter().enumerate() {
+            let step = slide(&mut log, rate, at, &format!("e{n}"));
+            assert!(step.accepted, "request {n}");
+            let quota = outcome(rate, step).unwrap();
+            assert_eq!(quota.remaining, 2 - n as u32);
+            assert_eq!(quota.window_seconds, 10);
         }
-        let (ok, _, ahead) = gcra(rate, tat, 1_000_000, Mode::Take);
-        assert!(!ok);
-        match outcome(rate, ok, ahead) {
+        // The fourth, at 4.2 s: refused until the first leaves at 10 s (5.8 s: Retry-After 6).
+        let refused = slide(&mut log, rate, 4_200, "e3");
+        match outcome(rate, refused) {
             Err(ApiError::RateLimited {
                 retry_after_seconds,
                 quota,
             }) => {
-                assert_eq!(retry_after_seconds, 180);
+                assert_eq!(retry_after_seconds, 6);
                 assert_eq!(quota.remaining, 0);
-                assert_eq!(quota.reset_seconds, 3_600);
+                // The allowance is whole again when the newest (2.5 s) leaves: 8.3 s later.
+                assert_eq!(quota.reset_seconds, 9);
             }
             other => panic!("{other:?}"),
         }
-        // One interval later, one more passes.
-        assert!(gcra(rate, tat, 1_000_000 + 180_000, Mode::Take).0);
-        // A refund gives one back at once.
-        let (_, refunded, _) = gcra(rate, tat, 1_000_000, Mode::Refund);
-        assert!(gcra(rate, Some(refunded), 1_000_000, Mode::Take).0);
+        assert_eq!(
+            log.len(),
+            3,
+            "a refused request is not logged: it costs nothing"
+        );
+        // At 9.999 s still full; at 10 s the first has left: exactly one more.
+        assert!(!slide(&mut log, rate, 9_999, "e4").accepted);
+        assert!(slide(&mut log, rate, 10_000, "e5").accepted);
+        assert!(!slide(&mut log, rate, 10_000, "e6").accepted);
+        // Any 10 s window held at most 3 accepted requests.
+        let times: Vec<i64> = log.iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [1_000, 2_500, 10_000]);
     }
 
     #[test]
@@ -377,13 +441,16 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_redis_the_local_limiter_stops_a_burst() {
+    async fn without_redis_the_local_log_stops_a_burst_and_a_grant_given_back_frees_its_place() {
         let limiter = RateLimiter::new(Arc::new(RedisLink::disabled()), Limits::default());
+        let mut grants = Vec::new();
         for _ in 0..20 {
-            limiter
-                .acquire(LimitKind::CreateConversation, "ada")
-                .await
-                .unwrap();
+            grants.push(
+                limiter
+                    .take(LimitKind::CreateConversation, "ada")
+                    .await
+                    .unwrap(),
+            );
         }
         let refused = limiter.acquire(LimitKind::CreateConversation, "ada").await;
         assert!(matches!(refused, Err(ApiError::RateLimited { .. })));
@@ -391,5 +458,11 @@ mod tests {
             .acquire(LimitKind::CreateConversation, "bob")
             .await
             .unwrap();
+        limiter.give_back(grants.pop().unwrap()).await;
+        let again = limiter
+            .acquire(LimitKind::CreateConversation, "ada")
+            .await
+            .unwrap();
+        assert_eq!(again.remaining, 0);
     }
 }

@@ -9,11 +9,12 @@ use lambda_http::{Body, Error, Request, Response};
 pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
     Ok(respond_as_caller(req, |caller| async move {
-        let request: CreateConversation = json_body(req)?;
+        // A body that cannot be read is a refused creation too: the service counts it.
+        let request = json_body::<CreateConversation>(req);
         let created = conversations::create(deps, &caller, request).await?;
         Ok(
             Reply::json(if created.new { 201 } else { 200 }, &created.conversation)?
-                .with_quota(created.quota),
+                .with_quota(Some(created.quota)),
         )
     })
     .await)

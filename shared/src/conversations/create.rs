@@ -66,30 +66,130 @@ fn decide_kind(asked: Option<Kind>, others: usize) -> Result<Kind, ApiError> {
 }
 
 /// The outcome: the conversation, whether this request made it (201) or found it (200), and the
-/// caller's creation allowance when this request counted against it.
+/// caller's allowance it counted against (creation's, or the default limit's for a lookup).
 #[derive(Debug)]
 pub struct Created {
     pub conversation: Conversation,
     pub new: bool,
-    pub quota: Option<Quota>,
+    pub quota: Quota,
 }
 
-/// `POST /conversations`. Only a creation counts against the creation limit: a lookup of an
-/// existing direct or self conversation is never limited, a request that finds one after all (the
-/// loser of a race, a retried `clientRequestId`) gives its allowance back, and a direct or self
-/// request refused by the limit first waits briefly for a concurrent creation of the same
-/// conversation to land, and returns it if it does.
+/// `POST /conversations`, under the creation limit. Every request that tries to create counts
+/// against it, refused ones too (a 400, a 409, 422 `unknown_users`): otherwise a refused creation
+/// would probe which user ids exist for free. A lookup (the direct or self conversation exists,
+/// or a retried `clientRequestId` finds its group) counts against the default limit instead, so
+/// reaching the creation limit never stops anyone opening a chat they have. A request refused by
+/// the limit (429) counts nothing; neither does one that fails on the server's side (5xx).
+///
+/// A direct or self request refused by the creation limit first waits briefly for a concurrent
+/// creation of the same conversation to land, and is a lookup if it does.
 pub async fn create(
     deps: &HttpDeps,
     caller: &Caller,
-    request: CreateConversation,
+    request: Result<CreateConversation, ApiError>,
 ) -> Result<Created, ApiError> {
-    let store = &deps.store;
     let me = &caller.user_id;
+    let refused = |error: ApiError| async move {
+        // Counted as a creation; when none is left, the limit is the answer.
+        match deps
+            .limiter
+            .acquire(LimitKind::CreateConversation, me.as_str())
+            .await
+        {
+            Ok(_) => error,
+            Err(limited) => limited,
+        }
+    };
+    let (others, kind, request) = match request.and_then(|r| plan_shape(me, r)) {
+        Ok(shape) => shape,
+        Err(error) => return Err(refused(error).await),
+    };
+    let store = &deps.store;
+    let claim_key = match kind {
+        Kind::SelfNote => Some(keys::self_conversation(me)),
+        Kind::Direct => Some(keys::direct_pair(me, &others[0])),
+        Kind::Group => None,
+    };
+    if let Some(key) = &claim_key
+        && let Some(existing) = store.get::<ClaimItem>(key, Consistency::Strong).await?
+    {
+        return lookup(deps, me, &existing.conversation_id).await;
+    }
+    let grant = match deps
+        .limiter
+        .take(LimitKind::CreateConversation, me.as_str())
+        .await
+    {
+        Ok(grant) => grant,
+        Err(limited) => {
+            let Some(key) = &claim_key else {
+                return Err(limited);
+            };
+            let Some(existing) = landed_claim(store, key).await? else {
+                return Err(limited);
+            };
+            return lookup(deps, me, &existing).await;
+        }
+    };
+    let made = async {
+        // Every member needs a profile: mine is made from my token like GET /me does.
+        let mine = profiles::ensure_profile(store, caller).await?;
+        let names = profiles_of(store, &others).await?;
+        let mut member_names: BTreeMap<String, String> = names
+            .iter()
+            .map(|(id, name)| (id.to_string(), name.as_str().to_lowercase()))
+            .collect();
+        member_names.insert(me.to_string(), mine.display_name.as_str().to_lowercase());
+        let plan = Plan {
+            creator: me.clone(),
+            others,
+            kind,
+            title: request.title,
+            member_names,
+        };
+        let made = match claim_key {
+            Some(key) => unique(store, &plan, key).await,
+            None => group(store, &plan, request.client_request_id.as_ref()).await,
+        }?;
+        Ok::<_, ApiError>((made, plan))
+    }
+    .await;
+    let ((id, new), plan) = match made {
+        Ok(made) => made,
+        Err(error) => {
+            if error.status() >= 500 {
+                deps.limiter.give_back(grant).await;
+            }
+            return Err(error);
+        }
+    };
+    if !new {
+        // The loser of a race, or a retried clientRequestId: it found the conversation.
+        deps.limiter.give_back(grant).await;
+        return lookup(deps, me, &id).await;
+    }
+    let everyone: Vec<UserId> = std::iter::once(me)
+        .chain(plan.others.iter())
+        .cloned()
+        .collect();
+    deps.cache.bump_generations(everyone.iter()).await;
+    crate::notify::conversation(deps, "conversation.created", &id, &everyone).await;
+    Ok(Created {
+        conversation: load_member_view(deps, me, &id).await?,
+        new: true,
+        quota: grant.quota,
+    })
+}
+
+/// The others (deduplicated, without me), the kind, and the request: the checks that need no I/O.
+fn plan_shape(
+    me: &UserId,
+    request: CreateConversation,
+) -> Result<(Vec<UserId>, Kind, CreateConversation), ApiError> {
     let mut others: Vec<UserId> = Vec::new();
-    for id in request.participant_ids {
-        if &id != me && !others.contains(&id) {
-            others.push(id);
+    for id in &request.participant_ids {
+        if id != me && !others.contains(id) {
+            others.push(id.clone());
         }
     }
     if others.len() + 1 > MAX_MEMBERS {
@@ -102,79 +202,19 @@ pub async fn create(
     if kind != Kind::Group && request.title.is_some() {
         return Err(ApiError::Conflict("only a group has a title"));
     }
+    Ok((others, kind, request))
+}
 
-    // Every member needs a profile: mine is made from my token like GET /me does.
-    let mine = profiles::ensure_profile(store, caller).await?;
-    let names = profiles_of(store, &others).await?;
-    let mut member_names: BTreeMap<String, String> = names
-        .iter()
-        .map(|(id, name)| (id.to_string(), name.as_str().to_lowercase()))
-        .collect();
-    member_names.insert(me.to_string(), mine.display_name.as_str().to_lowercase());
-
-    let plan = Plan {
-        creator: me.clone(),
-        others,
-        kind,
-        title: request.title,
-        member_names,
-    };
-    let claim_key = match kind {
-        Kind::SelfNote => Some(keys::self_conversation(me)),
-        Kind::Direct => Some(keys::direct_pair(me, &plan.others[0])),
-        Kind::Group => None,
-    };
-    if let Some(key) = &claim_key
-        && let Some(existing) = store.get::<ClaimItem>(key, Consistency::Strong).await?
-    {
-        return Ok(Created {
-            conversation: load_member_view(deps, me, &existing.conversation_id).await?,
-            new: false,
-            quota: None,
-        });
-    }
-    let limit = LimitKind::CreateConversation;
-    let quota = match deps.limiter.acquire(limit, me.as_str()).await {
-        Ok(quota) => quota,
-        Err(refused) => {
-            let Some(key) = &claim_key else {
-                return Err(refused);
-            };
-            let Some(existing) = landed_claim(store, key).await? else {
-                return Err(refused);
-            };
-            return Ok(Created {
-                conversation: load_member_view(deps, me, &existing).await?,
-                new: false,
-                quota: None,
-            });
-        }
-    };
-    let made = match claim_key {
-        Some(key) => unique(store, &plan, key).await,
-        None => group(store, &plan, request.client_request_id.as_ref()).await,
-    };
-    let (id, new) = match made {
-        Ok(made) => made,
-        Err(error) => {
-            deps.limiter.refund(limit, me.as_str()).await;
-            return Err(error);
-        }
-    };
-    if new {
-        let everyone: Vec<UserId> = std::iter::once(me)
-            .chain(plan.others.iter())
-            .cloned()
-            .collect();
-        deps.cache.bump_generations(everyone.iter()).await;
-        crate::notify::conversation(deps, "conversation.created", &id, &everyone).await;
-    } else {
-        deps.limiter.refund(limit, me.as_str()).await;
-    }
+/// An existing conversation, found: it counts against the default limit.
+async fn lookup(deps: &HttpDeps, me: &UserId, id: &ConversationId) -> Result<Created, ApiError> {
+    let quota = deps
+        .limiter
+        .acquire(LimitKind::Default, me.as_str())
+        .await?;
     Ok(Created {
-        conversation: load_member_view(deps, me, &id).await?,
-        new,
-        quota: new.then_some(quota),
+        conversation: load_member_view(deps, me, id).await?,
+        new: false,
+        quota,
     })
 }
 

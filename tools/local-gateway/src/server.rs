@@ -171,7 +171,7 @@ fn with_cors(mut resp: Response, origin: Option<HeaderValue>) -> Response {
         h.insert(
             header::ACCESS_CONTROL_EXPOSE_HEADERS,
             HeaderValue::from_static(
-                "x-request-id,ratelimit-limit,ratelimit-remaining,ratelimit-reset,retry-after",
+                "x-request-id,ratelimit-policy,ratelimit-limit,ratelimit-remaining,ratelimit-reset,retry-after",
             ),
         );
     }
