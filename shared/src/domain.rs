@@ -110,6 +110,32 @@ fn char_count_between(raw: &str, min: usize, max: usize) -> Result<(), Validatio
     }
 }
 
+/// Unicode's bidirectional controls: an override (RLO) or isolate shows text in another order
+/// than it is written ("ada" can read as "ada" while being "\u{202e}ada").
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// Characters that show nothing: format characters (zero-width space and joiners, the word
+/// joiner, the BOM, the soft hyphen …) and the Hangul fillers, which render blank.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00ad}'
+            | '\u{034f}'
+            | '\u{115f}'
+            | '\u{1160}'
+            | '\u{17b4}'
+            | '\u{17b5}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{3164}'
+            | '\u{feff}'
+            | '\u{ffa0}'
+    ) || is_bidi_control(c)
+}
+
 /// Text a person reads: not only whitespace, no control characters other than line breaks and tabs.
 fn human_text(raw: &str, max: usize, allow_newlines: bool) -> Result<String, ValidationError> {
     char_count_between(raw, 1, max)?;
@@ -122,6 +148,25 @@ fn human_text(raw: &str, max: usize, allow_newlines: bool) -> Result<String, Val
         return Err(ValidationError::new("must not contain control characters"));
     }
     Ok(raw.to_owned())
+}
+
+/// A name that stands for someone or something (a display name, a title): one line of
+/// [`human_text`] in NFC, with something visible (not only invisible characters) and no
+/// bidirectional controls, so that it reads as written and two names that look alike are alike.
+/// (Message bodies may hold bidirectional marks: right-to-left writing needs them.)
+fn name_text(raw: &str, max: usize) -> Result<String, ValidationError> {
+    use unicode_normalization::UnicodeNormalization;
+    let text: String = raw.nfc().collect();
+    let text = human_text(&text, max, false)?;
+    if text.chars().all(|c| c.is_whitespace() || is_invisible(c)) {
+        return Err(ValidationError::new("must hold a visible character"));
+    }
+    if text.chars().any(is_bidi_control) {
+        return Err(ValidationError::new(
+            "must not contain bidirectional controls",
+        ));
+    }
+    Ok(text)
 }
 
 /// `[A-Za-z0-9_-]{1,64}`: the syntax of client-chosen idempotency ids.
@@ -152,18 +197,40 @@ fn ulid(raw: &str) -> Result<String, ValidationError> {
 
 string_newtype!(
     /// A user's id: the JWT `sub`, opaque. It may hold `|`, `#` or `%`, so it is escaped wherever it
-    /// becomes part of a key (see [`crate::keys`]).
+    /// becomes part of a key (see [`crate::keys`]). `me` is refused: in the routes it always
+    /// means the caller. So are ids that are not in NFC or hold invisible characters or
+    /// bidirectional controls: two ids that look the same are the same id.
     UserId,
     |raw| {
+        use unicode_normalization::{IsNormalized, is_nfc_quick};
         if raw.is_empty() || raw.len() > 256 {
             return Err(ValidationError::new("1 to 256 bytes"));
         }
         if raw.chars().any(char::is_control) {
             return Err(ValidationError::new("must not contain control characters"));
         }
+        if raw == ME {
+            return Err(ValidationError::new("`me` names the caller, not a user"));
+        }
+        if raw.chars().any(is_invisible) {
+            return Err(ValidationError::new(
+                "must not contain invisible characters or bidirectional controls",
+            ));
+        }
+        let nfc = match is_nfc_quick(raw.chars()) {
+            IsNormalized::Yes => true,
+            IsNormalized::No => false,
+            IsNormalized::Maybe => unicode_normalization::UnicodeNormalization::nfc(raw).eq(raw.chars()),
+        };
+        if !nfc {
+            return Err(ValidationError::new("must be in Unicode NFC"));
+        }
         Ok(raw.to_owned())
     }
 );
+
+/// The word that, where a route takes a user id, names the caller.
+pub const ME: &str = "me";
 
 string_newtype!(
     /// A conversation id: a ULID in canonical (upper-case Crockford) form.
@@ -192,13 +259,13 @@ string_newtype!(
 string_newtype!(
     /// A profile's display name: 1 to 64 characters, one line.
     DisplayName,
-    |raw| human_text(raw, 64, false)
+    |raw| name_text(raw, 64)
 );
 
 string_newtype!(
     /// A group's title: 1 to 100 characters, one line.
     Title,
-    |raw| human_text(raw, 100, false)
+    |raw| name_text(raw, 100)
 );
 
 string_newtype!(
@@ -354,6 +421,47 @@ mod tests {
         assert!("Ada".parse::<DisplayName>().is_ok());
         assert!("a".repeat(65).parse::<DisplayName>().is_err());
         assert!("   ".parse::<DisplayName>().is_err());
+    }
+
+    /// Names read as written and look alike only when they are alike: NFC, something visible,
+    /// no bidirectional override (U+202E shows "ada" for "\u{202e}ada"), while emoji sequences
+    /// keep their joiners. User ids likewise, and `me` is no user.
+    #[test]
+    fn names_and_ids_that_would_deceive_are_refused_or_normalized() {
+        let composed = "Ad\u{e9}le";
+        let decomposed = "Ade\u{301}le";
+        assert_eq!(
+            decomposed.parse::<DisplayName>().unwrap().as_str(),
+            composed,
+            "stored in NFC"
+        );
+        for deceiving in [
+            "\u{202e}ada",
+            "ad\u{2066}a",
+            "\u{200b}\u{200b}",
+            "\u{3164}",
+            " \u{feff} ",
+        ] {
+            assert!(deceiving.parse::<DisplayName>().is_err(), "{deceiving:?}");
+            assert!(deceiving.parse::<Title>().is_err(), "{deceiving:?}");
+        }
+        assert!(
+            "👨\u{200d}👩\u{200d}👧".parse::<DisplayName>().is_ok(),
+            "a family emoji"
+        );
+        assert!(
+            "مرحبا\u{200f}!".parse::<MessageBody>().is_ok(),
+            "RTL marks in a body"
+        );
+        assert!("me".parse::<UserId>().is_err());
+        assert!(
+            "Me".parse::<UserId>().is_ok(),
+            "only the word the routes use"
+        );
+        assert!(composed.parse::<UserId>().is_ok());
+        assert!(decomposed.parse::<UserId>().is_err(), "not NFC");
+        assert!("ada\u{200b}".parse::<UserId>().is_err());
+        assert!("\u{202e}ada".parse::<UserId>().is_err());
     }
 
     #[test]

@@ -197,16 +197,43 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A path as the answer and the logs may show it: each segment that is not a plain name
+/// (`[A-Za-z0-9_]`, at most 64) or an index is `?`. An unknown key is the client's text: echoed
+/// raw, a newline or an escape sequence forged log lines, and a 60 KB key doubled the answer.
+fn safe_path(path: &str) -> String {
+    let plain = |segment: &str| {
+        let name = segment.split('[').next().unwrap_or_default();
+        let indexes = &segment[name.len()..];
+        (1..=64).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && indexes
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b == b'[' || b == b']')
+    };
+    path.split('.')
+        .map(|segment| {
+            if segment.is_empty() || plain(segment) {
+                segment
+            } else {
+                "?"
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 /// Names the field of a shape error: the path where it happened or, for an unknown or missing
-/// field, the field serde names in its message.
+/// field, the field serde names in its message (made safe: [`safe_path`]).
 fn shape_error(path: &str, message: &str) -> ValidationError {
+    let path = &safe_path(path);
     let quoted = message
         .split('`')
         .nth(1)
         .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"));
     // The path already ends at an unknown field; a missing one is named only in the message.
-    let field = match (path, quoted) {
-        (".", Some(name)) => name.to_owned(),
+    let quoted = quoted.map(safe_path);
+    let field = match (path.as_str(), quoted) {
+        (".", Some(name)) => name,
         (p, Some(name)) if message.starts_with("missing field") => format!("{p}.{name}"),
         (".", None) => String::new(),
         (p, _) => p.to_owned(),
@@ -368,6 +395,28 @@ mod tests {
             Err(other) => (other.code().as_str().to_owned(), None),
             Ok(_) => ("accepted".to_owned(), None),
         }
+    }
+
+    /// An unknown key is the client's text: never echoed (a newline or an escape sequence would
+    /// forge log lines; a 60 KB key would double the answer).
+    #[test]
+    fn an_unknown_key_is_named_only_when_it_is_a_plain_name() {
+        for key in [
+            "evil\nINFO forged",
+            "\u{1b}[31mred",
+            "x".repeat(60_000).as_str(),
+            "a b",
+        ] {
+            let body = serde_json::json!({"title": "ok", key: 1}).to_string();
+            let (message, field) = refusal(&body);
+            assert_eq!(
+                (message.as_str(), field.as_deref()),
+                ("unknown field", Some("?")),
+                "{key:.20}"
+            );
+        }
+        assert_eq!(safe_path("participantIds[3]"), "participantIds[3]");
+        assert_eq!(safe_path("a.b\nc.d"), "a.?.d");
     }
 
     #[test]

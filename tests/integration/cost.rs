@@ -100,7 +100,8 @@ struct Least {
 /// AWS's billed write units, from what the writes put in the stream (new and old images): each
 /// changed item costs a unit per started KB of the larger image, twice in a transaction; each
 /// index entry it writes or removes costs the same once more (all three indexes project every
-/// attribute); a write refused by its condition costs a unit and leaves no record.
+/// attribute); a write refused by its condition costs a unit and leaves no record; a transaction's
+/// `ConditionCheck` costs two (its items here are under 1 KB) and leaves no record either.
 struct WriteModel {
     /// The key attributes of each index (an item is in the index when it has all of them).
     indexes: Vec<Vec<String>>,
@@ -132,7 +133,8 @@ impl WriteModel {
             .flat_map(|c| &c.transactional_keys)
             .collect();
         let refused = metered.failed_conditions as f64;
-        let mut units = refused;
+        let checks: usize = metered.calls.iter().map(|c| c.condition_checks).sum();
+        let mut units = refused + 2.0 * checks as f64;
         for record in records {
             let Some(change) = record.dynamodb() else {
                 continue;

@@ -20,6 +20,9 @@ pub struct Call {
     pub operation: &'static str,
     /// The `PK`/`SK` of every item a `TransactWriteItems` call writes (AWS bills those double).
     pub transactional_keys: Vec<(String, String)>,
+    /// Its `ConditionCheck` parts: AWS bills each as a transactional write of its item, and
+    /// nothing reaches the stream.
+    pub condition_checks: usize,
 }
 
 /// What the calls since the last `take` made and consumed. Answers are summed, not matched to
@@ -131,14 +134,21 @@ impl Intercept for DynamoMeter {
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         let operation = with_operations!(operation_name!(context.input()));
-        let transactional_keys = context
+        let transaction = context
             .input()
-            .downcast_ref::<op::transact_write_items::TransactWriteItemsInput>()
-            .map(transaction_keys)
-            .unwrap_or_default();
+            .downcast_ref::<op::transact_write_items::TransactWriteItemsInput>();
+        let transactional_keys = transaction.map(transaction_keys).unwrap_or_default();
+        let condition_checks = transaction.map_or(0, |t| {
+            t.transact_items
+                .iter()
+                .flatten()
+                .filter(|part| part.condition_check().is_some())
+                .count()
+        });
         self.0.lock().unwrap().calls.push(Call {
             operation,
             transactional_keys,
+            condition_checks,
         });
         Ok(())
     }

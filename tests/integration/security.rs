@@ -1330,8 +1330,23 @@ fn frame_for(frame: &Value, id: &str) -> String {
     frame.to_string().replace("{id}", id)
 }
 
+/// Sends `text` as one message, in frames of at most 16 KB (API Gateway takes frames of up to
+/// 32 KB and messages of up to 128 KB), and reads the answer.
 async fn send_frame(socket: &mut Socket, text: String) -> Option<Value> {
-    socket.send(Message::Text(text.into())).await.unwrap();
+    use tungstenite::protocol::frame::Frame;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    let bytes = text.into_bytes();
+    let chunks: Vec<&[u8]> = bytes.chunks(16 * 1024).collect();
+    if chunks.len() <= 1 {
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        socket.send(Message::Text(text.into())).await.unwrap();
+    } else {
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            socket.send(Message::Frame(frame)).await.unwrap();
+        }
+    }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     support::next_frame(socket, deadline).await
 }
@@ -1407,4 +1422,194 @@ async fn websocket_frames_from_a_non_member_or_of_the_wrong_shape_are_refused() 
         assert_eq!(answer["error"]["code"], "unknown_action", "{text}");
     }
     assert_eq!(table(&api).await, before, "a refused frame wrote");
+}
+
+/// Findings of the review of the running API (issue 18, item 5), each failing before its fix.
+mod review {
+    use super::*;
+
+    /// `me` always names the caller in the member routes, so it can be no user: a token whose
+    /// `sub` is `me` is refused, and so is `me` as someone else's id.
+    #[tokio::test]
+    async fn the_word_me_is_no_user_id() {
+        let api = LocalApi::start().await;
+        let token = api.token("me", Some("Mallory"));
+        let refused = api
+            .request(Method::GET, "/me", &token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), 401);
+        api.sign_up(&[OWNER.to_owned()]).await;
+        let (status, body) = api
+            .call(
+                Method::POST,
+                "/conversations",
+                OWNER,
+                Some(json!({"participantIds": ["me"]})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["error"]["field"].as_str()),
+            (400, Some("participantIds[0]")),
+            "{body}"
+        );
+    }
+
+    /// Names read as written: an override of the reading order (U+202E), a name of nothing but
+    /// invisible characters, and a name that differs from another only in normalization.
+    #[tokio::test]
+    async fn names_that_deceive_are_refused_and_names_are_kept_in_nfc() {
+        let api = LocalApi::start().await;
+        api.sign_up(&[OWNER.to_owned()]).await;
+        for name in ["\u{202e}nimda", "\u{200b}\u{200b}", "\u{3164}"] {
+            let (status, body) = api
+                .call(
+                    Method::PATCH,
+                    "/me",
+                    OWNER,
+                    Some(json!({"displayName": name})),
+                )
+                .await;
+            assert_eq!(
+                (status, body["error"]["field"].as_str()),
+                (400, Some("displayName")),
+                "{name:?}"
+            );
+        }
+        let (status, me) = api
+            .call(
+                Method::PATCH,
+                "/me",
+                OWNER,
+                Some(json!({"displayName": "Ade\u{301}le"})),
+            )
+            .await;
+        assert_eq!(
+            (status, me["displayName"].as_str()),
+            (200, Some("Ad\u{e9}le"))
+        );
+    }
+
+    /// An unknown key is the client's text: not echoed (a newline or an escape sequence forged log
+    /// lines; a 60 KB key made a 120 KB answer).
+    #[tokio::test]
+    async fn an_unknown_key_is_not_echoed() {
+        let api = LocalApi::start().await;
+        api.sign_up(&[OWNER.to_owned()]).await;
+        let key = format!(
+            "x\n2026-12-07T00:00:00Z INFO forged\u{1b}[31m{}",
+            "k".repeat(60_000)
+        );
+        let token = api.token(OWNER, None);
+        let resp = api
+            .request(Method::PATCH, "/me", &token)
+            .json(&json!({"displayName": "Ada", key: 1}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400);
+        let text = resp.text().await.unwrap();
+        assert!(text.len() < 1_000, "{} bytes", text.len());
+        assert!(!text.contains("forged") && !text.contains("kkkk"), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(body["error"]["field"], "?");
+    }
+
+    /// The development token route answers pages of this machine only: a page of a site whose
+    /// name resolves to 127.0.0.1 (DNS rebinding) sends its own `Host`.
+    #[tokio::test]
+    async fn the_token_route_answers_loopback_hosts_only() {
+        let api = LocalApi::start().await;
+        let url = format!("{}/_local/token?user=ada", api.url);
+        let port = api.url.rsplit(':').next().unwrap().to_owned();
+        for (host, status) in [
+            (format!("127.0.0.1:{port}"), 200),
+            (format!("localhost:{port}"), 200),
+            (format!("evil.example:{port}"), 403),
+            ("evil.example".to_owned(), 403),
+        ] {
+            let resp = api
+                .http
+                .get(&url)
+                .header("host", &host)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), status, "{host}");
+        }
+    }
+
+    /// API Gateway's WebSocket quotas: frames of at most 32 KB, messages of at most 128 KB; a
+    /// client that sends more is disconnected.
+    #[tokio::test]
+    async fn frames_over_32_kb_end_the_connection() {
+        let api = LocalApi::start().await;
+        api.sign_up(&[OWNER.to_owned()]).await;
+        let mut socket = api.socket(OWNER).await;
+        let big = json!({"action": "ping", "pad": "x".repeat(33 * 1024)}).to_string();
+        socket.send(Message::Text(big.into())).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match support::next_event(&mut socket, deadline).await {
+                support::SocketEvent::Closed => break,
+                support::SocketEvent::Quiet => panic!("the connection stayed open"),
+                support::SocketEvent::Frame(frame) => {
+                    assert_ne!(frame["type"], "pong", "the frame was served: {frame}");
+                }
+            }
+        }
+        // A small frame on a new connection is served.
+        let mut socket = api.socket(OWNER).await;
+        socket
+            .send(Message::Text(json!({"action": "ping"}).to_string().into()))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        assert_eq!(
+            support::next_frame(&mut socket, deadline).await,
+            Some(json!({"type": "pong"}))
+        );
+    }
+}
+
+/// The typing limit opened an allowance (a Redis key) for any conversation id a client made up,
+/// before checking membership: now a frame counts against the default limit first, and the typing
+/// limit is keyed by conversations the user is in only.
+#[tokio::test]
+async fn typing_in_made_up_conversations_opens_no_allowance() {
+    let redis = support::OwnRedis::start();
+    let api = LocalApi::start_with(
+        support::deps_with(support::fresh_store().await, redis.link(&[])).await,
+    )
+    .await;
+    api.sign_up(&[OWNER.to_owned()]).await;
+    let mut socket = api.socket(OWNER).await;
+    for _ in 0..5 {
+        let made_up = chat_shared::domain::ConversationId::generate();
+        socket
+            .send(Message::Text(
+                json!({"action": "typing", "conversationId": made_up, "isTyping": true})
+                    .to_string()
+                    .into(),
+            ))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let answer = support::next_frame(&mut socket, deadline).await.unwrap();
+        assert_eq!(answer["error"]["code"], "not_found", "{answer}");
+    }
+    let client = redis::Client::open(redis.url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let typing: Vec<String> = redis::AsyncCommands::keys(&mut connection, "*:typing")
+        .await
+        .unwrap();
+    assert!(typing.is_empty(), "{typing:?}");
+    let default: Vec<String> = redis::AsyncCommands::keys(&mut connection, "*:default")
+        .await
+        .unwrap();
+    assert!(
+        !default.is_empty(),
+        "each frame counted against the default limit"
+    );
 }

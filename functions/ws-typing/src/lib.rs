@@ -1,6 +1,9 @@
-//! `ws-typing` (route `typing`): tells the other members that I am (or stopped) typing. At most
-//! one per 2 seconds per user and conversation: the excess is dropped silently. Nothing is
-//! answered, except an error for a frame that is wrong or a conversation I am not in.
+//! `ws-typing` (route `typing`): tells the other members that I am (or stopped) typing. Each frame
+//! counts against my default limit first (it costs a read), then, in a conversation I am in, at
+//! most one per 2 seconds per conversation goes out: the excess is dropped silently. The typing
+//! limit is keyed by conversations I am in only, so ids a client makes up open no allowance of
+//! their own. Nothing is answered, except an error for a frame that is wrong, a conversation I am
+//! not in, or the default limit reached.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::deps::HttpDeps;
@@ -35,13 +38,12 @@ pub async fn handle(
             return Ok(ws::status(200));
         }
     };
-    let subject = format!("{user}|{}", frame.conversation_id);
-    if deps
+    if let Err(limited) = deps
         .limiter
-        .acquire(LimitKind::Typing, &subject)
+        .acquire(LimitKind::Default, user.as_str())
         .await
-        .is_err()
     {
+        ws::reply(deps, connection, "typing", None, Err(limited)).await?;
         return Ok(ws::status(200));
     }
     let member: Option<serde_json::Value> = deps
@@ -53,6 +55,15 @@ pub async fn handle(
         .await?;
     if member.is_none() {
         ws::reply(deps, connection, "typing", None, Err(ApiError::NotFound)).await?;
+        return Ok(ws::status(200));
+    }
+    let subject = format!("{user}|{}", frame.conversation_id);
+    if deps
+        .limiter
+        .acquire(LimitKind::Typing, &subject)
+        .await
+        .is_err()
+    {
         return Ok(ws::status(200));
     }
     notify::typing(deps, &frame.conversation_id, &user, frame.is_typing).await;

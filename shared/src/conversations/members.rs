@@ -35,7 +35,7 @@ pub enum MemberTarget {
 
 impl MemberTarget {
     pub fn parse(raw: &str, caller: &UserId) -> Result<Self, ApiError> {
-        if raw == "me" || raw == caller.as_str() {
+        if raw == crate::domain::ME || raw == caller.as_str() {
             return Ok(Self::Me);
         }
         raw.parse()

@@ -13,7 +13,9 @@ use crate::domain::{ConversationId, DisplayName, Limit, Title, UserId};
 use crate::error::ApiError;
 use crate::keys::{self, attr, index};
 use crate::profiles::Profile;
-use crate::store::{Consistency, DynamoStore, Expr, Key, Query, StartKey, Write};
+use crate::store::{
+    CancellationCode, Consistency, DynamoStore, Expr, Key, Query, StartKey, StoreError, Write,
+};
 use crate::time::Timestamp;
 
 /// The caller's access to a conversation: its `META`, their membership, their inbox entry.
@@ -409,16 +411,45 @@ pub async fn set_title(
     if meta.kind != Kind::Group {
         return Err(ApiError::Conflict("only a group has a title"));
     }
-    let update = Expr::new("SET title = :title, updatedAt = :now")
-        .when("attribute_exists(PK)")
-        .string(":title", change.title.as_str())
-        .string(":now", store.now().to_string());
-    store
-        .update::<MetaItem>(&keys::conversation_meta(id), update)
-        .await?;
+    match store
+        .transact(title_writes(id, user, change, store.now()))
+        .await
+    {
+        Ok(()) => {}
+        // The group is gone, or I was removed since I read it: nothing of mine lands.
+        Err(StoreError::TransactionCanceled { reasons })
+            if reasons.contains(&CancellationCode::ConditionalCheckFailed) =>
+        {
+            return Err(ApiError::NotFound);
+        }
+        Err(error) => return Err(error.into()),
+    }
     let members = crate::notify::members_of(deps, id).await;
     crate::notify::conversation(deps, "conversation.updated", id, &members).await;
     load_member_view(deps, user, id).await
+}
+
+/// The writes of a rename by `user`: the title, while the group exists and `user` is still a
+/// member (a member being removed must not land one last change).
+fn title_writes(
+    id: &ConversationId,
+    user: &UserId,
+    change: &TitleChange,
+    now: Timestamp,
+) -> Vec<Write> {
+    vec![
+        Write::Update {
+            key: keys::conversation_meta(id),
+            update: Expr::new("SET title = :title, updatedAt = :now")
+                .when("attribute_exists(PK)")
+                .string(":title", change.title.as_str())
+                .string(":now", now.to_string()),
+        },
+        Write::Check {
+            key: keys::membership(id, user),
+            condition: Expr::item_present(),
+        },
+    ]
 }
 
 /// `PATCH /conversations/{id}/settings` body: my settings, each optional, never null.
@@ -531,6 +562,22 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         })
+    }
+
+    /// A rename lands only while its author is a member (and the group exists).
+    #[test]
+    fn a_rename_is_conditioned_on_the_authors_membership() {
+        let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
+        let ada: UserId = "ada".parse().unwrap();
+        let change = TitleChange {
+            title: "Trip".parse().unwrap(),
+        };
+        let writes = title_writes(&id, &ada, &change, Timestamp::from_unix_millis(0));
+        assert!(matches!(
+            &writes[..],
+            [Write::Update { .. }, Write::Check { key, condition }]
+                if *key == keys::membership(&id, &ada) && condition.expression == "attribute_exists(PK)"
+        ));
     }
 
     #[test]

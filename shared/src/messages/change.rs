@@ -70,6 +70,48 @@ where
         let Some(change) = rule(&item, now)? else {
             return Ok(Attempt::Done((Message::from(item), false)));
         };
+        let writes = change_writes(&meta, &item, &change, user, now)?;
+        match deps.store.transact(writes).await {
+            Ok(()) => {
+                let mut updated = item;
+                updated.body = change.body;
+                updated.edited_at = change.edited_at;
+                updated.deleted = change.deleted;
+                updated.reactions = change.reactions;
+                updated.msg_rev = meta.rev + 1;
+                Ok(Attempt::Done((Message::from(updated), true)))
+            }
+            // A lost race, or the writer is no longer a member: read again (and 404).
+            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    if changed {
+        // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
+        let kind = if message.deleted {
+            "message.deleted"
+        } else {
+            "message.updated"
+        };
+        let members = crate::notify::members_of(deps, id).await;
+        crate::notify::message(deps, kind, &message, &members, None).await;
+    }
+    Ok(message)
+}
+
+/// The writes of a change to `item` by `user`, decided from what was read: the message and
+/// `META` move to the next `rev` if neither moved meanwhile, and only while `user` is still a
+/// member (a member being removed must not land one last change).
+fn change_writes(
+    meta: &MetaItem,
+    item: &MessageItem,
+    change: &Change,
+    user: &UserId,
+    now: Timestamp,
+) -> Result<Vec<Write>, ApiError> {
+    let (id, seq) = (&meta.id, item.seq);
+    {
         let rev = meta.rev + 1;
         let mut message_update = Expr::default()
             .string(":body", change.body.clone())
@@ -113,7 +155,7 @@ where
             meta_update = meta_update.value_raw(":last", value);
             meta_update.expression.push_str(", lastMessage = :last");
         }
-        let writes = vec![
+        Ok(vec![
             Write::Update {
                 key: keys::conversation_meta(id),
                 update: meta_update.when("rev = :seenRev"),
@@ -122,33 +164,12 @@ where
                 key: keys::message(id, seq),
                 update: message_update,
             },
-        ];
-        match deps.store.transact(writes).await {
-            Ok(()) => {
-                let mut updated = item;
-                updated.body = change.body;
-                updated.edited_at = change.edited_at;
-                updated.deleted = change.deleted;
-                updated.reactions = change.reactions;
-                updated.msg_rev = rev;
-                Ok(Attempt::Done((Message::from(updated), true)))
-            }
-            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await?;
-    if changed {
-        // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
-        let kind = if message.deleted {
-            "message.deleted"
-        } else {
-            "message.updated"
-        };
-        let members = crate::notify::members_of(deps, id).await;
-        crate::notify::message(deps, kind, &message, &members, None).await;
+            Write::Check {
+                key: keys::membership(id, user),
+                condition: Expr::item_present(),
+            },
+        ])
     }
-    Ok(message)
 }
 
 fn only_the_sender(item: &MessageItem, user: &UserId, what: &'static str) -> Result<(), ApiError> {
@@ -335,6 +356,67 @@ pub async fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change lands only while its writer is a member: the membership is checked in the same
+    /// transaction, so a member removed between the read and the write changes nothing.
+    #[test]
+    fn a_change_is_conditioned_on_the_writers_membership() {
+        let at = Timestamp::from_unix_millis(1_800_000_000_000);
+        let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
+        let ada: UserId = "ada".parse().unwrap();
+        let meta_key = keys::conversation_meta(&id);
+        let meta = MetaItem {
+            pk: meta_key.pk,
+            sk: meta_key.sk,
+            id: id.clone(),
+            kind: crate::conversations::Kind::Group,
+            title: None,
+            created_by: ada.clone(),
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            last_seq: 1,
+            rev: 4,
+            last_message: None,
+            member_count: 2,
+            member_names: BTreeMap::new(),
+        };
+        let key = keys::message(&id, 1);
+        let item = MessageItem {
+            pk: key.pk,
+            sk: key.sk,
+            id: "01JDQ7Z8K3M4N5P6Q7R8S9T0VX".parse().unwrap(),
+            conversation_id: id.clone(),
+            seq: 1,
+            msg_rev: 1,
+            sender_id: ada.clone(),
+            body: "hello".to_owned(),
+            client_message_id: "m1".parse().unwrap(),
+            reply_to_seq: None,
+            created_at: at,
+            edited_at: None,
+            deleted: false,
+            reactions: BTreeMap::new(),
+        };
+        let change = Change {
+            body: "hello!".to_owned(),
+            edited_at: Some(at),
+            deleted: false,
+            reactions: BTreeMap::new(),
+        };
+        let writes = change_writes(&meta, &item, &change, &ada, at).unwrap();
+        let checks: Vec<&crate::store::Key> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Check { key, condition } => {
+                    assert_eq!(condition.expression, "attribute_exists(PK)");
+                    Some(key)
+                }
+                _ => None,
+            })
+            .collect();
+        assert_eq!(checks, [&keys::membership(&id, &ada)]);
+    }
 
     #[test]
     fn removing_a_users_reaction_drops_emptied_emoji() {

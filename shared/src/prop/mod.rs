@@ -80,6 +80,29 @@ pub(crate) fn string_of(len: usize) -> impl Strategy<Value = String> {
     proptest::collection::vec(tricky_char(), len).prop_map(|chars| chars.into_iter().collect())
 }
 
+/// The characters the contract calls invisible (`openapi.yaml`, `DisplayName`): format
+/// characters that show nothing, the Hangul fillers, and the bidirectional controls.
+pub(crate) fn invisible(c: char) -> bool {
+    let bidi = matches!(c as u32, 0x202A..=0x202E | 0x2066..=0x2069 | 0x200E | 0x200F | 0x061C);
+    bidi || matches!(
+        c as u32,
+        0x00AD | 0x034F | 0x115F | 0x1160 | 0x17B4 | 0x17B5 | 0x180E | 0x200B..=0x200F
+            | 0x2060..=0x2064 | 0x3164 | 0xFEFF | 0xFFA0
+    )
+}
+
+/// A user id (`openapi.yaml`'s `UserId`): 1 to 256 bytes, no control or invisible character, in
+/// NFC, and not `me` (which names the caller in the routes).
+pub(crate) fn user_id_allowed(raw: &str) -> bool {
+    use unicode_normalization::UnicodeNormalization;
+    !raw.is_empty()
+        && raw.len() <= 256
+        && !raw.chars().any(is_cc)
+        && raw != "me"
+        && !raw.chars().any(invisible)
+        && raw.nfc().eq(raw.chars())
+}
+
 /// Strings whose length (in characters) is small or near `max`, where the limits are.
 pub(crate) fn text_near(max: usize) -> impl Strategy<Value = String> {
     // Near the limit: a few tricky characters, then one filler character up to the length (quick

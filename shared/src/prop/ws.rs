@@ -7,7 +7,7 @@ use proptest::prelude::*;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{CASES, cases, is_cc, json_value, text_near};
+use super::{CASES, cases, json_value, text_near};
 use crate::error::ApiError;
 use crate::http::MAX_BODY_BYTES;
 use crate::ws;
@@ -81,7 +81,7 @@ proptest! {
             }
             e["requestContext"]["authorizer"] = context;
         });
-        let valid = |s: &str| !s.is_empty() && s.len() <= 256 && !s.chars().any(is_cc);
+        let valid = |s: &str| super::user_id_allowed(s);
         // `userId`, else the principal; never anything that is not a user id.
         let expected = match (&user_id, &principal) {
             (Some(u), _) => Some(u.clone()).filter(|u| valid(u)),

@@ -129,8 +129,29 @@ struct TokenQuery {
     name: Option<String>,
 }
 
-/// `GET /_local/token?user=ada&name=Ada`: a token for the web client (development only).
-async fn dev_token(State(gw): State<Arc<Gateway>>, Query(q): Query<TokenQuery>) -> Response {
+/// Whether a request names this machine in its `Host`: a page of another site whose name was made
+/// to resolve to 127.0.0.1 (DNS rebinding) sends its own name, and must not get tokens.
+fn names_loopback(headers: &HeaderMap) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    matches!(name, "127.0.0.1" | "localhost" | "::1")
+}
+
+/// `GET /_local/token?user=ada&name=Ada`: a token for the web client (development only), for
+/// pages of this machine only (403 for any other `Host`).
+async fn dev_token(
+    State(gw): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Response {
+    if !names_loopback(&headers) {
+        return message(StatusCode::FORBIDDEN, "Forbidden");
+    }
     if q.user.is_empty() || q.user.len() > 128 {
         return message(StatusCode::BAD_REQUEST, "user: 1 to 128 characters");
     }

@@ -48,8 +48,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// The WebSocket API's routes besides `$connect`, `$disconnect` and `$default` (as in
 /// `template.yaml`).
 pub const ROUTE_KEYS: &[&str] = &["ping", "sendMessage", "markRead", "typing"];
-/// API Gateway's largest WebSocket frame.
-pub const MAX_FRAME_BYTES: usize = 128 * 1024;
+/// API Gateway's WebSocket quotas: a frame of at most 32 KB, a message (its frames together) of
+/// at most 128 KB, both ways. A client that sends more is disconnected (close code 1009); a post
+/// to `@connections` over 128 KB is 413.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 
 /// One open socket.
 struct Connection {
@@ -223,6 +226,7 @@ pub async fn upgrade(
     let user_agent = header_map.get("user-agent").cloned().unwrap_or_default();
     let source_ip = peer.ip().to_string();
     ws.max_frame_size(MAX_FRAME_BYTES)
+        .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             serve_socket(gw, socket, connection_id, user, source_ip, user_agent)
         })
@@ -374,7 +378,7 @@ pub async fn post_to_connection(
     if let Some(refusal) = refused(&gw, &method, &uri, &headers, &body, &id) {
         return refusal;
     }
-    if body.len() > MAX_FRAME_BYTES {
+    if body.len() > MAX_MESSAGE_BYTES {
         let mut response = (
             StatusCode::PAYLOAD_TOO_LARGE,
             axum::Json(json!({"message": "Message too long"})),
