@@ -508,23 +508,8 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let stream = StreamReader::new(&store).await;
     let deps = support::deps_with(store, support::redis_link()).await;
     let redis = deps.redis.clone();
-    let events = support::unique_name("cost-events");
+    let (api, events) = LocalApi::start_with_event_stream(deps, "cost-events").await;
     let kinesis = support::kinesis().await;
-    local_stack::create_stream(
-        &kinesis,
-        &events,
-        &local_stack::Template::of_this_repository().unwrap().stream,
-    )
-    .await
-    .unwrap();
-    let api = LocalApi::start_on(
-        deps,
-        local_gateway::functions::LocalStack {
-            event_stream: events.clone(),
-            ..support::local_stack()
-        },
-    )
-    .await;
     let publisher = chat_shared::events::KinesisSink::new(
         api.gateway
             .functions

@@ -177,19 +177,8 @@ async fn every_key_of_a_batch_and_every_part_of_a_transaction_is_checked() {
 
 #[tokio::test]
 async fn unknown_keys_and_wrong_secrets_are_refused_and_the_event_stream_is_the_publishers() {
-    let stream = support::unique_name("iam-events");
-    let template = local_stack::Template::of_this_repository().unwrap();
-    local_stack::create_stream(&support::kinesis().await, &stream, &template.stream)
-        .await
-        .unwrap();
-    let api = LocalApi::start_on(
-        support::fresh_deps().await,
-        local_gateway::functions::LocalStack {
-            event_stream: stream.clone(),
-            ..support::local_stack()
-        },
-    )
-    .await;
+    let (api, stream) =
+        LocalApi::start_with_event_stream(support::fresh_deps().await, "iam-events").await;
     let sdk = support::sdk_config().await;
     let functions = &api.gateway.functions;
     let put = |function: &str| {

@@ -55,20 +55,26 @@ async fn send(api: &LocalApi, user: &str, c: &str, n: usize) -> (u16, reqwest::h
     (resp.status().as_u16(), resp.headers().clone())
 }
 
+/// `user`'s notes-to-self conversation (signed up first).
+async fn notes_to_self(api: &LocalApi, user: &str) -> String {
+    api.sign_up(&[user.to_owned()]).await;
+    let (status, me) = api
+        .call(
+            Method::POST,
+            "/conversations",
+            user,
+            Some(json!({"participantIds": []})),
+        )
+        .await;
+    assert_eq!(status, 201, "{me}");
+    me["id"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn sixty_one_sends_in_a_burst_store_sixty_and_the_61st_waits_exactly_its_retry_after() {
     let redis = OwnRedis::start();
     let api = LocalApi::start_with(deps_with(fresh_store().await, redis.link(&[])).await).await;
-    api.sign_up(&["ada".into()]).await;
-    let (_, me) = api
-        .call(
-            Method::POST,
-            "/conversations",
-            "ada",
-            Some(json!({"participantIds": []})),
-        )
-        .await;
-    let c = me["id"].as_str().unwrap().to_owned();
+    let c = notes_to_self(&api, "ada").await;
     let first = Instant::now();
     for n in 0..60 {
         let (status, headers) = send(&api, "ada", &c, n).await;
@@ -106,16 +112,7 @@ async fn past_the_window_a_request_is_accepted_again_exactly_after_its_retry_aft
     let redis = OwnRedis::start();
     // Three sends per four seconds.
     let api = limited(&redis, LimitKind::SendMessage, Rate::new(3, 4)).await;
-    api.sign_up(&["ada".into()]).await;
-    let (_, me) = api
-        .call(
-            Method::POST,
-            "/conversations",
-            "ada",
-            Some(json!({"participantIds": []})),
-        )
-        .await;
-    let c = me["id"].as_str().unwrap().to_owned();
+    let c = notes_to_self(&api, "ada").await;
     for n in 0..3 {
         assert_eq!(send(&api, "ada", &c, n).await.0, 201);
     }

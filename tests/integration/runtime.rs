@@ -298,21 +298,10 @@ async fn frame(socket: &mut Socket, what: impl Fn(&Value) -> bool) -> Value {
 
 #[tokio::test]
 async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator() {
-    let stream = support::unique_name("rie-events");
-    let template = local_stack::Template::of_this_repository().unwrap();
-    local_stack::create_stream(&support::kinesis().await, &stream, &template.stream)
-        .await
-        .unwrap();
     // The gateway's IAM stands between every bootstrap and the emulators: each signs as itself
     // and is held to its role, the stream being the stack's `EventStream`.
-    let api = LocalApi::start_on(
-        support::fresh_deps().await,
-        local_gateway::functions::LocalStack {
-            event_stream: stream.clone(),
-            ..support::local_stack()
-        },
-    )
-    .await;
+    let (api, stream) =
+        LocalApi::start_with_event_stream(support::fresh_deps().await, "rie-events").await;
     let deps = &api.gateway.deps;
     seed_event_group(deps).await;
     let table = deps.store.table().to_string();

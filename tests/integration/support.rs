@@ -150,6 +150,25 @@ impl LocalApi {
         Self::serve(deps, true, stack).await
     }
 
+    /// A gateway over these deps whose `EventStream` is a new Kinesis stream of the test's own
+    /// (its name is returned): `stream-publisher`'s role may write there.
+    pub async fn start_with_event_stream(deps: HttpDeps, prefix: &str) -> (Self, String) {
+        let stream = unique_name(prefix);
+        let template = Template::of_this_repository().unwrap();
+        local_stack::create_stream(&kinesis().await, &stream, &template.stream)
+            .await
+            .unwrap();
+        let api = Self::start_on(
+            deps,
+            local_gateway::functions::LocalStack {
+                event_stream: stream.clone(),
+                ..local_stack()
+            },
+        )
+        .await;
+        (api, stream)
+    }
+
     /// A gateway over these deps that keeps their pusher (an `@connections` of the test's own).
     pub async fn start_keeping_pusher(deps: HttpDeps) -> Self {
         Self::serve(deps, false, local_stack()).await

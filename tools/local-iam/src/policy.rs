@@ -215,6 +215,21 @@ pub struct StackFacts {
 }
 
 impl StackFacts {
+    /// A stack in us-east-1 of account `000000000000` with table `table` (unit tests).
+    #[cfg(test)]
+    pub(crate) fn example(table: &str) -> Self {
+        Self {
+            partition: "aws".into(),
+            region: "us-east-1".into(),
+            account: "000000000000".into(),
+            stack_name: "chat".into(),
+            table: table.into(),
+            event_stream: "events".into(),
+            websocket_api: "local".into(),
+            stage: "dev".into(),
+        }
+    }
+
     pub fn table_arn(&self, table: &str) -> String {
         format!(
             "arn:{}:dynamodb:{}:{}:table/{table}",
@@ -456,16 +471,7 @@ mod tests {
     use serde_json::json;
 
     fn facts() -> StackFacts {
-        StackFacts {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            stack_name: "chat".into(),
-            table: "chat-test".into(),
-            event_stream: "events".into(),
-            websocket_api: "local".into(),
-            stage: "dev".into(),
-        }
+        StackFacts::example("chat-test")
     }
 
     fn statement(raw: Value) -> Statement {

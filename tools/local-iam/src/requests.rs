@@ -353,16 +353,7 @@ mod tests {
     use serde_json::json;
 
     fn facts() -> StackFacts {
-        StackFacts {
-            partition: "aws".into(),
-            region: "us-east-1".into(),
-            account: "000000000000".into(),
-            stack_name: "chat".into(),
-            table: "t".into(),
-            event_stream: "events".into(),
-            websocket_api: "local".into(),
-            stage: "dev".into(),
-        }
+        StackFacts::example("t")
     }
 
     fn schemas() -> BTreeMap<String, KeySchema> {
