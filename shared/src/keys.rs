@@ -114,6 +114,21 @@ pub fn connection(connection_id: &str) -> Key {
     Key::new(format!("CONN#{connection_id}"), "CONN")
 }
 
+/// The partition of a user's socket slots (`SOCKETS#u` / `SLOT#<n>`): a partition of its own,
+/// so that `ws-connect` may write slots without being allowed to write anything else of a user.
+pub fn socket_slots_pk(user: &UserId) -> String {
+    format!("SOCKETS#{}", escape(user.as_str()))
+}
+
+/// Sort-key prefix of a socket slot.
+pub const SOCKET_SLOT_PREFIX: &str = "SLOT#";
+
+/// Slot `n` of a user's open sockets: holding one is what lets a connection open
+/// (`chat_shared::connections`).
+pub fn socket_slot(user: &UserId, n: u8) -> Key {
+    Key::new(socket_slots_pk(user), format!("{SOCKET_SLOT_PREFIX}{n}"))
+}
+
 pub fn ticket(sha256_hex: &str) -> Key {
     Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
 }

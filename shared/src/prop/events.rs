@@ -11,7 +11,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{CASES, cases};
-use crate::connections::ConnectionItem;
+use crate::connections::{self, ConnectionItem};
 use crate::conversations::Role;
 use crate::conversations::model::MemberItem;
 use crate::domain::{ConversationId, UserId};
@@ -128,19 +128,25 @@ fn member() -> impl Strategy<Value = MemberItem> {
 }
 
 fn connection() -> impl Strategy<Value = ConnectionItem> {
-    (user(), "[A-Za-z0-9=_-]{1,16}").prop_map(|(user, id)| {
-        let key = keys::connection(&id);
-        ConnectionItem {
-            pk: key.pk,
-            sk: key.sk,
-            gsi1pk: keys::user_pk(&user),
-            gsi1sk: format!("CONN#{id}"),
-            connection_id: id,
-            user_id: user,
-            connected_at: Timestamp::from_unix_millis(1_795_612_490_123),
-            expires_at: 1_795_620_000,
-        }
-    })
+    (
+        user(),
+        "[A-Za-z0-9=_-]{1,16}",
+        proptest::option::of(0..connections::SOCKETS_PER_USER),
+    )
+        .prop_map(|(user, id, socket_slot)| {
+            let key = keys::connection(&id);
+            ConnectionItem {
+                pk: key.pk,
+                sk: key.sk,
+                gsi1pk: keys::user_pk(&user),
+                gsi1sk: format!("CONN#{id}"),
+                connection_id: id,
+                user_id: user,
+                connected_at: Timestamp::from_unix_millis(1_795_612_490_123),
+                expires_at: 1_795_620_000,
+                socket_slot,
+            }
+        })
 }
 
 /// A record of a real item: the samples, and every change of every item that makes an event.

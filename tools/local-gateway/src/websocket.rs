@@ -73,7 +73,7 @@ pub struct WsSide {
     send_message: HttpDeps,
     mark_read: HttpDeps,
     typing: HttpDeps,
-    ping: WsDeps,
+    ping: HttpDeps,
     default: WsDeps,
     clock: Clock,
     domain_name: String,
@@ -120,7 +120,7 @@ impl WsSide {
             send_message: http("ws-send-message")?,
             mark_read: http("ws-mark-read")?,
             typing: http("ws-typing")?,
-            ping: ws("ws-ping")?,
+            ping: http("ws-ping")?,
             default: ws("ws-default")?,
             domain_name: facts.domain_name.clone(),
         })

@@ -1,7 +1,10 @@
 //! The parts of `template.yaml` the local stack builds from, as typed structs.
 //!
-//! CloudFormation's short-form tags (`!Ref`, `!Sub` …) parse as tagged YAML values; the table and
-//! stream definitions must not use them in the properties that this crate applies.
+//! CloudFormation's short-form tags (`!Ref`, `!Sub` …) parse as tagged YAML values. The resources
+//! are read as CloudFormation deploys them with every parameter at its default: a `Ref` to a
+//! parameter is its `Default`, an `Fn::If` is decided on the template's `Conditions`, and a value
+//! of `Ref AWS::NoValue` drops its property. Any other intrinsic is left as it is, so only the
+//! properties that mean something in AWS alone may use one.
 
 use serde::Deserialize;
 use serde_norway::Value;
@@ -107,8 +110,144 @@ fn properties<T: serde::de::DeserializeOwned>(
         .and_then(|r| r.get(logical_id))
         .and_then(|r| r.get("Properties"))
         .ok_or_else(|| SetupError::Template(format!("no Resources.{logical_id}.Properties")))?;
-    serde_norway::from_value(props.clone())
-        .map_err(|e| SetupError::Template(format!("{logical_id}: {e}")))
+    let props = AtDefaults { doc }
+        .resolve(props)
+        .map_err(|e| SetupError::Template(format!("{logical_id}: {e}")))?
+        .unwrap_or(Value::Null);
+    serde_norway::from_value(props).map_err(|e| SetupError::Template(format!("{logical_id}: {e}")))
+}
+
+/// An intrinsic function, short form (`!If [...]`) or long (`{"Fn::If": [...]}`): its name without
+/// `Fn::` and its argument.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => {
+            let tag = tagged.tag.to_string();
+            Some((tag.trim_start_matches('!').to_owned(), &tagged.value))
+        }
+        Value::Mapping(map) if map.len() == 1 => {
+            let (key, arg) = map.iter().next()?;
+            let key = key.as_str()?;
+            match key.strip_prefix("Fn::") {
+                Some(name) => Some((name.to_owned(), arg)),
+                None if key == "Ref" => Some((key.to_owned(), arg)),
+                None => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The template's values at its parameters' defaults (see the module's doc).
+struct AtDefaults<'a> {
+    doc: &'a Value,
+}
+
+impl AtDefaults<'_> {
+    /// The value with the parameters' defaults in; `None` for `Ref AWS::NoValue`.
+    fn resolve(&self, value: &Value) -> Result<Option<Value>, String> {
+        if let Some((name, arg)) = intrinsic(value) {
+            return match name.as_str() {
+                "Ref" => {
+                    let target = arg.as_str().ok_or("a Ref names no parameter or resource")?;
+                    if target == "AWS::NoValue" {
+                        return Ok(None);
+                    }
+                    match self.doc.get("Parameters").and_then(|p| p.get(target)) {
+                        Some(parameter) => match parameter.get("Default") {
+                            Some(default) => Ok(Some(default.clone())),
+                            None => Err(format!("parameter {target} has no Default")),
+                        },
+                        // A resource or a pseudo parameter: a value only AWS has.
+                        None => Ok(Some(value.clone())),
+                    }
+                }
+                "If" => {
+                    let args = arg.as_sequence().filter(|a| a.len() == 3);
+                    let (Some(args), Some(condition)) = (args, args.and_then(|a| a[0].as_str()))
+                    else {
+                        return Err("an If takes a condition name and two values".to_owned());
+                    };
+                    let branch = if self.condition(condition)? {
+                        &args[1]
+                    } else {
+                        &args[2]
+                    };
+                    self.resolve(branch)
+                }
+                _ => Ok(Some(value.clone())),
+            };
+        }
+        match value {
+            Value::Mapping(map) => {
+                let mut out = serde_norway::Mapping::new();
+                for (key, item) in map {
+                    if let Some(item) = self.resolve(item)? {
+                        out.insert(key.clone(), item);
+                    }
+                }
+                Ok(Some(Value::Mapping(out)))
+            }
+            Value::Sequence(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    if let Some(item) = self.resolve(item)? {
+                        out.push(item);
+                    }
+                }
+                Ok(Some(Value::Sequence(out)))
+            }
+            other => Ok(Some(other.clone())),
+        }
+    }
+
+    /// A condition of the template's `Conditions`, at the defaults.
+    fn condition(&self, name: &str) -> Result<bool, String> {
+        let condition = self
+            .doc
+            .get("Conditions")
+            .and_then(|c| c.get(name))
+            .ok_or_else(|| format!("no condition {name}"))?;
+        self.truth(condition)
+    }
+
+    fn truth(&self, value: &Value) -> Result<bool, String> {
+        let (name, arg) = match value {
+            Value::Mapping(map) if map.len() == 1 && map.contains_key("Condition") => {
+                ("Condition".to_owned(), &map["Condition"])
+            }
+            _ => intrinsic(value).ok_or("a condition is not a condition function")?,
+        };
+        let args = || arg.as_sequence().ok_or(format!("{name} takes a list"));
+        match name.as_str() {
+            "Condition" => self.condition(arg.as_str().ok_or("Condition takes a name")?),
+            "Equals" => match args()?.as_slice() {
+                [a, b] => Ok(self.scalar(a)? == self.scalar(b)?),
+                _ => Err("Equals takes two values".to_owned()),
+            },
+            "Not" => match args()?.as_slice() {
+                [c] => Ok(!self.truth(c)?),
+                _ => Err("Not takes one condition".to_owned()),
+            },
+            "And" => args()?
+                .iter()
+                .try_fold(true, |all, c| Ok(all && self.truth(c)?)),
+            "Or" => args()?
+                .iter()
+                .try_fold(false, |any, c| Ok(any || self.truth(c)?)),
+            other => Err(format!("{other} is not a condition function")),
+        }
+    }
+
+    /// A value compared by Equals, as the string CloudFormation compares.
+    fn scalar(&self, value: &Value) -> Result<String, String> {
+        match self.resolve(value)? {
+            Some(Value::String(s)) => Ok(s),
+            Some(Value::Number(n)) => Ok(n.to_string()),
+            Some(Value::Bool(b)) => Ok(b.to_string()),
+            _ => Err("Equals compares a value only AWS has".to_owned()),
+        }
+    }
 }
 
 /// An HTTP API route of a function in the template: `Events.*` of `Type: HttpApi`.
@@ -171,6 +310,106 @@ pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
     Ok(routes)
 }
 
+/// What every `AWS::Serverless::Function` must come with: without its log group Lambda creates
+/// one that keeps logs forever, and without the alarms a failing or throttled function tells no one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum OpsPiece {
+    /// An `AWS::Logs::LogGroup` named `!Sub "/aws/lambda/${AWS::StackName}-<binary>"`.
+    LogGroup,
+    /// That group's `RetentionInDays: !Ref LogRetentionDays`.
+    Retention,
+    /// The function's `LoggingConfig.LogGroup: !Ref` that group, so it exists before the first run.
+    LoggingConfig,
+    /// An `AWS/Lambda` `Errors` alarm on the function (except [`NO_ERRORS_ALARM`]).
+    ErrorsAlarm,
+    /// An `AWS/Lambda` `Throttles` alarm on the function.
+    ThrottlesAlarm,
+}
+
+/// The one function without an Errors alarm: it refuses a connection by failing the invocation,
+/// so its Errors count refusals, which anyone can cause.
+pub const NO_ERRORS_ALARM: &str = "ws-authorizer";
+
+/// The [`OpsPiece`]s each function lacks, as (binary, piece), sorted. `Retention` and
+/// `LoggingConfig` concern the group of the function's name, so a missing group is one `LogGroup`.
+pub fn missing_function_ops(text: &str) -> Result<Vec<(String, OpsPiece)>, SetupError> {
+    let doc: Value =
+        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
+    let mut missing = Vec::new();
+    for (id, function) in of_type(resources, "AWS::Serverless::Function") {
+        let binary = at(function, &["Metadata", "BuildProperties", "Binary"])
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                SetupError::Template(format!("{id}: no Metadata.BuildProperties.Binary"))
+            })?;
+        let mut lacks = |piece| missing.push((binary.to_owned(), piece));
+        let name = format!("/aws/lambda/${{AWS::StackName}}-{binary}");
+        let group = of_type(resources, "AWS::Logs::LogGroup")
+            .find(|(_, g)| is(at(g, &["Properties", "LogGroupName"]), "Sub", &name));
+        match group {
+            None => lacks(OpsPiece::LogGroup),
+            Some((group_id, group)) => {
+                let retention = at(group, &["Properties", "RetentionInDays"]);
+                if !is(retention, "Ref", "LogRetentionDays") {
+                    lacks(OpsPiece::Retention);
+                }
+                let logging = at(function, &["Properties", "LoggingConfig", "LogGroup"]);
+                if !is(logging, "Ref", group_id) {
+                    lacks(OpsPiece::LoggingConfig);
+                }
+            }
+        }
+        if binary != NO_ERRORS_ALARM && !has_lambda_alarm(resources, id, "Errors") {
+            lacks(OpsPiece::ErrorsAlarm);
+        }
+        if !has_lambda_alarm(resources, id, "Throttles") {
+            lacks(OpsPiece::ThrottlesAlarm);
+        }
+    }
+    missing.sort();
+    Ok(missing)
+}
+
+/// The resources of a CloudFormation type, with their logical ids.
+fn of_type<'a>(
+    resources: &'a serde_norway::Mapping,
+    kind: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Value)> {
+    resources
+        .iter()
+        .filter(move |(_, r)| r.get("Type").and_then(Value::as_str) == Some(kind))
+        .filter_map(|(id, r)| Some((id.as_str()?, r)))
+}
+
+fn at<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |v, key| v.get(*key))
+}
+
+/// Whether `value` is the intrinsic `name` (`Ref`, `Sub`) of exactly the string `arg`.
+fn is(value: Option<&Value>, name: &str, arg: &str) -> bool {
+    value
+        .and_then(intrinsic)
+        .is_some_and(|(n, a)| n == name && a.as_str() == Some(arg))
+}
+
+/// Whether an alarm watches the function's `AWS/Lambda` `metric`, and only it: its one dimension is
+/// `FunctionName: !Ref <function>`.
+fn has_lambda_alarm(resources: &serde_norway::Mapping, function_id: &str, metric: &str) -> bool {
+    of_type(resources, "AWS::CloudWatch::Alarm").any(|(_, alarm)| {
+        let prop = |key: &str| at(alarm, &["Properties", key]);
+        let dimensions = prop("Dimensions").and_then(Value::as_sequence);
+        prop("Namespace").and_then(Value::as_str) == Some("AWS/Lambda")
+            && prop("MetricName").and_then(Value::as_str) == Some(metric)
+            && matches!(dimensions.map(Vec::as_slice), Some([d])
+                if d.get("Name").and_then(Value::as_str) == Some("FunctionName")
+                    && is(d.get("Value"), "Ref", function_id))
+    })
+}
+
 impl Template {
     pub fn parse(text: &str) -> Result<Self, SetupError> {
         let doc: Value =
@@ -212,6 +451,56 @@ Resources:
             t.stream.stream_mode_details.unwrap().stream_mode,
             "ON_DEMAND"
         );
+    }
+
+    const PARAMETERS: &str = r#"
+Parameters:
+  Mode: { Type: String, Default: ON_DEMAND, AllowedValues: [ON_DEMAND, PROVISIONED] }
+  Shards: { Type: Number, Default: 3 }
+  Hours: { Type: Number, Default: 24 }
+Conditions:
+  Provisioned: !Equals [!Ref Mode, PROVISIONED]
+  NotProvisioned: { "Fn::Not": [{ Condition: Provisioned }] }
+Resources:
+  ChatTable:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      BillingMode: PAY_PER_REQUEST
+      AttributeDefinitions: [{ AttributeName: PK, AttributeType: S }]
+      KeySchema: [{ AttributeName: PK, KeyType: HASH }]
+  EventStream:
+    Type: AWS::Kinesis::Stream
+    Properties:
+      StreamModeDetails: { StreamMode: !Ref Mode }
+      ShardCount: !If [Provisioned, !Ref Shards, !Ref AWS::NoValue]
+      RetentionPeriodHours: !If [NotProvisioned, !Ref Hours, 48]
+      StreamEncryption: { EncryptionType: KMS, KeyId: !Sub "alias/aws/kinesis" }
+"#;
+
+    #[test]
+    fn parameters_are_taken_at_their_defaults() {
+        let t = Template::parse(PARAMETERS).unwrap();
+        let mode = t.stream.stream_mode_details.unwrap().stream_mode;
+        assert_eq!(mode, "ON_DEMAND");
+        assert_eq!(
+            t.stream.shard_count, None,
+            "AWS::NoValue drops the property"
+        );
+        assert_eq!(t.stream.retention_period_hours.unwrap().0, Value::from(24));
+
+        let provisioned = PARAMETERS.replace("Default: ON_DEMAND", "Default: PROVISIONED");
+        let t = Template::parse(&provisioned).unwrap();
+        let mode = t.stream.stream_mode_details.unwrap().stream_mode;
+        assert_eq!(mode, "PROVISIONED");
+        assert_eq!(t.stream.shard_count, Some(3));
+        assert_eq!(t.stream.retention_period_hours.unwrap().0, Value::from(48));
+    }
+
+    #[test]
+    fn a_parameter_without_a_default_is_an_error() {
+        let text = PARAMETERS.replace(", Default: ON_DEMAND", "");
+        let err = Template::parse(&text).unwrap_err().to_string();
+        assert!(err.contains("parameter Mode has no Default"), "{err}");
     }
 
     #[test]
@@ -266,5 +555,126 @@ Resources:
             t.table.stream_specification.unwrap().stream_view_type,
             "NEW_AND_OLD_IMAGES"
         );
+        // At the defaults, the stream is on demand (the shard count is for PROVISIONED only).
+        assert_eq!(
+            t.stream.stream_mode_details.unwrap().stream_mode,
+            "ON_DEMAND"
+        );
+        assert_eq!(t.stream.shard_count, None);
+    }
+
+    /// ws-ping with every piece, and ws-authorizer with every piece but the Errors alarm.
+    const OPS: &str = r#"
+Parameters:
+  LogRetentionDays: { Type: Number, Default: 30 }
+Resources:
+  PingFunction:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: ws-ping } }
+    Properties:
+      LoggingConfig: { LogGroup: !Ref PingLogGroup }
+  PingLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-ws-ping"
+      RetentionInDays: !Ref LogRetentionDays
+  PingErrorsAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Errors
+      Dimensions: [{ Name: FunctionName, Value: !Ref PingFunction }]
+  PingThrottlesAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Throttles
+      Dimensions: [{ Name: FunctionName, Value: !Ref PingFunction }]
+  AuthorizerFunction:
+    Type: AWS::Serverless::Function
+    Metadata: { BuildProperties: { Binary: ws-authorizer } }
+    Properties:
+      LoggingConfig: { LogGroup: !Ref AuthorizerLogGroup }
+  AuthorizerLogGroup:
+    Type: AWS::Logs::LogGroup
+    Properties:
+      LogGroupName: !Sub "/aws/lambda/${AWS::StackName}-ws-authorizer"
+      RetentionInDays: !Ref LogRetentionDays
+  AuthorizerThrottlesAlarm:
+    Type: AWS::CloudWatch::Alarm
+    Properties:
+      Namespace: AWS/Lambda
+      MetricName: Throttles
+      Dimensions: [{ Name: FunctionName, Value: !Ref AuthorizerFunction }]
+"#;
+
+    fn missing(text: &str) -> Vec<(String, OpsPiece)> {
+        missing_function_ops(text).unwrap()
+    }
+
+    fn one(binary: &str, piece: OpsPiece) -> Vec<(String, OpsPiece)> {
+        vec![(binary.to_owned(), piece)]
+    }
+
+    #[test]
+    fn functions_with_every_ops_piece_lack_nothing() {
+        assert_eq!(missing(OPS), []);
+    }
+
+    /// `OPS` without the entry at `path` (dotted, under `Resources`).
+    fn ops_without(path: &str) -> String {
+        let mut doc: Value = serde_norway::from_str(OPS).unwrap();
+        let (parents, last) = path.rsplit_once('.').unwrap_or(("", path));
+        let parent = parents
+            .split('.')
+            .filter(|k| !k.is_empty())
+            .fold(&mut doc["Resources"], |v, k| &mut v[k]);
+        parent.as_mapping_mut().unwrap().remove(last).unwrap();
+        serde_norway::to_string(&doc).unwrap()
+    }
+
+    #[test]
+    fn each_ops_piece_removed_is_reported_alone() {
+        use OpsPiece::*;
+        for (path, piece) in [
+            ("PingLogGroup", LogGroup),
+            ("PingLogGroup.Properties.RetentionInDays", Retention),
+            ("PingFunction.Properties.LoggingConfig", LoggingConfig),
+            ("PingErrorsAlarm", ErrorsAlarm),
+            ("PingThrottlesAlarm", ThrottlesAlarm),
+        ] {
+            assert_eq!(missing(&ops_without(path)), one("ws-ping", piece), "{path}");
+        }
+        let text = ops_without("AuthorizerThrottlesAlarm");
+        assert_eq!(missing(&text), one("ws-authorizer", ThrottlesAlarm));
+    }
+
+    #[test]
+    fn an_ops_piece_of_the_wrong_shape_is_reported() {
+        use OpsPiece::*;
+        for (from, to, piece) in [
+            ("StackName}-ws-ping", "StackName}-ping", LogGroup),
+            ("!Ref LogRetentionDays", "30", Retention),
+            ("!Ref Ping", "!Ref Authorizer", LoggingConfig),
+            ("Value: !Ref Ping", "Value: !Ref Authorizer", ErrorsAlarm),
+        ] {
+            let text = OPS.replacen(from, to, 1);
+            assert_eq!(missing(&text), one("ws-ping", piece), "{from} -> {to}");
+        }
+    }
+
+    #[test]
+    fn every_function_in_the_repository_template_has_its_log_group_and_alarms() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml");
+        let text = std::fs::read_to_string(path).unwrap();
+        assert_eq!(missing(&text), []);
+        // The exclusion stays deliberate: ws-authorizer's Errors are refusals, not failures.
+        let doc: Value = serde_norway::from_str(&text).unwrap();
+        let resources = doc["Resources"].as_mapping().unwrap();
+        let binary = ["Metadata", "BuildProperties", "Binary"];
+        let (authorizer, _) = of_type(resources, "AWS::Serverless::Function")
+            .find(|(_, f)| at(f, &binary).and_then(Value::as_str) == Some(NO_ERRORS_ALARM))
+            .unwrap();
+        assert!(!has_lambda_alarm(resources, authorizer, "Errors"));
     }
 }
