@@ -42,7 +42,6 @@ export REDIS_URL=redis://127.0.0.1:$redis_port
 export TABLE_NAME=$table
 export EVENT_STREAM_NAME=$stream
 export AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:${GATEWAY_PORT:-3000}/local
-export CURSOR_SECRET=${CURSOR_SECRET:-local-only-cursor-secret-not-for-deployment}
 ENV
 }
 

@@ -3,8 +3,8 @@
 # checks formatting, lints, validates template.yaml (cfn-lint, sam validate, checkov) and
 # openapi.yaml, starts a private local stack on its own ports, builds the bootstraps and checks
 # their glibc, runs the whole test suite against the stack (the runtime tests run the bootstraps
-# under AWS's emulator), fuzzes the HTTP API with schemathesis, runs the web client in Chromium and
-# a short load run, and stops what it started.
+# under AWS's emulator), runs the smoke test against a local gateway, fuzzes the HTTP API with
+# schemathesis, runs the web client in Chromium and a short load run, and stops what it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -78,6 +78,11 @@ target/ci/local-iam report target/iam-usage --check >target/iam-report.md
 # the emulator; SDK signing and the emulators keep real time).
 step "cargo nextest run, the application clock a year ahead"
 CHAT_CLOCK_OFFSET=365d cargo nextest run --cargo-profile ci --workspace --locked
+
+# The smoke test a deployed stack gets (docs/deploy.md), here against a local gateway of its own: it
+# must be known to work before anyone runs it against AWS.
+step "smoke test (tools/smoke.sh --local)"
+tools/smoke.sh --local
 
 # After the tests: the fuzzer's fixtures and thousands of cases would only slow the emulators down
 # for them.

@@ -13,7 +13,7 @@ use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::store::StartKey;
 
-/// The HMAC key (`CURSOR_SECRET`, at least 32 bytes).
+/// One HMAC key (at least 32 bytes); the keys in use are a [`KeyRing`] (`crate::cursor_keys`).
 #[derive(Clone)]
 pub struct CursorKey(hmac::Key);
 
@@ -68,6 +68,27 @@ impl CursorKey {
     }
 }
 
+/// The keys in use: cursors are sealed with `current`; one sealed with `previous` still opens, so
+/// that a rotation does not break the cursors of pages a client is reading.
+#[derive(Debug, Clone)]
+pub struct KeyRing {
+    pub current: CursorKey,
+    pub previous: Option<CursorKey>,
+}
+
+impl KeyRing {
+    pub fn seal(&self, user: &UserId, scope: &str, start: StartKey) -> Result<String, ApiError> {
+        self.current.seal(user, scope, start)
+    }
+
+    pub fn open(&self, cursor: &str, user: &UserId, scope: &str) -> Result<StartKey, ApiError> {
+        match (self.current.open(cursor, user, scope), &self.previous) {
+            (Err(ApiError::InvalidCursor), Some(previous)) => previous.open(cursor, user, scope),
+            (opened, _) => opened,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +134,34 @@ mod tests {
             Err(ApiError::InvalidCursor)
         ));
         assert!(CursorKey::new(b"short").is_err());
+    }
+
+    #[test]
+    fn a_ring_seals_with_its_current_key_and_opens_with_either() {
+        let ada: UserId = "ada".parse().unwrap();
+        let old = CursorKey::new(&[1; 32]).unwrap();
+        let new = CursorKey::new(&[2; 32]).unwrap();
+        let from_old = old.seal(&ada, "inbox", start()).unwrap();
+        let ring = KeyRing {
+            current: new.clone(),
+            previous: Some(old.clone()),
+        };
+        assert_eq!(ring.open(&from_old, &ada, "inbox").unwrap(), start());
+        let sealed = ring.seal(&ada, "inbox", start()).unwrap();
+        assert_eq!(new.open(&sealed, &ada, "inbox").unwrap(), start());
+        // Two rotations later the old key is gone, and so are its cursors.
+        let next = KeyRing {
+            current: CursorKey::new(&[3; 32]).unwrap(),
+            previous: Some(new),
+        };
+        assert!(matches!(
+            next.open(&from_old, &ada, "inbox"),
+            Err(ApiError::InvalidCursor)
+        ));
+        // The previous key opens only what it sealed for that user and scope.
+        assert!(matches!(
+            ring.open(&from_old, &ada, "archived"),
+            Err(ApiError::InvalidCursor)
+        ));
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use crate::cache::Cache;
 use crate::config::{ConfigError, Env, StoreConfig};
-use crate::cursor::CursorKey;
+use crate::cursor_keys::CursorKeys;
 use crate::limits::{Limits, RateLimiter};
 use crate::redis_link::RedisLink;
 use crate::store::DynamoStore;
@@ -14,8 +14,8 @@ use crate::store::DynamoStore;
 #[derive(Debug, Clone)]
 pub struct HttpDeps {
     pub store: DynamoStore,
-    /// Signs and checks pagination cursors (`CURSOR_SECRET`).
-    pub cursor_key: CursorKey,
+    /// Signs and checks pagination cursors: read from the table (`chat_shared::cursor_keys`).
+    pub cursor_keys: CursorKeys,
     pub limiter: Arc<RateLimiter>,
     pub cache: Cache,
     pub redis: Arc<RedisLink>,
@@ -29,12 +29,6 @@ impl HttpDeps {
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let store_config = StoreConfig::from_env(env)?;
-        let secret = env.required("CURSOR_SECRET")?;
-        let cursor_key =
-            CursorKey::new(secret.as_bytes()).map_err(|reason| ConfigError::Invalid {
-                name: "CURSOR_SECRET",
-                reason: reason.to_owned(),
-            })?;
         let redis = Arc::new(RedisLink::from_env(env)?);
         let limits = Limits::from_env(env)?;
         let clock = crate::time::Clock::from_env(env)?;
@@ -46,13 +40,19 @@ impl HttpDeps {
         );
         let pusher = crate::push::Pusher::new(aws_sdk_apigatewaymanagement::Client::new(&sdk))
             .with_in_flight(crate::push::in_flight_from_env(env)?);
-        Ok(Self::new(store, cursor_key, redis, limits, pusher))
+        Ok(Self::new(
+            store,
+            CursorKeys::stored(),
+            redis,
+            limits,
+            pusher,
+        ))
     }
 
     /// Builds the deps from their parts (the local gateway and tests).
     pub fn new(
         store: DynamoStore,
-        cursor_key: CursorKey,
+        cursor_keys: CursorKeys,
         redis: Arc<RedisLink>,
         limits: Limits,
         pusher: crate::push::Pusher,
@@ -60,7 +60,7 @@ impl HttpDeps {
         Self {
             pusher,
             store,
-            cursor_key,
+            cursor_keys,
             limiter: Arc::new(RateLimiter::new(redis.clone(), limits)),
             cache: Cache::new(redis.clone()),
             redis,

@@ -129,6 +129,12 @@ pub fn socket_slot(user: &UserId, n: u8) -> Key {
     Key::new(socket_slots_pk(user), format!("{SOCKET_SLOT_PREFIX}{n}"))
 }
 
+/// The keys that sign pagination cursors (`chat_shared::cursor_keys`): readable by the one route
+/// that issues cursors.
+pub fn cursor_keys() -> Key {
+    Key::new("CONFIG#cursor-keys", "KEYS")
+}
+
 pub fn ticket(sha256_hex: &str) -> Key {
     Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
 }

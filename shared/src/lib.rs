@@ -12,6 +12,7 @@ pub mod config;
 pub mod connections;
 pub mod conversations;
 pub mod cursor;
+pub mod cursor_keys;
 pub mod deps;
 pub mod domain;
 pub mod error;

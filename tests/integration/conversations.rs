@@ -791,3 +791,55 @@ async fn bad_input_gets_the_contract_error_and_writes_nothing() {
     );
     assert_eq!(unchanged["me"]["muted"], false);
 }
+
+/// The cursor keys live in the table and rotate without a deployment (`cursor_keys::rotate`): a
+/// cursor issued before a rotation still opens after it, one issued after it opens too, and the
+/// first is refused once a second rotation has dropped its key. The gateway here reads the keys
+/// again on every request (refresh period zero) instead of every 5 minutes.
+#[tokio::test]
+async fn cursors_outlive_one_rotation_of_the_keys_but_not_two() {
+    let deps = crate::support::fresh_deps().await;
+    let deps = chat_shared::deps::HttpDeps {
+        cursor_keys: chat_shared::cursor_keys::CursorKeys::stored_refreshing_after(
+            std::time::Duration::ZERO,
+        ),
+        ..deps
+    };
+    let api = LocalApi::start_with(deps).await;
+    api.sign_up(&["rot".into(), "other".into()]).await;
+    for _ in 0..3 {
+        api.group("rot", &["other"]).await;
+    }
+    let cursor = |page: &Value| page["nextCursor"].as_str().unwrap().to_owned();
+    let next = |cursor: String| {
+        let api = &api;
+        async move {
+            let path = format!("/conversations?limit=2&cursor={}", urlencode(&cursor));
+            let (status, body) = api.call(Method::GET, &path, "rot", None).await;
+            (status, body["error"]["code"].clone())
+        }
+    };
+    let (_, page) = api
+        .call(Method::GET, "/conversations?limit=2", "rot", None)
+        .await;
+    let before = cursor(&page);
+    let store = &api.gateway.deps.store;
+    chat_shared::cursor_keys::rotate(store).await.unwrap();
+    assert_eq!(
+        next(before.clone()).await,
+        (200, Value::Null),
+        "one rotation"
+    );
+    let (_, page) = api
+        .call(Method::GET, "/conversations?limit=2", "rot", None)
+        .await;
+    let after = cursor(&page);
+    assert_ne!(after, before, "sealed with the new key");
+    chat_shared::cursor_keys::rotate(store).await.unwrap();
+    assert_eq!(
+        next(before).await,
+        (400, json!("invalid_cursor")),
+        "two rotations"
+    );
+    assert_eq!(next(after).await, (200, Value::Null));
+}

@@ -1,9 +1,11 @@
 //! Rate limits against a real redis-server, and what happens when it is stopped or frozen. "N per
 //! window" is exact: at most N accepted in any window of that length, HTTP and WebSocket together.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chat_shared::limits::{LimitKind, Limits, Rate};
+use chat_shared::redis_link::RedisLink;
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,12 +25,25 @@ async fn create_group(api: &LocalApi, user: &str, n: usize) -> (u16, reqwest::he
     (resp.status().as_u16(), resp.headers().clone())
 }
 
-/// A gateway whose `kind` limit is `rate`, on a Redis of its own.
+/// A link to `redis` that waits up to 5 s for an answer. The exact counts hold while Redis is up;
+/// with the functions' 100 ms response timeout, a slow answer on a loaded machine (seen in CI)
+/// counts as Redis down, and the per-instance fallback (the stopped-or-frozen test's subject)
+/// then admits more than the limit across instances.
+fn patient(redis: &OwnRedis) -> Arc<RedisLink> {
+    redis.link(&[("REDIS_TIMEOUT_MS", "5000")])
+}
+
+/// A gateway whose `kind` limit is `rate`, on a Redis of its own, with a patient link.
 async fn limited(redis: &OwnRedis, kind: LimitKind, rate: Rate) -> LocalApi {
-    let deps = deps_with(fresh_store().await, redis.link(&[])).await;
+    limited_on(patient(redis), kind, rate).await
+}
+
+/// A gateway whose `kind` limit is `rate`, on `link`.
+async fn limited_on(link: Arc<RedisLink>, kind: LimitKind, rate: Rate) -> LocalApi {
+    let deps = deps_with(fresh_store().await, link).await;
     let deps = chat_shared::deps::HttpDeps::new(
         deps.store,
-        deps.cursor_key,
+        deps.cursor_keys,
         deps.redis,
         Limits::default().with(kind, rate),
         deps.pusher,
@@ -73,7 +88,7 @@ async fn notes_to_self(api: &LocalApi, user: &str) -> String {
 #[tokio::test]
 async fn sixty_one_sends_in_a_burst_store_sixty_and_the_61st_waits_exactly_its_retry_after() {
     let redis = OwnRedis::start();
-    let api = LocalApi::start_with(deps_with(fresh_store().await, redis.link(&[])).await).await;
+    let api = LocalApi::start_with(deps_with(fresh_store().await, patient(&redis)).await).await;
     let c = notes_to_self(&api, "ada").await;
     let first = Instant::now();
     for n in 0..60 {
@@ -276,7 +291,9 @@ async fn creations_are_limited_with_their_refusals_and_finding_a_direct_counts_a
 #[tokio::test]
 async fn with_redis_stopped_or_frozen_the_local_log_takes_over_and_redis_comes_back() {
     let mut redis = OwnRedis::start();
-    let api = limited(&redis, LimitKind::CreateConversation, Rate::new(5, 3_600)).await;
+    // The functions' own response timeout (100 ms): a frozen Redis must count as down in time.
+    let link = redis.link(&[]);
+    let api = limited_on(link, LimitKind::CreateConversation, Rate::new(5, 3_600)).await;
     api.sign_up(&["ada".into(), "bob".into(), "cy".into()])
         .await;
 

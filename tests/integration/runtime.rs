@@ -19,8 +19,6 @@ use serde_json::{Value, json};
 use crate::handlers::{EVENT_CONVERSATION, seed_event_group};
 use crate::support::{self, LocalApi, Socket};
 
-const CURSOR_SECRET: &str = "runtime-tests-cursor-secret-of-32-bytes+";
-
 /// Each function and its event files, in the order they are invoked (later events act on what
 /// earlier ones wrote). Every function of the template and every file in `events/` is here.
 const CASES: &[(&str, &[&str])] = &[
@@ -74,6 +72,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("ws-disconnect", &["websocket/disconnect.json"]),
     ("stream-publisher", &["stream/table-changes.json"]),
     ("stream-analytics", &["kinesis/analytics-events.json"]),
+    ("rotate-cursor-keys", &["schedule/rotate-cursor-keys.json"]),
 ];
 
 fn root() -> PathBuf {
@@ -100,14 +99,14 @@ fn template_functions() -> Vec<FunctionDef> {
 
 fn event_files() -> BTreeSet<String> {
     let mut files = BTreeSet::new();
-    for dir in ["http", "websocket", "stream", "kinesis"] {
-        let Ok(entries) = std::fs::read_dir(root().join("events").join(dir)) else {
-            continue;
-        };
-        for entry in entries {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            if name.ends_with(".json") {
-                files.insert(format!("{dir}/{name}"));
+    // Every directory of events/, so that a new one cannot go unnoticed.
+    let dirs = std::fs::read_dir(root().join("events")).unwrap();
+    for dir in dirs.map(|d| d.unwrap().path()).filter(|d| d.is_dir()) {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let file = entry.unwrap().file_name().into_string().unwrap();
+            if file.ends_with(".json") {
+                files.insert(format!("{name}/{file}"));
             }
         }
     }
@@ -139,7 +138,6 @@ impl LocalValues {
             ("TABLE_NAME", table.to_owned()),
             ("EVENT_STREAM_NAME", stream.to_owned()),
             ("EVENT_STREAM_RETENTION_HOURS", "24".to_owned()),
-            ("CURSOR_SECRET", CURSOR_SECRET.to_owned()),
             ("REDIS_URL", redis_url.to_owned()),
             // The local Redis has no AUTH.
             ("REDIS_AUTH_TOKEN", String::new()),
@@ -309,7 +307,7 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     let mut functions = Functions::new(local);
 
     // Secrets and bodies that must never reach a log line.
-    let mut secrets: Vec<String> = vec![CURSOR_SECRET.to_owned()];
+    let mut secrets: Vec<String> = Vec::new();
     let mut ticket = String::new();
 
     for (binary, events) in CASES.iter().filter(|(b, _)| b.starts_with("http-")) {
@@ -476,7 +474,34 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
         "{report:?}"
     );
 
+    // The scheduled rotation of the cursor keys that http-list-conversations made: the key it
+    // made is kept as previous, and neither key may reach a log line.
+    let read_keys = || async {
+        deps.store
+            .get::<chat_shared::cursor_keys::CursorKeysItem>(
+                &chat_shared::keys::cursor_keys(),
+                chat_shared::store::Consistency::Strong,
+            )
+            .await
+            .unwrap()
+            .expect("http-list-conversations made the cursor keys")
+    };
+    let made = read_keys().await;
+    let answer = functions
+        .invoke(
+            "rotate-cursor-keys",
+            &event_file("schedule/rotate-cursor-keys.json"),
+        )
+        .await
+        .json()
+        .unwrap();
+    assert!(answer["rotatedAt"].is_string(), "{answer}");
+    let rotated = read_keys().await;
+    assert_eq!(rotated.previous.as_deref(), Some(made.current.as_str()));
+    assert_ne!(rotated.current, made.current);
+
     functions.stop_all().await;
+    secrets.extend([made.current, rotated.current]);
     scan_logs(&functions.logs, &secrets);
 }
 

@@ -117,7 +117,8 @@ pub async fn deps_with(
 ) -> HttpDeps {
     HttpDeps::new(
         store,
-        chat_shared::cursor::CursorKey::new(b"integration-tests-cursor-secret-32+").unwrap(),
+        // The keys as deployed: read from (and first made in) the test's own table.
+        chat_shared::cursor_keys::CursorKeys::stored(),
         redis,
         chat_shared::limits::Limits::default(),
         // Replaced by the gateway's own @connections once a LocalApi serves these deps.

@@ -13,7 +13,7 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 require_stack_env() {
   local var
-  for var in TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB REDIS_URL CURSOR_SECRET; do
+  for var in TABLE_NAME AWS_ENDPOINT_URL_DYNAMODB REDIS_URL; do
     [ -n "${!var:-}" ] || die "$var is not set: start the stack and eval \"\$(tools/stack.sh env)\" first"
   done
 }

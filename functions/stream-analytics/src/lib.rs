@@ -23,11 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
 use aws_lambda_events::event::streams::KinesisEventResponse;
 use chat_shared::analytics::{self, Countable, DedupeWindow, Outcome};
-use chat_shared::config::{ConfigError, Env, StoreConfig};
+use chat_shared::config::{ConfigError, Env};
 use chat_shared::error::ErrorChain;
 use chat_shared::metrics::{self, Dependency, Metric};
 use chat_shared::store::DynamoStore;
-use chat_shared::time::Clock;
 use futures::stream::{self, StreamExt};
 use lambda_runtime::{Error, LambdaEvent};
 
@@ -50,17 +49,9 @@ impl Deps {
     pub async fn from_env<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
-        let config = StoreConfig::from_env(env)?;
-        let window = DedupeWindow::from_env(env)?;
-        let clock = Clock::from_env(env)?;
-        let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
-            store: DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                config.table_name,
-                clock,
-            ),
-            window,
+            window: DedupeWindow::from_env(env)?,
+            store: DynamoStore::from_env(env).await?,
         })
     }
 }

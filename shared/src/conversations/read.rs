@@ -275,10 +275,11 @@ pub async fn list(
 ) -> Result<ConversationPage, ApiError> {
     let store = &deps.store;
     let scope = params.scope();
+    let cursor_keys = deps.cursor_keys.ring(store).await?;
     let start = params
         .cursor
         .as_deref()
-        .map(|c| deps.cursor_key.open(c, user, &scope))
+        .map(|c| cursor_keys.open(c, user, &scope))
         .transpose()?;
     let page_key = deps.cache.generation(user).await.map(|generation| {
         let request = format!(
@@ -302,7 +303,7 @@ pub async fn list(
             page
         }
     };
-    render_page(deps, user, params, &scope, page).await
+    render_page(deps, user, params, &scope, page, &cursor_keys).await
 }
 
 /// One page of a user's inbox entries, as the index gives it (cached under the user's generation).
@@ -347,6 +348,7 @@ async fn render_page(
     params: &ListParams,
     scope: &str,
     page: CachedPage,
+    cursor_keys: &crate::cursor::KeyRing,
 ) -> Result<ConversationPage, ApiError> {
     let store = &deps.store;
     let ids: Vec<&ConversationId> = page.entries.iter().map(|e| &e.conversation_id).collect();
@@ -387,7 +389,7 @@ async fn render_page(
         .collect();
     let next_cursor = page
         .next
-        .map(|next| deps.cursor_key.seal(user, scope, next))
+        .map(|next| cursor_keys.seal(user, scope, next))
         .transpose()?;
     Ok(ConversationPage { items, next_cursor })
 }

@@ -185,6 +185,17 @@ fn is_expired(item: &Item, now: Timestamp) -> bool {
 }
 
 impl DynamoStore {
+    /// The store of a function that needs nothing else: `TABLE_NAME`, `CHAT_CLOCK_OFFSET`, and
+    /// the SDK's configuration from Lambda's environment.
+    pub async fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &crate::config::Env<F>,
+    ) -> Result<Self, crate::config::ConfigError> {
+        let table = crate::config::StoreConfig::from_env(env)?.table_name;
+        let clock = Clock::from_env(env)?;
+        let sdk = crate::aws::load_sdk_config().await?;
+        Ok(Self::new(Client::new(&sdk), table, clock))
+    }
+
     pub fn new(client: Client, table: TableName, clock: Clock) -> Self {
         Self {
             client,

@@ -67,7 +67,14 @@ fn as_request(line: &UsageLine, facts: &StackFacts) -> Authorization {
     } else {
         request.with(
             "dynamodb:LeadingKeys",
-            line.keys.iter().map(|k| format!("{k}x")),
+            // A prefix stands for any key under it; a whole key (see `usage`) for itself.
+            line.keys.iter().map(|k| {
+                if k.ends_with('#') {
+                    format!("{k}x")
+                } else {
+                    k.clone()
+                }
+            }),
         )
     }
 }

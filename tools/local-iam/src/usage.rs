@@ -58,10 +58,7 @@ impl Usage {
             .get("dynamodb:leadingkeys")
             .into_iter()
             .flatten()
-            .map(|k| match k.find('#') {
-                Some(i) => k[..=i].to_owned(),
-                None => k.clone(),
-            })
+            .map(|k| recorded_key(k))
             .collect();
         keys.sort();
         keys.dedup();
@@ -126,4 +123,28 @@ pub fn read_dir(dir: &std::path::Path) -> std::io::Result<BTreeSet<UsageLine>> {
         }
     }
     Ok(all)
+}
+
+/// How a partition key is recorded: by its prefix up to the first `#` (the rest names a user, a
+/// conversation or a connection, which the record must not keep), except the configuration
+/// items, whose whole key is a fixed name that a grant may name exactly (`CONFIG#cursor-keys`).
+fn recorded_key(key: &str) -> String {
+    match key.find('#') {
+        Some(_) if key.starts_with("CONFIG#") => key.to_owned(),
+        Some(i) => key[..=i].to_owned(),
+        None => key.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recorded_key;
+
+    #[test]
+    fn keys_are_recorded_by_prefix_but_configuration_items_whole() {
+        assert_eq!(recorded_key("USER#ada"), "USER#");
+        assert_eq!(recorded_key("CONV#01J#x"), "CONV#");
+        assert_eq!(recorded_key("CONFIG#cursor-keys"), "CONFIG#cursor-keys");
+        assert_eq!(recorded_key("plain"), "plain");
+    }
 }

@@ -62,6 +62,7 @@ pub fn event_for(root: &Path, binary: &str) -> PathBuf {
         "ws-authorizer" => "websocket/authorizer-token.json".to_owned(),
         "stream-publisher" => "stream/table-changes.json".to_owned(),
         "stream-analytics" => "kinesis/analytics-events.json".to_owned(),
+        "rotate-cursor-keys" => "schedule/rotate-cursor-keys.json".to_owned(),
         _ => match (binary.strip_prefix("http-"), binary.strip_prefix("ws-")) {
             (Some(route), _) => format!("http/{route}.json"),
             (_, Some(route)) => format!("websocket/{route}.json"),
