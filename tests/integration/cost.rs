@@ -332,6 +332,18 @@ impl StreamReader {
 
 type Sink = SplitSink<Socket, Message>;
 
+/// Polls `done` until it holds (30 s at most: then the test fails, naming `what`).
+async fn wait_until(done: impl Fn() -> bool, what: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: its invocation did not return"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 struct Bench {
     api: LocalApi,
     model: WriteModel,
@@ -420,13 +432,17 @@ impl Bench {
         answer
     }
 
-    /// One WebSocket frame from `user`'s socket, measured.
+    /// One WebSocket frame from `user`'s socket, measured once its route's invocation has
+    /// returned (on a loaded machine it may not have begun 150 ms after the frame was sent).
     async fn frame(&mut self, route: &str, user: &str, frame: Value) {
         self.begin().await;
+        let returned = &self.api.gateway.ws.returned.frames;
+        let before = returned.load(Ordering::SeqCst);
         let sink = self.sinks.get_mut(user).unwrap();
         sink.send(Message::Text(frame.to_string().into()))
             .await
             .unwrap();
+        wait_until(|| returned.load(Ordering::SeqCst) > before, route).await;
         self.end(route, 1, 1).await;
     }
 
@@ -469,13 +485,25 @@ impl Bench {
 
     async fn disconnect(&mut self, user: &str) {
         self.begin().await;
+        let disconnects = self
+            .api
+            .gateway
+            .ws
+            .returned
+            .disconnects
+            .load(Ordering::SeqCst);
         let mut sink = self.sinks.remove(user).unwrap();
         sink.close().await.unwrap();
         if let Some(reader) = self.readers.remove(user) {
             let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
         }
-        // ws-disconnect runs after the close; give it its moment.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        // ws-disconnect runs after the close: measured once it has returned.
+        let returned = &self.api.gateway.ws.returned.disconnects;
+        wait_until(
+            || returned.load(Ordering::SeqCst) > disconnects,
+            "$disconnect",
+        )
+        .await;
         self.end("$disconnect (ws-disconnect)", 1, 0).await;
     }
 }

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,6 +78,19 @@ pub struct WsSide {
     default: WsDeps,
     clock: Clock,
     domain_name: String,
+    /// Route invocations that have returned, as API Gateway's execution logs would show them: a
+    /// test that measures what a frame or a close costs waits for its invocation to end instead
+    /// of for a quiet period.
+    pub returned: Returned,
+}
+
+/// Counts of route invocations that have returned (see [`WsSide::returned`]).
+#[derive(Debug, Default)]
+pub struct Returned {
+    /// Message routes (`sendMessage`, `ping`, …, `$default`).
+    pub frames: std::sync::atomic::AtomicU64,
+    /// `$disconnect`.
+    pub disconnects: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for WsSide {
@@ -123,6 +137,7 @@ impl WsSide {
             ping: http("ws-ping")?,
             default: ws("ws-default")?,
             domain_name: facts.domain_name.clone(),
+            returned: Returned::default(),
         })
     }
 
@@ -270,7 +285,8 @@ async fn serve_socket(
                 let gw = gw.clone();
                 let (connection_id, user) = (connection_id.clone(), user.clone());
                 tokio::spawn(async move {
-                    route_frame(&gw, &connection_id, &user, text.to_string()).await
+                    route_frame(&gw, &connection_id, &user, text.to_string()).await;
+                    gw.ws.returned.frames.fetch_add(1, Ordering::SeqCst);
                 });
             }
             Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) | Err(_) => break,
@@ -288,6 +304,7 @@ async fn serve_socket(
     {
         tracing::warn!(%error, "$disconnect failed");
     }
+    gw.ws.returned.disconnects.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Route selection on `$request.body.action`, as the WebSocket API's expression says.
