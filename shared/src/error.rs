@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::domain::{UserId, ValidationError};
 use crate::store::StoreError;
 
-/// The contract's error codes (API.md, "Errors").
+/// The contract's error codes (`openapi.yaml`, `components/schemas/Error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {

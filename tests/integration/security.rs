@@ -131,7 +131,7 @@ struct Case {
     seq: u64,
     /// The user `{userId}` names.
     user: &'static str,
-    /// The member-only right (API.md), when the route has one: ada has it, bob does not.
+    /// The member-only right (`openapi.yaml`'s route descriptions), when the route has one: ada has it, bob does not.
     right: Option<&'static str>,
     /// The success status with the right.
     ok: u16,

@@ -1,4 +1,4 @@
-// The contract's objects (API.md, openapi.yaml) and WebSocket frames (asyncapi.yaml), as the page
+// The contract's objects (openapi.yaml) and WebSocket frames (asyncapi.yaml), as the page
 // reads them. The server may add fields and event types: unknown ones are ignored.
 
 export type Kind = "direct" | "group" | "self";

@@ -43,7 +43,7 @@ where
     Ok(parsed.is_ok())
 }
 
-/// Text a person reads (API.md, `openapi.yaml`'s `GroupTitle`, `DisplayName`, `MessageBody`):
+/// Text a person reads (`openapi.yaml`'s `GroupTitle`, `DisplayName`, `MessageBody`):
 /// 1 to `max` characters, at least one that is not white space, no control character but (in
 /// bodies) line breaks and tabs.
 fn human_text_allowed(raw: &str, max: usize, line_breaks: bool) -> bool {
@@ -85,7 +85,7 @@ fn ulid_allowed(raw: &str) -> bool {
 }
 
 /// `openapi.yaml`'s `avatarUrl`: `^https://[^/?#@:][^/?#@]*([/?#].*)?$`, at most 2,048 bytes,
-/// and (API.md) no white space or control character anywhere.
+/// and (its description there) no white space or control character anywhere.
 fn avatar_allowed(raw: &str) -> bool {
     let Some(rest) = raw.strip_prefix("https://") else {
         return false;

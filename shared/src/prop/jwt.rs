@@ -1,7 +1,8 @@
 //! JWT verification (`shared/src/jwt.rs`, feature `jwt`) as API Gateway's JWT authorizer does it:
 //! random text never passes nor panics; a token signed by the issuer's key passes exactly when
-//! its header and claims are what the authorizer accepts (the reference below, from API.md and
-//! API Gateway's rules); any change to a good token is refused.
+//! its header and claims are what the authorizer accepts (the reference below, from
+//! `openapi.yaml`'s security scheme and API Gateway's rules); any change to a good token is
+//! refused.
 
 use std::sync::OnceLock;
 

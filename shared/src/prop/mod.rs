@@ -1,7 +1,7 @@
 //! Property tests (`proptest`) over every parser and validator of this crate: whatever the input
 //! (random Unicode, random bytes, random JSON, real samples with random damage), nothing panics,
 //! and each one accepts exactly what the contract says it should: the references here are written
-//! from `API.md` and `openapi.yaml` (their patterns and limits), not from the code under test.
+//! from `openapi.yaml` and `asyncapi.yaml` (their patterns and limits), not from the code under test.
 //!
 //! Case counts are kept moderate (`CASES`, fewer for the slow ones) so that the whole suite runs
 //! in seconds in CI; `PROPTEST_CASES` raises them for a longer local run.
