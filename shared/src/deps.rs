@@ -29,10 +29,14 @@ impl HttpDeps {
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
         let store_config = StoreConfig::from_env(env)?;
-        let redis = Arc::new(RedisLink::from_env(env)?);
         let limits = Limits::from_env(env)?;
         let clock = crate::time::Clock::from_env(env)?;
         let sdk = crate::aws::load_sdk_config().await?;
+        let mut redis = RedisLink::from_env(env)?;
+        if let (Some(credentials), Some(region)) = (sdk.credentials_provider(), sdk.region()) {
+            redis = redis.signing_with(credentials, region.as_ref());
+        }
+        let redis = Arc::new(redis);
         let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&sdk),
             store_config.table_name,

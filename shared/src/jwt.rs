@@ -259,18 +259,230 @@ mod tests {
         let none = "eyJhbGciOiJub25lIn0.e30.";
         assert!(verify(none, &set, &policy, now()).is_err());
     }
+
+    #[test]
+    fn the_discovery_document_is_under_the_issuer_without_a_double_slash() {
+        assert_eq!(
+            discovery_url("https://accounts.google.com"),
+            "https://accounts.google.com/.well-known/openid-configuration"
+        );
+        assert_eq!(
+            discovery_url("https://tenant.auth0.com/"),
+            "https://tenant.auth0.com/.well-known/openid-configuration"
+        );
+    }
+
+    #[test]
+    fn a_discovery_document_names_the_keys_of_its_own_issuer_only() {
+        // Google's, abridged: its keys are not under the issuer.
+        let google = json!({
+            "issuer": "https://accounts.google.com",
+            "authorization_endpoint": "https://accounts.google.com/o/oauth2/v2/auth",
+            "jwks_uri": "https://www.googleapis.com/oauth2/v3/certs",
+            "id_token_signing_alg_values_supported": ["RS256"]
+        })
+        .to_string();
+        assert_eq!(
+            jwks_uri_from_discovery(&google, "https://accounts.google.com").unwrap(),
+            "https://www.googleapis.com/oauth2/v3/certs"
+        );
+        // Character for character: no scheme added, no slash trimmed, no other issuer.
+        for other in [
+            "accounts.google.com",
+            "https://accounts.google.com/",
+            "https://issuer.example",
+        ] {
+            assert!(
+                matches!(
+                    jwks_uri_from_discovery(&google, other),
+                    Err(DiscoveryError::IssuerMismatch { .. })
+                ),
+                "{other}"
+            );
+        }
+        for bad in [
+            "",
+            "not json",
+            "[]",
+            "{}",
+            r#"{"issuer": "https://i"}"#,
+            r#"{"issuer": "https://i", "jwks_uri": ""}"#,
+            r#"{"issuer": "https://i", "jwks_uri": 3}"#,
+        ] {
+            assert!(
+                matches!(
+                    jwks_uri_from_discovery(bad, "https://i"),
+                    Err(DiscoveryError::Malformed(_))
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    /// An HTTP server on a free port that answers each request, one connection at a time, with
+    /// `answer(its base URL, the request's number from 1, its path)`: the status and a JSON body.
+    /// Returns its base URL and the paths asked, in order.
+    async fn serve(
+        answer: impl Fn(&str, usize, &str) -> (u16, String) + Send + 'static,
+    ) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (log, url) = (asked.clone(), base.clone());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&request);
+                let path = head.split(' ').nth(1).unwrap_or_default().to_owned();
+                let number = {
+                    let mut log = log.lock().unwrap();
+                    log.push(path.clone());
+                    log.len()
+                };
+                let (status, body) = answer(&url, number, &path);
+                let response = format!(
+                    "HTTP/1.1 {status} -\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+                let _ = socket.shutdown().await;
+            }
+        });
+        (base, asked)
+    }
+
+    #[tokio::test]
+    async fn keys_are_found_by_discovery_on_first_use_and_a_failed_discovery_is_tried_again() {
+        use base64::Engine;
+        const ISSUER: &str = "https://issuer.example";
+        const DOCUMENT: &str = "/.well-known/openid-configuration";
+        let (base, asked) = serve(|base, number, path| match (number, path) {
+            (1, _) => (503, "{}".to_owned()),
+            (_, DOCUMENT) => (
+                200,
+                json!({"issuer": ISSUER, "jwks_uri": format!("{base}/keys")}).to_string(),
+            ),
+            (_, "/keys") => (
+                200,
+                json!({"keys": [{"kty": "RSA", "kid": "k1", "n": "sXch", "e": "AQAB"}]})
+                    .to_string(),
+            ),
+            _ => (404, "{}".to_owned()),
+        })
+        .await;
+        let asked = move || asked.lock().unwrap().clone();
+        let cache = JwksCache::discover(format!("{base}{DOCUMENT}"), ISSUER);
+        tokio::task::yield_now().await;
+        assert!(asked().is_empty(), "nothing is fetched before a token");
+
+        // {"alg":"RS256","kid":"k1"} . {} . sig: refused for want of keys, whatever else.
+        let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(json!({"alg": "RS256", "kid": "k1"}).to_string());
+        let token = format!("{header}.e30.c2ln");
+        let policy = JwtPolicy {
+            issuer: ISSUER.into(),
+            audiences: vec!["a".into()],
+        };
+        assert_eq!(
+            cache.verify(&token, &policy, now()).await,
+            Err(RefusalReason::UnknownKey),
+            "the discovery failed: no keys, the token is refused"
+        );
+        assert_eq!(asked(), [DOCUMENT]);
+        assert!(
+            cache.keys_for(Some("k1")).await.contains("k1"),
+            "the next token discovers again, then fetches the keys"
+        );
+        assert_eq!(asked(), [DOCUMENT, DOCUMENT, "/keys"]);
+
+        // The same document, for a cache of another issuer: refused, its keys never fetched.
+        let other = JwksCache::discover(format!("{base}{DOCUMENT}"), "https://other.example");
+        assert!(other.keys_for(Some("k1")).await.is_empty());
+        assert_eq!(asked(), [DOCUMENT, DOCUMENT, "/keys", DOCUMENT]);
+    }
+}
+
+/// Why an issuer's discovery document was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoveryError {
+    #[error("invalid discovery document: {0}")]
+    Malformed(String),
+    #[error("discovery document of issuer {found:?}, not {expected:?}")]
+    IssuerMismatch { expected: String, found: String },
+}
+
+/// The two fields of an OpenID Provider's metadata that are read.
+#[derive(Deserialize)]
+struct ProviderMetadata {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// Where OpenID Connect Discovery puts an issuer's metadata: `<issuer>/.well-known/openid-configuration`,
+/// without doubling the slash of an issuer that ends with one (Auth0's).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}
+
+/// The `jwks_uri` of an issuer's discovery document, which must be `issuer`'s own: its `issuer`
+/// equal to `issuer` character for character (OpenID Connect Discovery 1.0, §4.3), so that a
+/// document cannot hand out another issuer's keys.
+pub fn jwks_uri_from_discovery(json: &str, issuer: &str) -> Result<String, DiscoveryError> {
+    let metadata: ProviderMetadata =
+        serde_json::from_str(json).map_err(|e| DiscoveryError::Malformed(e.to_string()))?;
+    if metadata.issuer != issuer {
+        return Err(DiscoveryError::IssuerMismatch {
+            expected: issuer.to_owned(),
+            found: metadata.issuer,
+        });
+    }
+    if metadata.jwks_uri.trim().is_empty() {
+        return Err(DiscoveryError::Malformed("empty jwks_uri".to_owned()));
+    }
+    Ok(metadata.jwks_uri)
+}
+
+/// Where a [`JwksCache`] finds the keys.
+#[derive(Debug)]
+enum JwksSource {
+    /// A JWKS URL, as given.
+    Url(String),
+    /// The `jwks_uri` of the discovery document at `document`, which must be `issuer`'s: read on
+    /// the first fetch, kept once read, read again on the next fetch while it fails.
+    Discovery {
+        document: String,
+        issuer: String,
+        jwks_uri: tokio::sync::OnceCell<String>,
+    },
 }
 
 /// The issuer's keys, fetched from its JWKS URL and kept: fetched on first use, again when a token
 /// names an unknown `kid` (key rotation) but at most every [`JwksCache::MIN_REFRESH`], and when
-/// older than [`JwksCache::MAX_AGE`]. A failed fetch keeps the keys it had.
+/// older than [`JwksCache::MAX_AGE`]. A failed fetch keeps the keys it had (none before the first
+/// success: every token is then refused, and the next one fetches again).
+///
+/// The JWKS URL is either given ([`JwksCache::new`]) or found by OpenID Connect Discovery
+/// ([`JwksCache::discover`]), as the HTTP API's JWT authorizer finds it: on the first fetch, not
+/// before, and kept for the life of the cache once found; a failed discovery fails that fetch only.
 ///
 /// The HTTP client is built on the first fetch: its TLS verifier reads the system's root
 /// certificates, which took most of `ws-authorizer`'s init, and a connection opened with a
 /// ticket never needs it (BENCHMARKS.md, "Cold start").
 #[derive(Debug)]
 pub struct JwksCache {
-    url: String,
+    source: JwksSource,
     http: std::sync::OnceLock<reqwest::Client>,
     state: tokio::sync::RwLock<Option<(KeySet, std::time::Instant)>>,
 }
@@ -279,11 +491,37 @@ impl JwksCache {
     pub const MIN_REFRESH: std::time::Duration = std::time::Duration::from_secs(30);
     pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(3_600);
 
+    /// The keys at the JWKS URL `url`.
     pub fn new(url: impl Into<String>) -> Self {
+        Self::with_source(JwksSource::Url(url.into()))
+    }
+
+    /// The keys at the `jwks_uri` of the discovery document at `document` (usually
+    /// [`discovery_url`] of `issuer`), which must be `issuer`'s. Nothing is fetched until a token
+    /// is verified.
+    pub fn discover(document: impl Into<String>, issuer: impl Into<String>) -> Self {
+        Self::with_source(JwksSource::Discovery {
+            document: document.into(),
+            issuer: issuer.into(),
+            jwks_uri: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    fn with_source(source: JwksSource) -> Self {
         Self {
-            url: url.into(),
+            source,
             http: std::sync::OnceLock::new(),
             state: tokio::sync::RwLock::new(None),
+        }
+    }
+
+    /// What to name in logs: the JWKS URL, else the discovery document's.
+    fn url(&self) -> &str {
+        match &self.source {
+            JwksSource::Url(url) => url,
+            JwksSource::Discovery {
+                document, jwks_uri, ..
+            } => jwks_uri.get().unwrap_or(document),
         }
     }
 
@@ -296,17 +534,38 @@ impl JwksCache {
         })
     }
 
-    async fn fetch(&self) -> Result<KeySet, String> {
-        let text = self
-            .http()
-            .get(&self.url)
+    async fn get(&self, url: &str) -> Result<String, String> {
+        self.http()
+            .get(url)
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
             .map_err(|e| e.to_string())?
             .text()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
+    }
+
+    /// The JWKS URL, discovered if need be.
+    async fn jwks_url(&self) -> Result<&str, String> {
+        match &self.source {
+            JwksSource::Url(url) => Ok(url),
+            JwksSource::Discovery {
+                document,
+                issuer,
+                jwks_uri,
+            } => jwks_uri
+                .get_or_try_init(|| async {
+                    let text = self.get(document).await?;
+                    jwks_uri_from_discovery(&text, issuer).map_err(|e| e.to_string())
+                })
+                .await
+                .map(String::as_str),
+        }
+    }
+
+    async fn fetch(&self) -> Result<KeySet, String> {
+        let text = self.get(self.jwks_url().await?).await?;
         KeySet::from_jwks_json(&text).map_err(|e| e.to_string())
     }
 
@@ -331,7 +590,7 @@ impl JwksCache {
                 keys
             }
             Err(error) => {
-                tracing::warn!(%error, url = %self.url, "JWKS fetch failed");
+                tracing::warn!(%error, url = %self.url(), "JWKS fetch failed");
                 match state.as_mut() {
                     // Try again no sooner than MIN_REFRESH from now.
                     Some((keys, at)) => {

@@ -295,6 +295,11 @@ impl RateLimiter {
         }
     }
 
+    /// The limits it applies.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// The key of a subject's log. The hash tag (`{…}`) keeps every key of one subject in one
     /// slot of a cluster-mode cache.
     fn key(kind: LimitKind, subject: &str) -> String {

@@ -233,3 +233,98 @@ async fn unknown_keys_and_wrong_secrets_are_refused_and_the_event_stream_is_the_
         assert_eq!(refusal(&refused).0, expected, "{key}");
     }
 }
+
+/// `AUTH user token` then `PING` on a new connection to `url`; the error code of the first refusal.
+async fn auth_and_ping(url: &str, user: &str, token: &str) -> Result<String, String> {
+    let client = redis::Client::open(url).unwrap();
+    let mut connection = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|e| e.to_string())?;
+    let code = |e: redis::RedisError| e.code().unwrap_or("?").to_owned();
+    redis::cmd("PING")
+        .query_async::<String>(&mut connection)
+        .await
+        .map_err(code)
+        .expect_err("PING before AUTH");
+    redis::cmd("AUTH")
+        .arg(user)
+        .arg(token)
+        .query_async::<()>(&mut connection)
+        .await
+        .map_err(code)?;
+    redis::cmd("PING")
+        .query_async::<String>(&mut connection)
+        .await
+        .map_err(code)
+}
+
+/// Redis as ElastiCache with IAM authentication: a function whose role may connect does, with a
+/// token its own credentials signed; a function whose role may not, a token signed with another
+/// secret, for another user or cache, or too old, is refused as ElastiCache refuses it.
+#[tokio::test]
+async fn redis_takes_iam_tokens_of_roles_allowed_to_connect_only() {
+    use aws_credential_types::Credentials;
+    use chat_shared::redis_link::IamUser;
+    use std::time::{Duration, SystemTime};
+
+    let api = LocalApi::start().await;
+    let door = api.gateway.functions.door().redis.unwrap();
+    let iam = api.gateway.functions.iam();
+    let region = std::env::var("AWS_REGION").unwrap();
+    let user = IamUser::new(&door.user, &door.cache).unwrap();
+    let now = SystemTime::now();
+    let token = |who: &IamUser, credentials: &Credentials, at: SystemTime| {
+        who.token(credentials, &region, at).unwrap()
+    };
+
+    // Nothing before AUTH: `auth_and_ping` checks PING is refused first.
+    let get_me = iam.credentials("http-get-me");
+    assert_eq!(
+        auth_and_ping(&door.url, &door.user, &token(&user, &get_me, now)).await,
+        Ok("PONG".to_owned())
+    );
+    // The functions' own links go the same way.
+    let link = &api.gateway.functions.http("http-get-me").unwrap().redis;
+    let mut connection = link.connection().await.expect("http-get-me reaches Redis");
+    let pong: String = redis::cmd("PING")
+        .query_async(&mut connection)
+        .await
+        .unwrap();
+    assert_eq!(pong, "PONG");
+
+    let wrongpass = Err("WRONGPASS".to_owned());
+    // stream-publisher uses no Redis: its role has no elasticache:Connect.
+    let no_grant = iam.credentials("stream-publisher");
+    assert_eq!(
+        auth_and_ping(&door.url, &door.user, &token(&user, &no_grant, now)).await,
+        wrongpass
+    );
+    let forged = Credentials::new("http-get-me", "not-the-secret", None, None, "test");
+    assert_eq!(
+        auth_and_ping(&door.url, &door.user, &token(&user, &forged, now)).await,
+        wrongpass
+    );
+    let stale = now - Duration::from_secs(16 * 60);
+    assert_eq!(
+        auth_and_ping(&door.url, &door.user, &token(&user, &get_me, stale)).await,
+        wrongpass
+    );
+    let other_user = IamUser::new("admin", &door.cache).unwrap();
+    for (as_user, signed_for) in [
+        (door.user.as_str(), &other_user),
+        ("admin", &other_user),
+        ("default", &user),
+    ] {
+        assert_eq!(
+            auth_and_ping(&door.url, as_user, &token(signed_for, &get_me, now)).await,
+            wrongpass,
+            "AUTH {as_user}"
+        );
+    }
+    let other_cache = IamUser::new(&door.user, "another-cache").unwrap();
+    assert_eq!(
+        auth_and_ping(&door.url, &door.user, &token(&other_cache, &get_me, now)).await,
+        wrongpass
+    );
+}

@@ -133,14 +133,21 @@ struct LocalValues {
 }
 
 impl LocalValues {
-    fn new(api: &LocalApi, table: &str, stream: &str, redis_url: &str) -> Self {
+    /// `redis_url`: another Redis than the gateway's IAM front of the stack's.
+    fn new(api: &LocalApi, table: &str, stream: &str, redis_url: Option<&str>) -> Self {
+        let door = api.gateway.functions.door();
+        let redis = |name: &str| door.redis_value(name).unwrap();
         let values = BTreeMap::from([
             ("TABLE_NAME", table.to_owned()),
             ("EVENT_STREAM_NAME", stream.to_owned()),
             ("EVENT_STREAM_RETENTION_HOURS", "24".to_owned()),
-            ("REDIS_URL", redis_url.to_owned()),
-            // The local Redis has no AUTH.
-            ("REDIS_AUTH_TOKEN", String::new()),
+            (
+                "REDIS_URL",
+                redis_url.map_or_else(|| redis("REDIS_URL"), str::to_owned),
+            ),
+            // Each bootstrap signs its IAM token with its own credentials (the door's).
+            ("REDIS_IAM_USER", redis("REDIS_IAM_USER")),
+            ("REDIS_IAM_CACHE", redis("REDIS_IAM_CACHE")),
             (
                 "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
                 format!("{}/local", api.url),
@@ -161,9 +168,10 @@ impl LocalValues {
         }
         extra.extend([
             ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
+            // The issuer's keys by discovery, from the document the gateway serves for it.
             (
-                "JWKS_URL".to_owned(),
-                format!("{}/_local/jwks.json", api.url),
+                "OIDC_DISCOVERY_URL".to_owned(),
+                format!("{}{}", api.url, local_gateway::issuer::DISCOVERY_PATH),
             ),
             // Rate-limit keys of this run only.
             (
@@ -303,7 +311,7 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     let deps = &api.gateway.deps;
     seed_event_group(deps).await;
     let table = deps.store.table().to_string();
-    let local = LocalValues::new(&api, &table, &stream, &std::env::var("REDIS_URL").unwrap());
+    let local = LocalValues::new(&api, &table, &stream, None);
     let mut functions = Functions::new(local);
 
     // Secrets and bodies that must never reach a log line.
@@ -609,7 +617,7 @@ async fn a_bootstrap_with_redis_down_still_answers_and_counts_the_degradation() 
     let deps = &api.gateway.deps;
     let table = deps.store.table().to_string();
     // Nothing listens on port 9 (discard) here: Redis is down from the start.
-    let local = LocalValues::new(&api, &table, "unused", "redis://127.0.0.1:9");
+    let local = LocalValues::new(&api, &table, "unused", Some("redis://127.0.0.1:9"));
     let mut functions = Functions::new(local);
     let (status, body) = http_answer(
         &functions

@@ -116,6 +116,72 @@ async fn the_authorizer_lets_in_a_ticket_once_and_a_good_token_and_refuses_the_r
     );
 }
 
+/// `ws-authorizer`'s deps as its bootstrap makes them, from `vars` (the variables that say where
+/// the keys are are these only) and else this process's environment.
+async fn authorizer_from_env(vars: &[(&str, String)]) -> ws_authorizer::Deps {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let env = chat_shared::config::Env::new(move |name: &str| {
+        let given = vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+        match name {
+            "JWT_ISSUER" | "JWT_AUDIENCE" | "JWKS_URL" | "OIDC_DISCOVERY_URL" => given,
+            _ => given.or_else(|| std::env::var(name).ok()),
+        }
+    });
+    ws_authorizer::Deps::from_env(&env).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_authorizer_finds_the_keys_by_discovery_unless_jwks_url_names_them() {
+    let api = LocalApi::start().await;
+    let token = api.token("bob", Some("Bob"));
+    let event = || authorizer_event("authorizer-token.json", "REPLACE-WITH-A-JWT", &token);
+    let kid = api.gateway.issuer.kid().to_owned();
+    let local = |extra: &[(&'static str, String)]| {
+        let mut vars = vec![
+            ("JWT_ISSUER", LOCAL_ISSUER.to_owned()),
+            ("JWT_AUDIENCE", LOCAL_AUDIENCE.to_owned()),
+        ];
+        vars.extend_from_slice(extra);
+        vars
+    };
+    let discovery = format!("{}{}", api.url, local_gateway::issuer::DISCOVERY_PATH);
+    let nowhere = format!("{}/_local/nowhere", api.url);
+
+    // By the document the gateway serves for the local issuer: its jwks_uri, then the keys.
+    let deps = authorizer_from_env(&local(&[("OIDC_DISCOVERY_URL", discovery.clone())])).await;
+    let allowed = ws_authorizer::handle(&deps, event()).await.unwrap();
+    assert_eq!(allowed.principal_id.as_deref(), Some("bob"));
+
+    // A document that cannot be fetched: no keys, the token is refused.
+    let deps = authorizer_from_env(&local(&[("OIDC_DISCOVERY_URL", nowhere.clone())])).await;
+    let refused = ws_authorizer::handle(&deps, event()).await;
+    assert_eq!(refused.unwrap_err().to_string(), "Unauthorized");
+
+    // JWKS_URL wins over discovery.
+    let deps = authorizer_from_env(&local(&[
+        ("OIDC_DISCOVERY_URL", nowhere),
+        ("JWKS_URL", format!("{}/_local/jwks.json", api.url)),
+    ]))
+    .await;
+    let allowed = ws_authorizer::handle(&deps, event()).await.unwrap();
+    assert_eq!(allowed.principal_id.as_deref(), Some("bob"));
+
+    // By default the document is under the issuer: for an issuer `<gateway>/_local/` that is the
+    // gateway's document, which is another issuer's (`LOCAL_ISSUER`): its keys are not taken.
+    let deps = authorizer_from_env(&[
+        ("JWT_ISSUER", format!("{}/_local/", api.url)),
+        ("JWT_AUDIENCE", LOCAL_AUDIENCE.to_owned()),
+    ])
+    .await;
+    assert!(deps.jwks.keys_for(Some(&kid)).await.is_empty());
+    // ... while the local issuer's own deps do take them from it.
+    let deps = authorizer_from_env(&local(&[("OIDC_DISCOVERY_URL", discovery)])).await;
+    assert!(deps.jwks.keys_for(Some(&kid)).await.contains(&kid));
+}
+
 #[tokio::test]
 async fn connect_and_disconnect_keep_the_record_and_presence() {
     let api = LocalApi::start().await;

@@ -1,7 +1,8 @@
 //! `ws-authorizer`: the REQUEST authorizer of the WebSocket API's `$connect`. A browser connects
 //! with `?ticket=` (from `POST /realtime/tickets`, consumed here, so it opens one connection), other
 //! clients with `?token=<JWT>`, verified as the HTTP API's authorizer does (RS256, `iss`, `aud` or
-//! `client_id`, `exp`, `nbf`) against the issuer's JWKS, cached by `kid` with a bounded refresh.
+//! `client_id`, `exp`, `nbf`) against the issuer's JWKS (found by OIDC discovery unless
+//! `JWKS_URL` names it), cached by `kid` with a bounded refresh.
 //! A refusal fails the invocation with `Unauthorized`, which API Gateway answers with 401 (a Deny
 //! policy would be 403); the socket never opens. It declares no identity source, since either
 //! parameter may be absent.
@@ -13,7 +14,7 @@ use aws_lambda_events::event::apigw::{
 use aws_lambda_events::event::iam::{IamPolicyEffect, IamPolicyStatement};
 use chat_shared::config::{ConfigError, Env, StoreConfig};
 use chat_shared::domain::UserId;
-use chat_shared::jwt::{JwksCache, JwtPolicy};
+use chat_shared::jwt::{JwksCache, JwtPolicy, discovery_url};
 use chat_shared::store::DynamoStore;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
@@ -27,8 +28,17 @@ pub struct Deps {
 }
 
 impl Deps {
-    /// `TABLE_NAME`, `JWT_ISSUER`, `JWT_AUDIENCE` (comma-separated), and `JWKS_URL` (default: the
-    /// issuer's `/.well-known/jwks.json`, as Cognito serves it).
+    /// `TABLE_NAME`, `JWT_ISSUER`, `JWT_AUDIENCE` (comma-separated), and where the issuer's keys
+    /// are: `JWKS_URL` when set, else the `jwks_uri` of the issuer's OpenID Connect discovery
+    /// document, `<JWT_ISSUER>/.well-known/openid-configuration`, whose `issuer` must be
+    /// `JWT_ISSUER` exactly (as the HTTP API's JWT authorizer finds them: Cognito, Auth0 and
+    /// Google serve one; Google's keys are not under its issuer). Both are fetched on the first
+    /// token, not here; a failed fetch refuses that token and the next one tries again.
+    ///
+    /// `OIDC_DISCOVERY_URL` moves the discovery document (the issuer stays `JWT_ISSUER`): for the
+    /// local stack, whose issuer `https://local-issuer.chat.invalid` serves nothing, so that the
+    /// local gateway can serve its document (`/_local/.well-known/openid-configuration`) and the
+    /// discovery path runs locally as it does in AWS. Unset in the template.
     pub async fn from_env<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,
     ) -> Result<Self, ConfigError> {
@@ -40,14 +50,19 @@ impl Deps {
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
-        let url = env
-            .optional("JWKS_URL")
-            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+        let jwks = match env.optional("JWKS_URL") {
+            Some(url) => JwksCache::new(url),
+            None => JwksCache::discover(
+                env.optional("OIDC_DISCOVERY_URL")
+                    .unwrap_or_else(|| discovery_url(&issuer)),
+                issuer.clone(),
+            ),
+        };
         let clock = chat_shared::time::Clock::from_env(env)?;
         let sdk = chat_shared::aws::load_sdk_config().await?;
         Ok(Self {
             store: DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, clock),
-            jwks: JwksCache::new(url),
+            jwks,
             policy: JwtPolicy { issuer, audiences },
         })
     }

@@ -62,19 +62,21 @@ proptest! {
     fn redis_settings_are_read_or_named_in_the_error(
         url in proptest::option::of(value()),
         timeout in proptest::option::of(value()),
-        token in proptest::option::of(value()),
+        user in proptest::option::of(value()),
+        cache in proptest::option::of(value()),
         prefix in proptest::option::of(value()),
     ) {
         let mut vars = HashMap::new();
-        for (name, value) in [("REDIS_URL", url), ("REDIS_TIMEOUT_MS", timeout), ("REDIS_AUTH_TOKEN", token), ("REDIS_KEY_PREFIX", prefix)] {
+        for (name, value) in [("REDIS_URL", url), ("REDIS_TIMEOUT_MS", timeout), ("REDIS_IAM_USER", user), ("REDIS_IAM_CACHE", cache), ("REDIS_KEY_PREFIX", prefix)] {
             if let Some(value) = value {
                 vars.insert(name.to_owned(), value);
             }
         }
         match RedisLink::from_env(&env_of(&vars)) {
             Ok(_) => {}
-            Err(ConfigError::Invalid { name, .. }) => prop_assert!(matches!(name, "REDIS_URL" | "REDIS_TIMEOUT_MS")),
-            Err(other) => prop_assert!(false, "{}", other),
+            Err(ConfigError::Invalid { name, .. }) => prop_assert!(matches!(name, "REDIS_URL" | "REDIS_TIMEOUT_MS" | "REDIS_IAM_USER" | "REDIS_IAM_CACHE")),
+            // One of the pair without the other.
+            Err(ConfigError::Missing(name)) => prop_assert!(matches!(name, "REDIS_IAM_USER" | "REDIS_IAM_CACHE")),
         }
     }
 }

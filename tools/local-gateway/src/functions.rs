@@ -4,7 +4,10 @@
 //! clients' own HTTP client ([`local_iam::connector`]), and at its proxy for the bootstraps of
 //! other processes. So a permission missing from the template fails here exactly as on AWS.
 //!
-//! The rest of a function's deps (Redis, limits, the cursor key, the clock) are the gateway's.
+//! Redis likewise: each function connects to the stack's IAM front of the gateway's Redis
+//! ([`local_iam::redis_front`]) as the functions' ElastiCache user, with a token its own
+//! credentials signed. The rest of a function's deps (limits, the cursor keys, the clock) are the
+//! gateway's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,6 +16,7 @@ use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use chat_shared::deps::HttpDeps;
 use chat_shared::push::Pusher;
+use chat_shared::redis_link::IamUser;
 use chat_shared::store::DynamoStore;
 use chat_shared::ws::WsDeps;
 use local_iam::connector::CheckedClient;
@@ -52,6 +56,17 @@ impl LocalStack {
 pub struct IamDoor {
     pub url: String,
     pub secret: String,
+    /// The IAM front of the stack's Redis, and whom to connect as (`None`: no Redis).
+    #[serde(default)]
+    pub redis: Option<RedisDoor>,
+}
+
+/// What a function's `REDIS_URL`, `REDIS_IAM_USER` and `REDIS_IAM_CACHE` are locally.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RedisDoor {
+    pub url: String,
+    pub user: String,
+    pub cache: String,
 }
 
 impl IamDoor {
@@ -70,6 +85,17 @@ impl IamDoor {
             ),
             ("AWS_ENDPOINT_URL_KINESIS".to_owned(), self.url.clone()),
         ]
+    }
+
+    /// The local value of a template variable that names the stack's Redis, if `name` is one.
+    pub fn redis_value(&self, name: &str) -> Option<String> {
+        let redis = self.redis.as_ref()?;
+        match name {
+            "REDIS_URL" => Some(redis.url.clone()),
+            "REDIS_IAM_USER" => Some(redis.user.clone()),
+            "REDIS_IAM_CACHE" => Some(redis.cache.clone()),
+            _ => None,
+        }
     }
 
     /// The door of the gateway running on the stack in `stack_dir`.
@@ -109,6 +135,7 @@ pub const LOCAL_ACCOUNT: &str = "000000000000";
 pub struct Functions {
     iam: Arc<LocalIam>,
     aws_url: String,
+    redis: Option<RedisDoor>,
     stack: LocalStack,
     deps: BTreeMap<String, HttpDeps>,
 }
@@ -150,6 +177,21 @@ impl Functions {
             },
         ));
         let aws_url = iam.start().await.map_err(|e| e.to_string())?;
+        let redis = match base.redis.address() {
+            Some(upstream) => Some(RedisDoor {
+                url: iam
+                    .start_redis_front(&upstream)
+                    .await
+                    .map_err(|e| e.to_string())?,
+                user: iam.facts().cache_user(),
+                cache: iam.facts().cache_id(),
+            }),
+            None => None,
+        };
+        let redis_user = match &redis {
+            Some(door) => Some(IamUser::new(&door.user, &door.cache).map_err(|e| e.to_string())?),
+            None => None,
+        };
         let http = base
             .store
             .client()
@@ -158,7 +200,7 @@ impl Functions {
             .ok_or("the stack's DynamoDB client has no HTTP client to check calls in")?;
         let deps = names
             .into_iter()
-            .map(|name| {
+            .map(|name| -> Result<(String, HttpDeps), String> {
                 let credentials = SharedCredentialsProvider::new(iam.credentials(&name));
                 let store_config = base
                     .store
@@ -174,18 +216,35 @@ impl Functions {
                     base.store.table().clone(),
                     base.store.clock(),
                 );
-                let pusher = signing_as(&base.pusher, credentials);
-                let deps = HttpDeps {
-                    store,
-                    pusher,
-                    ..base.clone()
+                let pusher = signing_as(&base.pusher, credentials.clone());
+                let deps = match (&redis, &redis_user) {
+                    (Some(door), Some(user)) => {
+                        let link = base
+                            .redis
+                            .pointed_at(&door.url, Some(user.clone()))
+                            .map_err(|e| e.to_string())?
+                            .signing_with(credentials, &stack.region);
+                        HttpDeps::new(
+                            store,
+                            base.cursor_keys.clone(),
+                            Arc::new(link),
+                            base.limiter.limits().clone(),
+                            pusher,
+                        )
+                    }
+                    _ => HttpDeps {
+                        store,
+                        pusher,
+                        ..base.clone()
+                    },
                 };
-                (name, deps)
+                Ok((name, deps))
             })
-            .collect();
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             iam,
             aws_url,
+            redis,
             stack: stack.clone(),
             deps,
         })
@@ -258,6 +317,7 @@ impl Functions {
         IamDoor {
             url: self.aws_url.clone(),
             secret: self.iam.secret().to_owned(),
+            redis: self.redis.clone(),
         }
     }
 

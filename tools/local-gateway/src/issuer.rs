@@ -16,6 +16,11 @@ use serde_json::{Value, json};
 pub const LOCAL_ISSUER: &str = "https://local-issuer.chat.invalid";
 /// The `aud` of local tokens.
 pub const LOCAL_AUDIENCE: &str = "chat-local";
+/// Where the gateway serves the issuer's JWKS.
+pub const JWKS_PATH: &str = "/_local/jwks.json";
+/// Where the gateway serves the issuer's discovery document: not under [`LOCAL_ISSUER`], which
+/// no one serves, so a verifier is pointed at it (`ws-authorizer`'s `OIDC_DISCOVERY_URL`).
+pub const DISCOVERY_PATH: &str = "/_local/.well-known/openid-configuration";
 
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
@@ -91,6 +96,21 @@ impl LocalIssuer {
         }]})
     }
 
+    /// The issuer's OpenID Connect discovery document, as served by the gateway at `base`
+    /// ([`DISCOVERY_PATH`]): `issuer` [`LOCAL_ISSUER`], whose own name serves nothing, and
+    /// `jwks_uri` the gateway's [`JWKS_PATH`]. Only what a verifier reads, and what Discovery
+    /// requires of a provider besides.
+    pub fn openid_configuration(&self, base: &str) -> Value {
+        json!({
+            "issuer": LOCAL_ISSUER,
+            "jwks_uri": format!("{base}{JWKS_PATH}"),
+            "authorization_endpoint": format!("{base}/_local/token"),
+            "response_types_supported": ["id_token"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        })
+    }
+
     /// Signs any header and claims (tests use it for tokens that must be refused).
     pub fn sign(&self, header: &Value, claims: &Value) -> Result<String, IssuerError> {
         let signing_input = format!(
@@ -146,7 +166,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_shared::jwt::{JwtPolicy, KeySet, verify};
+    use chat_shared::jwt::{JwtPolicy, KeySet, jwks_uri_from_discovery, verify};
 
     #[test]
     fn minted_tokens_verify_against_the_jwks_and_keys_persist() {
@@ -165,5 +185,17 @@ mod tests {
         assert_eq!(claims["sub"], "ada");
         assert_eq!(claims["name"], "Ada");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn the_discovery_document_is_the_local_issuers_and_names_the_gateways_jwks() {
+        let issuer = LocalIssuer::ephemeral(Clock::system()).unwrap();
+        let document = issuer
+            .openid_configuration("http://127.0.0.1:3000")
+            .to_string();
+        assert_eq!(
+            jwks_uri_from_discovery(&document, LOCAL_ISSUER).unwrap(),
+            "http://127.0.0.1:3000/_local/jwks.json"
+        );
     }
 }

@@ -99,7 +99,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
                 .get(crate::websocket::get_connection)
                 .delete(crate::websocket::delete_connection),
         )
-        .route("/_local/jwks.json", get(jwks))
+        .route(crate::issuer::JWKS_PATH, get(jwks))
+        .route(crate::issuer::DISCOVERY_PATH, get(openid_configuration))
         .route("/_local/token", get(dev_token))
         .fallback(lambda_route)
         .with_state(gateway)
@@ -121,6 +122,11 @@ pub async fn serve(
 
 async fn jwks(State(gw): State<Arc<Gateway>>) -> Response {
     axum::Json(gw.issuer.jwks()).into_response()
+}
+
+async fn openid_configuration(State(gw): State<Arc<Gateway>>) -> Response {
+    let base = format!("http://{}", gw.facts.domain_name);
+    axum::Json(gw.issuer.openid_configuration(&base)).into_response()
 }
 
 #[derive(Deserialize)]

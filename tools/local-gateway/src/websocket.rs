@@ -37,7 +37,7 @@ use tokio::sync::mpsc;
 
 use crate::event::ApiFacts;
 use crate::functions::Functions;
-use crate::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
+use crate::issuer::{DISCOVERY_PATH, LOCAL_AUDIENCE, LOCAL_ISSUER};
 use crate::server::{Gateway, message};
 
 /// The local stage of the WebSocket API (the path of its URL and of `@connections`).
@@ -102,8 +102,8 @@ impl std::fmt::Debug for WsSide {
 }
 
 impl WsSide {
-    /// The authorizer trusts the local issuer (its JWKS served by this gateway); each route is
-    /// served by its function with that function's own deps.
+    /// The authorizer trusts the local issuer (its discovery document and JWKS served by this
+    /// gateway); each route is served by its function with that function's own deps.
     pub fn new(functions: &Functions, facts: &ApiFacts) -> Result<Self, String> {
         let base = format!("http://{}", facts.domain_name);
         let http = |name: &str| {
@@ -123,7 +123,8 @@ impl WsSide {
             clock: authorizer.store.clock(),
             authorizer: ws_authorizer::Deps {
                 store: authorizer.store,
-                jwks: JwksCache::new(format!("{base}/_local/jwks.json")),
+                // Found by discovery, as `ws-authorizer` finds them by default.
+                jwks: JwksCache::discover(format!("{base}{DISCOVERY_PATH}"), LOCAL_ISSUER),
                 policy: JwtPolicy {
                     issuer: LOCAL_ISSUER.to_owned(),
                     audiences: vec![LOCAL_AUDIENCE.to_owned()],

@@ -10,12 +10,14 @@
 //! - [`sigv4`]: signatures checked as AWS checks them.
 //! - [`service`]: [`LocalIam`], the proxy in front of the emulators that the bootstraps' calls go
 //!   through, and the check the local gateway applies to `@connections`;
-//!   [`connector`]: the same check inside the process, for the gateway's own functions.
+//!   [`connector`]: the same check inside the process, for the gateway's own functions;
+//!   [`redis_front`]: ElastiCache's IAM authentication in front of the local Redis.
 //! - [`usage`]: what each function asked for in a run, for the report of used against granted.
 
 pub mod connector;
 pub mod policies;
 pub mod policy;
+pub mod redis_front;
 pub mod report;
 pub mod requests;
 pub mod service;

@@ -252,6 +252,24 @@ impl StackFacts {
         )
     }
 
+    /// The cache's replication group id (`Cache`): the stack's name, then `-cache`, locally.
+    pub fn cache_id(&self) -> String {
+        format!("{}-cache", self.stack_name)
+    }
+
+    /// The functions' ElastiCache user (`CacheUser`), named as the template names it.
+    pub fn cache_user(&self) -> String {
+        format!("{}-functions", self.stack_name)
+    }
+
+    /// `arn:aws:elasticache:region:account:<kind>:<id>` (`replicationgroup` or `user`).
+    pub fn elasticache_arn(&self, kind: &str, id: &str) -> String {
+        format!(
+            "arn:{}:elasticache:{}:{}:{kind}:{id}",
+            self.partition, self.region, self.account
+        )
+    }
+
     /// The value of `Ref` or `Fn::GetAtt` (`name` is `X` or `X.Attr`).
     fn lookup(&self, name: &str) -> Option<String> {
         let (resource, attribute) = match name.split_once('.') {
@@ -275,6 +293,9 @@ impl StackFacts {
             ("EventStream", Some("Arn")) => self.stream_arn(&self.event_stream),
             ("WebSocketApi", None) => self.websocket_api.clone(),
             ("Stage", None) => self.stage.clone(),
+            ("Cache", None) => self.cache_id(),
+            ("CacheUser", None) => self.cache_user(),
+            ("CacheUser", Some("Arn")) => self.elasticache_arn("user", &self.cache_user()),
             // Queues are named after their logical id locally (nothing local sends to them).
             (queue, Some("Arn")) if queue.ends_with("Queue") => sqs(queue),
             (queue, Some("QueueName")) if queue.ends_with("Queue") => queue.to_owned(),

@@ -56,6 +56,10 @@ fn as_request(line: &UsageLine, facts: &StackFacts) -> Authorization {
         format!("{}{rest}", facts.table_arn(&facts.table))
     } else if line.resource == "EventStream" {
         facts.stream_arn(&facts.event_stream)
+    } else if line.resource == "Cache" {
+        facts.elasticache_arn("replicationgroup", &facts.cache_id())
+    } else if line.resource == "CacheUser" {
+        facts.elasticache_arn("user", &facts.cache_user())
     } else if let Some(method) = line.resource.strip_suffix(" @connections/*") {
         facts.connection_arn(method, "id")
     } else {

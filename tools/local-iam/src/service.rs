@@ -183,12 +183,15 @@ impl LocalIam {
         if signer.region != self.facts.region || signer.service != signing_name {
             return Err(Refusal::WrongScope);
         }
-        if signer.access_key != self.upstreams.namespace
-            && !self.policies.functions.contains_key(&signer.access_key)
-        {
+        if !self.knows(&signer.access_key) {
             return Err(Refusal::UnknownKey);
         }
         Ok(signer.access_key)
+    }
+
+    /// Whether `access_key` is the stack owner's or a function's.
+    pub(crate) fn knows(&self, access_key: &str) -> bool {
+        access_key == self.upstreams.namespace || self.policies.functions.contains_key(access_key)
     }
 
     /// The stack owner's credentials (allowed everything).

@@ -176,6 +176,111 @@ pub fn verify(
     })
 }
 
+/// A presigned URL's claims, once its signature is checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub signer: Signer,
+    /// The URL's host (ElastiCache: the cache's id).
+    pub host: String,
+    /// Its query parameters other than the signature's own (`X-Amz-*`), in order.
+    pub parameters: Vec<(String, String)>,
+}
+
+/// The longest validity a presigned URL may claim here (ElastiCache's IAM token's, 15 minutes).
+pub const MAX_PRESIGNED_VALIDITY: Duration = Duration::from_secs(15 * 60);
+
+/// Checks a URL presigned for `GET` (query-string SigV4, as ElastiCache's IAM token is: given
+/// without its `http://`), signed with `secret`: re-signed with the parameters it claims (date,
+/// validity, scope), the two signatures must be equal, and `now` within its validity.
+pub fn verify_presigned(
+    url_without_scheme: &str,
+    secret: &str,
+    now: SystemTime,
+) -> Result<Presigned, SignatureError> {
+    let url = url::Url::parse(&format!("http://{url_without_scheme}"))
+        .map_err(|_| SignatureError::Malformed)?;
+    let all: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    let get = |name: &str| all.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+    let signature = get("X-Amz-Signature").ok_or(SignatureError::Missing)?;
+    if get("X-Amz-Algorithm") != Some("AWS4-HMAC-SHA256")
+        || get("X-Amz-SignedHeaders") != Some("host")
+    {
+        return Err(SignatureError::Malformed);
+    }
+    let credential = get("X-Amz-Credential").ok_or(SignatureError::Malformed)?;
+    let scope: Vec<&str> = credential.split('/').collect();
+    let [access_key, day, region, service, "aws4_request"] = scope[..] else {
+        return Err(SignatureError::Malformed);
+    };
+    let date_text = get("X-Amz-Date").ok_or(SignatureError::Malformed)?;
+    let date = amz_date(date_text).ok_or(SignatureError::Malformed)?;
+    if !date_text.starts_with(day) {
+        return Err(SignatureError::Malformed);
+    }
+    let validity = get("X-Amz-Expires")
+        .and_then(|v| v.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .filter(|v| *v <= MAX_PRESIGNED_VALIDITY)
+        .ok_or(SignatureError::Malformed)?;
+    // Not yet valid (beyond the clock skew AWS allows), or no longer.
+    if date.duration_since(now).is_ok_and(|ahead| ahead > MAX_SKEW) || now > date + validity {
+        return Err(SignatureError::Expired);
+    }
+    let host = url.host_str().ok_or(SignatureError::Malformed)?.to_owned();
+    let parameters: Vec<(String, String)> = all
+        .iter()
+        .filter(|(n, _)| !n.starts_with("X-Amz-"))
+        .cloned()
+        .collect();
+    let mut unsigned = url.clone();
+    unsigned.set_query(None);
+    if !parameters.is_empty() {
+        unsigned.query_pairs_mut().extend_pairs(&parameters);
+    }
+    let mut settings = SigningSettings::default();
+    settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+    settings.expires_in = Some(validity);
+    let identity = aws_credential_types::Credentials::new(
+        access_key,
+        secret,
+        get("X-Amz-Security-Token").map(str::to_owned),
+        None,
+        "local-iam",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(date)
+        .settings(settings)
+        .build()
+        .map_err(|_| SignatureError::Malformed)?
+        .into();
+    let request = SignableRequest::new(
+        "GET",
+        unsigned.as_str(),
+        std::iter::empty(),
+        SignableBody::Bytes(&[]),
+    )
+    .map_err(|_| SignatureError::Malformed)?;
+    let expected = sign(request, &params).map_err(|_| SignatureError::Malformed)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        expected.signature().as_bytes(),
+        signature.as_bytes(),
+    )
+    .map_err(|_| SignatureError::Mismatch)?;
+    Ok(Presigned {
+        signer: Signer {
+            access_key: access_key.to_owned(),
+            region: region.to_owned(),
+            service: service.to_owned(),
+        },
+        host,
+        parameters,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,5 +396,90 @@ mod tests {
             Err(SignatureError::Malformed)
         );
         assert_eq!(claimed_access_key(&headers).as_deref(), Some("http-get-me"));
+    }
+
+    /// An ElastiCache IAM token as its documentation builds one, with the same library.
+    fn presigned(secret: &str, at: SystemTime, validity: u64, url: &str) -> String {
+        let identity =
+            aws_credential_types::Credentials::new("http-get-me", secret, None, None, "t").into();
+        let mut settings = SigningSettings::default();
+        settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+        settings.expires_in = Some(Duration::from_secs(validity));
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("elasticache")
+            .time(at)
+            .settings(settings)
+            .build()
+            .unwrap()
+            .into();
+        let request =
+            SignableRequest::new("GET", url, std::iter::empty(), SignableBody::Bytes(&[])).unwrap();
+        let (instructions, _) = sign(request, &params).unwrap().into_parts();
+        let mut request = http::Request::get(url).body(()).unwrap();
+        instructions.apply_to_request_http1x(&mut request);
+        request
+            .uri()
+            .to_string()
+            .strip_prefix("http://")
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn a_presigned_token_passes_within_its_validity_and_any_change_fails() {
+        let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_796_601_600);
+        let url = "http://chat-cache/?Action=connect&User=chat-functions";
+        let token = presigned("s3cret", at, 900, url);
+        let claims = verify_presigned(&token, "s3cret", at + Duration::from_secs(60)).unwrap();
+        assert_eq!(claims.signer.access_key, "http-get-me");
+        assert_eq!(claims.signer.service, "elasticache");
+        assert_eq!(claims.host, "chat-cache");
+        assert_eq!(
+            claims.parameters,
+            [
+                ("Action".to_owned(), "connect".to_owned()),
+                ("User".to_owned(), "chat-functions".to_owned())
+            ]
+        );
+        let later = at + Duration::from_secs(60);
+        assert_eq!(
+            verify_presigned(&token, "other", later),
+            Err(SignatureError::Mismatch)
+        );
+        for (from, to) in [
+            ("User=chat-functions", "User=admin"),
+            ("chat-cache/", "other-cache/"),
+            ("X-Amz-Expires=900", "X-Amz-Expires=899"),
+        ] {
+            let tampered = token.replace(from, to);
+            assert_eq!(
+                verify_presigned(&tampered, "s3cret", later),
+                Err(SignatureError::Mismatch),
+                "{tampered}"
+            );
+        }
+        // Valid 15 minutes from its date, not a second more; not before it (beyond the skew).
+        assert!(verify_presigned(&token, "s3cret", at + Duration::from_secs(900)).is_ok());
+        assert_eq!(
+            verify_presigned(&token, "s3cret", at + Duration::from_secs(901)),
+            Err(SignatureError::Expired)
+        );
+        assert_eq!(
+            verify_presigned(&token, "s3cret", at - Duration::from_secs(16 * 60)),
+            Err(SignatureError::Expired)
+        );
+        // A longer validity than ElastiCache's is refused even when well signed.
+        let long = presigned("s3cret", at, 3600, url);
+        assert_eq!(
+            verify_presigned(&long, "s3cret", later),
+            Err(SignatureError::Malformed)
+        );
+        let unsigned = token.split("&X-Amz-Signature").next().unwrap();
+        assert_eq!(
+            verify_presigned(unsigned, "s3cret", later),
+            Err(SignatureError::Missing)
+        );
     }
 }

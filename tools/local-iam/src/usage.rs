@@ -102,6 +102,12 @@ pub fn template_name(resource: &str, facts: &StackFacts) -> String {
             return "ChatTable/stream/*".to_owned();
         }
     }
+    if resource == facts.elasticache_arn("replicationgroup", &facts.cache_id()) {
+        return "Cache".to_owned();
+    }
+    if resource == facts.elasticache_arn("user", &facts.cache_user()) {
+        return "CacheUser".to_owned();
+    }
     if let Some(at) = resource.find("/@connections/") {
         let method = resource[..at].rsplit('/').next().unwrap_or_default();
         return format!("{method} @connections/*");

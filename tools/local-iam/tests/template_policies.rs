@@ -144,3 +144,51 @@ fn the_list_of_pushers_is_the_template_s() {
     listed.sort();
     assert_eq!(with_endpoint, listed);
 }
+
+/// Exactly the functions with Redis in their environment may connect to the cache by IAM (on the
+/// cache and on its user, as ElastiCache asks), and the user is the one the local stack's Redis
+/// front admits: `<stack>-functions`, in IAM mode, in the cache's user group.
+#[test]
+fn the_functions_with_redis_and_only_they_may_connect_to_it() {
+    let facts = facts();
+    let policies = Policies::of_this_repository(&facts).unwrap();
+    let text =
+        std::fs::read_to_string(local_iam::policies::repository_root().join("template.yaml"))
+            .unwrap();
+    let doc: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+    let resources = doc["Resources"].as_mapping().unwrap();
+    let user = &doc["Resources"]["CacheUser"]["Properties"];
+    assert_eq!(
+        user["UserId"],
+        serde_norway::from_str::<serde_norway::Value>("!Sub \"${AWS::StackName}-functions\"")
+            .unwrap()
+    );
+    assert_eq!(user["UserId"], user["UserName"], "IAM needs id = name");
+    assert_eq!(user["AuthenticationMode"]["Type"].as_str(), Some("iam"));
+    let connect = local_iam::redis_front::connect_authorizations(&facts);
+    let mut with_redis = 0;
+    for resource in resources.values() {
+        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+            continue;
+        };
+        let variables = &resource["Properties"]["Environment"]["Variables"];
+        let uses_redis = variables.get("REDIS_URL").is_some();
+        assert_eq!(
+            uses_redis,
+            variables.get("REDIS_IAM_USER").is_some() && variables.get("REDIS_IAM_CACHE").is_some(),
+            "{binary}: REDIS_URL without the IAM user and cache, or the reverse"
+        );
+        with_redis += usize::from(uses_redis);
+        let role = &policies.functions[binary];
+        for request in &connect {
+            assert_eq!(
+                evaluate(&role.statements, request).allowed(),
+                uses_redis,
+                "{binary}: {}",
+                request.resource
+            );
+        }
+    }
+    // The 19 HTTP routes, ws-connect, ws-ping, ws-send-message, ws-mark-read and ws-typing.
+    assert_eq!(with_redis, 24, "functions with Redis");
+}

@@ -117,7 +117,7 @@ mod tests {
         FunctionDef {
             logical_id: "HttpGetMeFunction".to_owned(),
             binary: "http-get-me".to_owned(),
-            variables: vec!["TABLE_NAME".to_owned(), "REDIS_AUTH_TOKEN".to_owned()],
+            variables: vec!["TABLE_NAME".to_owned(), "REDIS_IAM_USER".to_owned()],
             log_format: Some("JSON".to_owned()),
             log_level: Some("INFO".to_owned()),
             timeout_seconds: Some(10),
@@ -143,7 +143,7 @@ mod tests {
         .unwrap();
         let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("TABLE_NAME"), Some("t"));
-        assert_eq!(get("REDIS_AUTH_TOKEN"), Some(""));
+        assert_eq!(get("REDIS_IAM_USER"), Some(""));
         assert_eq!(get("AWS_LAMBDA_LOG_FORMAT"), Some("JSON"));
         assert_eq!(get("AWS_LAMBDA_FUNCTION_TIMEOUT"), Some("10"));
         assert_eq!(get("AWS_REGION"), Some("us-east-1"));

@@ -40,16 +40,18 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Args, String> {
     })
 }
 
-/// The local value of each variable the template may give a function, from this process's
-/// environment (`tools/stack.sh env`) with the local gateway's defaults.
+/// The local value of each variable the template may give a function: the running gateway's
+/// Redis front and whom to connect to it as (its door), then this process's environment
+/// (`tools/stack.sh env`) with the local gateway's defaults.
 fn local_value(name: &str) -> Option<String> {
+    if let Some(value) = read_door().ok().and_then(|door| door.redis_value(name)) {
+        return Some(value);
+    }
     let gateway = format!(
         "http://127.0.0.1:{}",
         std::env::var("GATEWAY_PORT").unwrap_or_else(|_| "3000".to_owned())
     );
     let default = match name {
-        // The local Redis has no AUTH.
-        "REDIS_AUTH_TOKEN" => Some(String::new()),
         "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI" => Some(format!("{gateway}/local")),
         "JWT_ISSUER" => Some(local_gateway::issuer::LOCAL_ISSUER.to_owned()),
         "JWT_AUDIENCE" => Some(local_gateway::issuer::LOCAL_AUDIENCE.to_owned()),
@@ -60,15 +62,19 @@ fn local_value(name: &str) -> Option<String> {
     std::env::var(name).ok().or(default)
 }
 
+/// The running local gateway's door (`gateway-iam.json` in the stack's directory).
+fn read_door() -> Result<local_gateway::functions::IamDoor, InvokeError> {
+    let stack_dir = std::env::var("CHAT_STACK_DIR")
+        .map_or_else(|_| repository_root().join(".local-stack"), PathBuf::from);
+    local_gateway::functions::IamDoor::read(&stack_dir).map_err(InvokeError::NoGateway)
+}
+
 /// What Lambda provides by other means: the region, and the function's own credentials and
 /// endpoints: the running local gateway's IAM proxy (`gateway-iam.json` in the stack's directory),
 /// which holds every call to the function's role as deployed.
 fn sdk_environment(function: &str) -> Result<Vec<(String, String)>, InvokeError> {
     let gateway_port = std::env::var("GATEWAY_PORT").unwrap_or_else(|_| "3000".to_owned());
-    let stack_dir = std::env::var("CHAT_STACK_DIR")
-        .map_or_else(|_| repository_root().join(".local-stack"), PathBuf::from);
-    let door =
-        local_gateway::functions::IamDoor::read(&stack_dir).map_err(InvokeError::NoGateway)?;
+    let door = read_door()?;
     let mut env: Vec<(String, String)> = [
         "AWS_REGION",
         "RUST_LOG",
@@ -79,11 +85,20 @@ fn sdk_environment(function: &str) -> Result<Vec<(String, String)>, InvokeError>
     .collect();
     env.extend(door.sdk_environment(function));
     env.push(("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()));
-    env.push((
-        "JWKS_URL".to_owned(),
-        std::env::var("JWKS_URL")
-            .unwrap_or_else(|_| format!("http://127.0.0.1:{gateway_port}/_local/jwks.json")),
-    ));
+    // The local issuer's keys, found by discovery as in AWS, but from the document the gateway
+    // serves for it (the issuer's own name serves nothing), unless JWKS_URL names them.
+    match std::env::var("JWKS_URL") {
+        Ok(url) => env.push(("JWKS_URL".to_owned(), url)),
+        Err(_) => env.push((
+            "OIDC_DISCOVERY_URL".to_owned(),
+            std::env::var("OIDC_DISCOVERY_URL").unwrap_or_else(|_| {
+                format!(
+                    "http://127.0.0.1:{gateway_port}{}",
+                    local_gateway::issuer::DISCOVERY_PATH
+                )
+            }),
+        )),
+    }
     Ok(env)
 }
 

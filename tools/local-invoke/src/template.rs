@@ -133,7 +133,7 @@ Resources:
       Environment:
         Variables:
           TABLE_NAME: !Ref ChatTable
-          REDIS_AUTH_TOKEN: !Sub "{{resolve:secretsmanager:${CacheAuthToken}}}"
+          REDIS_IAM_USER: !Ref CacheUser
 "#;
 
     #[test]
@@ -142,7 +142,7 @@ Resources:
         assert_eq!(all.len(), 1);
         let f = &all[0];
         assert_eq!(f.binary, "http-get-me");
-        assert_eq!(f.variables, ["TABLE_NAME", "REDIS_AUTH_TOKEN"]);
+        assert_eq!(f.variables, ["TABLE_NAME", "REDIS_IAM_USER"]);
         assert_eq!(f.log_format.as_deref(), Some("JSON"));
         assert_eq!((f.timeout_seconds, f.memory_mb), (Some(3), Some(256)));
         assert!(find(TEMPLATE, "HttpGetMeFunction").is_ok());
