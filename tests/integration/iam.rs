@@ -328,3 +328,62 @@ async fn redis_takes_iam_tokens_of_roles_allowed_to_connect_only() {
         wrongpass
     );
 }
+
+/// A root, a leaf certificate for 127.0.0.1 that it issued, and the leaf's key, as PEM texts
+/// (rcgen's validity, 1975 to 4096, does not depend on today).
+fn certificates() -> (String, String, String) {
+    let mut root = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    root.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let root =
+        rcgen::CertifiedIssuer::self_signed(root, rcgen::KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &root)
+        .unwrap();
+    (root.pem(), leaf.pem(), leaf_key.serialize_pem())
+}
+
+/// The IAM proxy over HTTPS (the cold-start benchmark's TLS columns): a function's SDK client
+/// that trusts the root of its certificate (`TLS_ROOTS=<file>`) is served and held to its role
+/// as over HTTP; one that trusts Amazon's roots alone, as a function does on AWS, cannot connect.
+#[tokio::test]
+async fn the_iam_proxy_over_https_serves_clients_that_trust_its_root() {
+    use aws_sdk_dynamodb::error::SdkError;
+    use chat_shared::aws::TlsRoots;
+
+    let api = LocalApi::start().await;
+    let (root, cert, key) = certificates();
+    let url = api
+        .gateway
+        .functions
+        .iam()
+        .start_tls(cert.as_bytes(), key.as_bytes())
+        .await
+        .unwrap();
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let get_me = &api.gateway.functions.http("http-get-me").unwrap().store;
+    let table = get_me.table().as_str();
+    let trusting = |roots: TlsRoots| {
+        let mut config = get_me.client().config().to_builder().endpoint_url(&url);
+        config.set_http_client(roots.https_client());
+        aws_sdk_dynamodb::Client::from_conf(config.build())
+    };
+    let get = |client: &aws_sdk_dynamodb::Client, pk: &str| {
+        client
+            .get_item()
+            .table_name(table)
+            .key("PK", s(pk))
+            .key("SK", s("PROFILE"))
+            .send()
+    };
+
+    let client = trusting(TlsRoots::Pem(root.into_bytes()));
+    get(&client, "USER#ada").await.unwrap();
+    let refused = get(&client, "CONV#1").await.unwrap_err();
+    assert_eq!(refusal(&refused).0, "AccessDeniedException");
+
+    let amazon_only = trusting(TlsRoots::Amazon);
+    let failed = get(&amazon_only, "USER#ada").await.unwrap_err();
+    assert!(matches!(failed, SdkError::DispatchFailure(_)), "{failed:?}");
+}

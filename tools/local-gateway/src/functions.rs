@@ -59,6 +59,17 @@ pub struct IamDoor {
     /// The IAM front of the stack's Redis, and whom to connect as (`None`: no Redis).
     #[serde(default)]
     pub redis: Option<RedisDoor>,
+    /// The proxy over HTTPS, when `local-gateway serve` was given a certificate.
+    #[serde(default)]
+    pub tls: Option<TlsDoor>,
+}
+
+/// The IAM proxy's HTTPS front (`local_iam::tls`): its URL, and the PEM file a bootstrap trusts
+/// it with (`TLS_ROOTS`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TlsDoor {
+    pub url: String,
+    pub roots: String,
 }
 
 /// What a function's `REDIS_URL`, `REDIS_IAM_USER` and `REDIS_IAM_CACHE` are locally.
@@ -318,6 +329,7 @@ impl Functions {
             url: self.aws_url.clone(),
             secret: self.iam.secret().to_owned(),
             redis: self.redis.clone(),
+            tls: None,
         }
     }
 

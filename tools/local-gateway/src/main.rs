@@ -82,9 +82,23 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
             .await?
             .with_web_root(Some(web.clone())),
     );
-    let door = gateway
-        .functions
-        .door()
+    let mut door = gateway.functions.door();
+    // The IAM proxy over HTTPS too, for the cold-start benchmark's TLS columns: its certificate
+    // chain and key, and the root a bootstrap is to trust it by (CHAT_IAM_TLS_ROOTS).
+    if let (Ok(cert), Ok(key)) = (
+        std::env::var("CHAT_IAM_TLS_CERT"),
+        std::env::var("CHAT_IAM_TLS_KEY"),
+    ) {
+        let read = |path: &str| std::fs::read(path).map_err(|e| format!("{path}: {e}"));
+        let url = gateway
+            .functions
+            .iam()
+            .start_tls(&read(&cert)?, &read(&key)?)
+            .await?;
+        let roots = std::env::var("CHAT_IAM_TLS_ROOTS").unwrap_or(cert);
+        door.tls = Some(local_gateway::functions::TlsDoor { url, roots });
+    }
+    let door = door
         .write(&stack_dir())
         .map_err(|e| format!("gateway-iam.json: {e}"))?;
     let events = start_event_pipeline(&gateway, &stack).await?;

@@ -22,6 +22,7 @@ pub mod report;
 pub mod requests;
 pub mod service;
 pub mod sigv4;
+pub mod tls;
 pub mod usage;
 
 pub use policies::Policies;

@@ -70,6 +70,11 @@ impl Refusal {
     }
 }
 
+/// The proxy's routes: every request to [`proxy`].
+pub(crate) fn router(iam: Arc<LocalIam>) -> axum::Router {
+    axum::Router::new().fallback(proxy).with_state(iam)
+}
+
 /// The IAM of one local stack.
 #[derive(Debug)]
 pub struct LocalIam {
@@ -141,7 +146,7 @@ impl LocalIam {
         if let Ok(mut slot) = self.url.lock() {
             *slot = Some(url.clone());
         }
-        let router = axum::Router::new().fallback(proxy).with_state(self.clone());
+        let router = router(self.clone());
         tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });

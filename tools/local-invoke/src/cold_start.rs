@@ -8,10 +8,16 @@
 //! event), the first invoke and the median warm invoke (the emulator's `INVOKE RTDONE` duration),
 //! and the bootstrap's peak RSS (`VmHWM`, read before the emulator stops it).
 //!
-//! With `--compare NAME=VALUE` each function is also started, in the same round, with that
-//! variable added, and its init is a column of its own: `tools/bench-cold-start.sh` compares
-//! `TLS_ROOTS=system` (the SDK's default trust store, read from the system at init) with the
-//! default (Amazon's roots, compiled in; `chat_shared::aws`).
+//! Each [`Variant`] starts every function once more per round with its variables changed, and
+//! gives its init and first invoke columns of their own. `tools/bench-cold-start.sh` compares:
+//! - `TLS_ROOTS=system` (the SDK's default trust store, read from the system at init) with the
+//!   default (Amazon's roots, compiled in; `chat_shared::aws`);
+//! - **over TLS**: every AWS endpoint the IAM proxy's HTTPS front (`local_iam::tls`), its
+//!   certificate the one root trusted, so that the first call pays the handshake every cold start
+//!   on AWS pays (the plain columns are the emulators' plain HTTP);
+//! - **Redis without IAM**: the stack's Redis directly, no `AUTH`, against the default's IAM
+//!   token signed at the first connection (the one secret-like step left in a cold start; the
+//!   cursor keys are read from the table by `http-list-conversations`' first list, in both).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -31,8 +37,54 @@ pub struct Options {
     pub warm: usize,
     pub emulator: PathBuf,
     pub work: PathBuf,
-    /// A variable to start each function with once more per round, for the comparison column.
-    pub compare: Option<(String, String)>,
+    /// Each is started once more per round, for its columns.
+    pub variants: Vec<Variant>,
+}
+
+/// A start with some variables set (`Some`) or removed (`None`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variant {
+    pub label: String,
+    pub env: Vec<(String, Option<String>)>,
+}
+
+impl Variant {
+    /// `LABEL:NAME=VALUE,-NAME,…` (`-NAME` removes the variable).
+    pub fn parse(spec: &str) -> Result<Self, String> {
+        let (label, changes) = spec
+            .split_once(':')
+            .ok_or_else(|| format!("{spec:?}: a variant is LABEL:NAME=VALUE,-NAME,…"))?;
+        let env = changes
+            .split(',')
+            .map(|change| match change.strip_prefix('-') {
+                Some(name) if !name.is_empty() => Ok((name.to_owned(), None)),
+                _ => change
+                    .split_once('=')
+                    .filter(|(name, _)| !name.is_empty())
+                    .map(|(name, value)| (name.to_owned(), Some(value.to_owned())))
+                    .ok_or_else(|| format!("{change:?}: NAME=VALUE or -NAME")),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            label: label.to_owned(),
+            env,
+        })
+    }
+
+    /// `base` with this variant's changes.
+    fn apply(&self, base: &[(String, String)]) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = base
+            .iter()
+            .filter(|(name, _)| self.env.iter().all(|(changed, _)| changed != name))
+            .cloned()
+            .collect();
+        env.extend(
+            self.env
+                .iter()
+                .filter_map(|(name, value)| value.clone().map(|v| (name.clone(), v))),
+        );
+        env
+    }
 }
 
 /// One bootstrap under test: a function of the template, or the floor.
@@ -42,8 +94,8 @@ struct Subject {
     env: Vec<(String, String)>,
     event: Vec<u8>,
     samples: Vec<Sample>,
-    /// Init with `Options::compare`; none for the floor.
-    compare_init_ms: Vec<f64>,
+    /// Per variant (`Options::variants`), its samples; none for the floor.
+    variant_samples: Vec<Vec<Sample>>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -136,6 +188,11 @@ async fn start_once(
     if answers.iter().any(|a| a.status != 200) {
         return Err(fail("the emulator answered other than 200"));
     }
+    // An AWS call that could not be sent (a refused connection, a failed TLS handshake) would
+    // time a fallback, not the function.
+    if text.contains("dispatch failure") {
+        return Err(fail("an AWS call could not be sent (dispatch failure)"));
+    }
     let _ = std::fs::remove_file(&log);
     Ok(Sample {
         init_ms,
@@ -163,7 +220,7 @@ pub async fn run(
         )],
         event: b"{\"hello\": \"lambda\"}".to_vec(),
         samples: Vec::new(),
-        compare_init_ms: Vec::new(),
+        variant_samples: Vec::new(),
     }];
     let mut defs: Vec<FunctionDef> = functions(template)?;
     defs.sort_by(|a, b| a.binary.cmp(&b.binary));
@@ -176,18 +233,17 @@ pub async fn run(
             event: std::fs::read(event_for(&root, &def.binary))?,
             name: def.binary,
             samples: Vec::new(),
-            compare_init_ms: Vec::new(),
+            variant_samples: vec![Vec::new(); o.variants.len()],
         });
     }
-    let compare_env: Vec<(String, String)> = o.compare.iter().cloned().collect();
     for round in 0..o.starts {
-        for (i, subject) in subjects.iter_mut().enumerate() {
+        for subject in &mut subjects {
             let sample = start_once(o, subject, round, &subject.env).await?;
             subject.samples.push(sample);
-            if i > 0 && !compare_env.is_empty() {
-                let env = [subject.env.clone(), compare_env.clone()].concat();
+            for i in 0..subject.variant_samples.len() {
+                let env = o.variants[i].apply(&subject.env);
                 let sample = start_once(o, subject, round, &env).await?;
-                subject.compare_init_ms.push(sample.init_ms);
+                subject.variant_samples[i].push(sample);
             }
         }
     }
@@ -195,14 +251,19 @@ pub async fn run(
     let init_of = |s: &Subject| median(s.samples.iter().map(|x| x.init_ms).collect());
     let floor_init = init_of(&subjects[0]);
     let mut all_met = true;
-    let compared = o
-        .compare
-        .as_ref()
-        .map_or_else(|| "compared".to_owned(), |(k, v)| format!("{k}={v}"));
-    let mut table = format!(
-        "| bootstrap | stripped size (MB) | init (ms) | init ÷ floor | init, {compared} (ms) | ÷ floor | first invoke (ms) | warm invoke (ms) | peak RSS (MB) | aims |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-    );
+    let mut table =
+        "| bootstrap | stripped size (MB) | init (ms) | init ÷ floor | first invoke (ms) | warm invoke (ms) | peak RSS (MB) | aims |"
+            .to_owned();
+    let mut rule = "|---|---:|---:|---:|---:|---:|---:|---|".to_owned();
+    for variant in &o.variants {
+        let _ = write!(
+            table,
+            " init, {0} (ms) | ÷ floor | first invoke, {0} (ms) |",
+            variant.label
+        );
+        rule.push_str("---:|---:|---:|");
+    }
+    let _ = writeln!(table, "\n{rule}");
     for s in &subjects {
         let size = std::fs::metadata(&s.bootstrap)?.len() as f64 / 1_000_000.0;
         let init = init_of(s);
@@ -211,12 +272,20 @@ pub async fn run(
         } else {
             0.0
         };
-        let (other, other_ratio) = if s.compare_init_ms.is_empty() || floor_init <= 0.0 {
-            ("–".to_owned(), "–".to_owned())
-        } else {
-            let init = median(s.compare_init_ms.clone());
-            (format!("{init:.1}"), format!("{:.2}", init / floor_init))
-        };
+        let mut variants = String::new();
+        for samples in &s.variant_samples {
+            let init = median(samples.iter().map(|x| x.init_ms).collect());
+            let first = median(samples.iter().map(|x| x.first_ms).collect());
+            let ratio = if floor_init > 0.0 {
+                init / floor_init
+            } else {
+                0.0
+            };
+            let _ = write!(variants, " {init:.1} | {ratio:.2} | {first:.1} |");
+        }
+        if s.variant_samples.is_empty() {
+            variants = " – | – | – |".repeat(o.variants.len());
+        }
         let first = median(s.samples.iter().map(|x| x.first_ms).collect());
         let warm = median(s.samples.iter().map(|x| x.warm_ms).collect());
         let rss = s
@@ -239,7 +308,7 @@ pub async fn run(
         all_met &= missed.is_empty();
         let _ = writeln!(
             table,
-            "| {} | {size:.2} | {init:.1} | {ratio:.2} | {other} | {other_ratio} | {first:.1} | {warm:.2} | {rss:.1} | {} |",
+            "| {} | {size:.2} | {init:.1} | {ratio:.2} | {first:.1} | {warm:.2} | {rss:.1} | {} |{variants}",
             s.name,
             if missed.is_empty() {
                 "met".to_owned()
@@ -255,9 +324,21 @@ pub async fn run(
          init is judged by the `init (ms)` column, as the functions ship.{}",
         o.starts,
         o.warm,
-        o.compare.as_ref().map_or_else(String::new, |(k, v)| format!(
-            " The `{k}={v}` column starts each function once more per round with that variable set."
-        ))
+        o.variants
+            .iter()
+            .map(|v| format!(
+                " The `{}` columns start each function once more per round with {}.",
+                v.label,
+                v.env
+                    .iter()
+                    .map(|(name, value)| value.as_ref().map_or_else(
+                        || format!("`{name}` unset"),
+                        |value| format!("`{name}={value}`")
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+            .collect::<String>()
     );
     Ok((table, all_met))
 }
@@ -284,6 +365,27 @@ mod tests {
         for def in functions(&template).unwrap() {
             let event = event_for(&root, &def.binary);
             assert!(event.is_file(), "{}: no {}", def.binary, event.display());
+        }
+    }
+
+    #[test]
+    fn a_variant_sets_and_removes_variables() {
+        let variant = Variant::parse("no IAM:REDIS_URL=redis://x,-REDIS_IAM_USER").unwrap();
+        assert_eq!(variant.label, "no IAM");
+        let base = [
+            ("REDIS_URL".to_owned(), "redis://front".to_owned()),
+            ("REDIS_IAM_USER".to_owned(), "u".to_owned()),
+            ("TABLE_NAME".to_owned(), "t".to_owned()),
+        ];
+        assert_eq!(
+            variant.apply(&base),
+            [
+                ("TABLE_NAME".to_owned(), "t".to_owned()),
+                ("REDIS_URL".to_owned(), "redis://x".to_owned()),
+            ]
+        );
+        for bad in ["no colon", "x:", "x:=v", "x:-", "x:NAME"] {
+            assert!(Variant::parse(bad).is_err(), "{bad}");
         }
     }
 

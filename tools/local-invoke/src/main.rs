@@ -11,6 +11,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use local_invoke::cold_start::Variant;
 use local_invoke::{Emulator, InvokeError, emulator_path, environment, repository_root};
 
 struct Args {
@@ -129,8 +130,10 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
 }
 
 /// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
-/// [--work <dir>] [--compare NAME=VALUE]`: the cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a
-/// bootstrap misses an aim.
+/// [--work <dir>] [--variant LABEL:NAME=VALUE,-NAME,…]… [--tls]`: the cold-start table
+/// (`local_invoke::cold_start`) on stdout; exit 1 when a bootstrap misses an aim. `--tls` adds
+/// the "over TLS" variant: every AWS endpoint the running gateway's HTTPS front of its IAM proxy
+/// (its door's `tls`), that certificate the one trusted root.
 async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     let value = |name: &str| {
         args.iter()
@@ -144,6 +147,32 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
                 .map_err(|_| InvokeError::Template(format!("{name} must be a number")))
         })
     };
+    let mut variants = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--variant")
+        .map(|pair| Variant::parse(&pair[1]).map_err(InvokeError::Template))
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.iter().any(|a| a == "--tls") {
+        let tls = read_door()?.tls.ok_or_else(|| {
+            InvokeError::Template(
+                "--tls: the gateway serves no HTTPS front (start it with CHAT_IAM_TLS_CERT and CHAT_IAM_TLS_KEY)"
+                    .to_owned(),
+            )
+        })?;
+        let mut env: Vec<(String, Option<String>)> = [
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            "AWS_ENDPOINT_URL_DYNAMODB_STREAMS",
+            "AWS_ENDPOINT_URL_KINESIS",
+        ]
+        .into_iter()
+        .map(|name| (name.to_owned(), Some(tls.url.clone())))
+        .collect();
+        env.push(("TLS_ROOTS".to_owned(), Some(tls.roots.clone())));
+        variants.push(Variant {
+            label: "over TLS".to_owned(),
+            env,
+        });
+    }
     let root = repository_root();
     let options = local_invoke::cold_start::Options {
         bootstraps: value("--bootstraps").map_or_else(|| root.join("target/lambda"), PathBuf::from),
@@ -155,13 +184,7 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
         warm: number("--warm", 5)?,
         emulator: emulator_path()?,
         work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
-        compare: value("--compare")
-            .map(|pair| {
-                pair.split_once('=')
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .ok_or_else(|| InvokeError::Template("--compare takes NAME=VALUE".to_owned()))
-            })
-            .transpose()?,
+        variants,
     };
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let (table, met) =
