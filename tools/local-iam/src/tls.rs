@@ -34,6 +34,9 @@ impl axum::serve::Listener for TlsListener {
             let Ok((stream, address)) = self.tcp.accept().await else {
                 continue;
             };
+            // As a service's endpoint does: without it, a response split over TLS records
+            // waits out the client's delayed ACK (40 ms here) behind Nagle's algorithm.
+            let _ = stream.set_nodelay(true);
             // A failed or slow handshake is that client's problem: the next is accepted.
             if let Ok(Ok(tls)) =
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await

@@ -39,6 +39,8 @@ pub struct Options {
     pub work: PathBuf,
     /// Each is started once more per round, for its columns.
     pub variants: Vec<Variant>,
+    /// Variables every function's starts get besides the template's (`--env`).
+    pub env: Vec<(String, String)>,
 }
 
 /// A start with some variables set (`Some`) or removed (`None`).
@@ -229,7 +231,11 @@ pub async fn run(
             bootstrap: Some(o.bootstraps.join(&def.binary).join("bootstrap"))
                 .filter(|p| p.is_file())
                 .unwrap_or_else(|| o.bootstraps.join(&def.binary)),
-            env: environment(&def, &local_value, &extra(&def.binary)?)?,
+            env: [
+                environment(&def, &local_value, &extra(&def.binary)?)?,
+                o.env.clone(),
+            ]
+            .concat(),
             event: std::fs::read(event_for(&root, &def.binary))?,
             name: def.binary,
             samples: Vec::new(),

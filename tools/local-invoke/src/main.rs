@@ -130,8 +130,9 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
 }
 
 /// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
-/// [--work <dir>] [--variant LABEL:NAME=VALUE,-NAME,…]… [--tls]`: the cold-start table
-/// (`local_invoke::cold_start`) on stdout; exit 1 when a bootstrap misses an aim. `--tls` adds
+/// [--work <dir>] [--env NAME=VALUE]… [--variant LABEL:NAME=VALUE,-NAME,…]… [--tls]`: the
+/// cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a bootstrap misses an
+/// aim. `--env` gives every function's starts a variable besides the template's. `--tls` adds
 /// the "over TLS" variant: every AWS endpoint the running gateway's HTTPS front of its IAM proxy
 /// (its door's `tls`), that certificate the one trusted root.
 async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
@@ -185,6 +186,16 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
         emulator: emulator_path()?,
         work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
         variants,
+        env: args
+            .windows(2)
+            .filter(|pair| pair[0] == "--env")
+            .map(|pair| {
+                pair[1]
+                    .split_once('=')
+                    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                    .ok_or_else(|| InvokeError::Template("--env takes NAME=VALUE".to_owned()))
+            })
+            .collect::<Result<_, _>>()?,
     };
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let (table, met) =
