@@ -144,18 +144,6 @@ pub fn verify(
             }
         }
     }
-    let identity =
-        aws_credential_types::Credentials::new(claimed.access_key, secret, None, None, "local-iam")
-            .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(claimed.region)
-        .name(claimed.service)
-        .time(date)
-        .settings(settings)
-        .build()
-        .map_err(|_| SignatureError::Malformed)?
-        .into();
     let request = SignableRequest::new(
         method,
         path_and_query,
@@ -163,17 +151,57 @@ pub fn verify(
         SignableBody::Bytes(body),
     )
     .map_err(|_| SignatureError::Malformed)?;
-    let expected = sign(request, &params).map_err(|_| SignatureError::Malformed)?;
-    aws_lc_rs::constant_time::verify_slices_are_equal(
-        expected.signature().as_bytes(),
-        claimed.signature.as_bytes(),
-    )
-    .map_err(|_| SignatureError::Mismatch)?;
-    Ok(Signer {
+    let signer = Signer {
         access_key: claimed.access_key.to_owned(),
         region: claimed.region.to_owned(),
         service: claimed.service.to_owned(),
-    })
+    };
+    check_signature(
+        request,
+        &signer,
+        secret,
+        None,
+        date,
+        settings,
+        claimed.signature,
+    )?;
+    Ok(signer)
+}
+
+/// Signs `request` again as `signer` with `secret` at `date`, and compares the result with the
+/// signature it came with (in constant time).
+fn check_signature(
+    request: SignableRequest<'_>,
+    signer: &Signer,
+    secret: &str,
+    session_token: Option<String>,
+    date: SystemTime,
+    settings: SigningSettings,
+    claimed: &str,
+) -> Result<(), SignatureError> {
+    let identity = aws_credential_types::Credentials::new(
+        &signer.access_key,
+        secret,
+        session_token,
+        None,
+        "local-iam",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&signer.region)
+        .name(&signer.service)
+        .time(date)
+        .settings(settings)
+        .build()
+        .map_err(|_| SignatureError::Malformed)?
+        .into();
+    let expected = sign(request, &params).map_err(|_| SignatureError::Malformed)?;
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        expected.signature().as_bytes(),
+        claimed.as_bytes(),
+    )
+    .map_err(|_| SignatureError::Mismatch)
 }
 
 /// A presigned URL's claims, once its signature is checked.
@@ -240,23 +268,6 @@ pub fn verify_presigned(
     let mut settings = SigningSettings::default();
     settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
     settings.expires_in = Some(validity);
-    let identity = aws_credential_types::Credentials::new(
-        access_key,
-        secret,
-        get("X-Amz-Security-Token").map(str::to_owned),
-        None,
-        "local-iam",
-    )
-    .into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(region)
-        .name(service)
-        .time(date)
-        .settings(settings)
-        .build()
-        .map_err(|_| SignatureError::Malformed)?
-        .into();
     let request = SignableRequest::new(
         "GET",
         unsigned.as_str(),
@@ -264,18 +275,23 @@ pub fn verify_presigned(
         SignableBody::Bytes(&[]),
     )
     .map_err(|_| SignatureError::Malformed)?;
-    let expected = sign(request, &params).map_err(|_| SignatureError::Malformed)?;
-    aws_lc_rs::constant_time::verify_slices_are_equal(
-        expected.signature().as_bytes(),
-        signature.as_bytes(),
-    )
-    .map_err(|_| SignatureError::Mismatch)?;
+    let signer = Signer {
+        access_key: access_key.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+    };
+    let session_token = get("X-Amz-Security-Token").map(str::to_owned);
+    check_signature(
+        request,
+        &signer,
+        secret,
+        session_token,
+        date,
+        settings,
+        signature,
+    )?;
     Ok(Presigned {
-        signer: Signer {
-            access_key: access_key.to_owned(),
-            region: region.to_owned(),
-            service: service.to_owned(),
-        },
+        signer,
         host,
         parameters,
     })
