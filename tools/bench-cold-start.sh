@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The cold-start benchmark, one command: builds every function's release bootstrap
-# (tools/build-release.sh) and the hello-world floor (tools/cold-start-floor) with the same
-# profile, starts a local stack and gateway of its own, and starts each bootstrap again and again
-# under AWS's Runtime Interface Emulator (`local-invoke cold-start`). Results:
+# The cold-start benchmark, one command: builds the release bootstrap (`chat-lambda`, every
+# function in one binary) and the hello-world floor (tools/cold-start-floor) with the same profile
+# (tools/build-release.sh), starts a local stack and gateway of its own, and starts each function
+# again and again under AWS's Runtime Interface Emulator (`local-invoke cold-start`). Results:
 # docs/benchmarks/cold-start.md.
 #
 #   tools/bench-cold-start.sh                      build, then 10 starts of each, 5 warm invokes
@@ -19,9 +19,8 @@
 # here by openssl and trusted as the only root: the handshake every cold start pays on AWS); and
 # "Redis without IAM" (the stack's Redis directly, no AUTH: what the IAM token costs).
 #
-# Bootstraps come from $BENCH_LAMBDA_DIR, by default ${CARGO_TARGET_DIR:-target}/lambda/. The release build takes about half
-# an hour on two cores the first time. Exits 1 when a bootstrap misses an aim (init within 2× the
-# floor, under 8 MB, peak RSS under 32 MB). Stops everything it started by PID.
+# Bootstraps come from $BENCH_LAMBDA_DIR, by default ${CARGO_TARGET_DIR:-target}/lambda/ (tools/build-release.sh). Exits 1 when a bootstrap misses an aim (init within 2× the
+# floor, under 12 MB, peak RSS under 32 MB). Stops everything it started by PID.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -41,9 +40,11 @@ mkdir -p "$out" target/bench/cold-start
 [ -x tools/.venv/bin/sam ] || tools/install.sh
 if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   tools/build-release.sh
-  PATH="$root/tools/.venv/bin:$PATH" cargo lambda build --release -p cold-start-floor
 fi
 cargo build --quiet --profile ci --locked -p local-gateway -p local-invoke
+# cargo's layout (<dir>/cold-start-floor) or cargo lambda's (<dir>/cold-start-floor/bootstrap).
+floor=$lambda_dir/cold-start-floor
+[ -f "$floor/bootstrap" ] && floor=$floor/bootstrap
 
 trap 'stop_gateway; bench_stack_stop' EXIT
 bench_stack_start
@@ -68,7 +69,7 @@ trap 'stop_gateway; bench_stack_stop' EXIT
 status=0
 GATEWAY_PORT=$port AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:$port/local RUST_LOG=info \
   target/ci/local-invoke cold-start --bootstraps "$lambda_dir" \
-  --floor "$lambda_dir/cold-start-floor/bootstrap" --starts "$starts" --warm "$warm" \
+  --floor "$floor" --starts "$starts" --warm "$warm" \
   --env RATE_LIMIT_CREATE_CONVERSATION=100000/3600 \
   --variant "TLS_ROOTS=system:TLS_ROOTS=system" --tls \
   --variant "Redis without IAM:REDIS_URL=$REDIS_URL,-REDIS_IAM_USER,-REDIS_IAM_CACHE" \

@@ -27,7 +27,7 @@ settings=${BENCH_SETTINGS:-1 4 16 64 256}
 rounds=${BENCH_ROUNDS:-2}
 messages=${BENCH_MESSAGES:-10}
 members=${BENCH_MEMBERS:-256}
-default=$(sed -n 's/^pub const DEFAULT_IN_FLIGHT: usize = \([0-9]*\);/\1/p' shared/src/push.rs)
+default=$(sed -n 's/^pub const DEFAULT_IN_FLIGHT: usize = \([0-9]*\);/\1/p' shared/src/adapters/push.rs)
 out=$root/docs/benchmarks
 name=${BENCH_NAME:-fan-out}
 work=$root/target/bench/fan-out

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Builds every function's release bootstrap as it ships, with cargo lambda (from tools/.venv):
-#   tools/build-release.sh            # x86_64: target/lambda/<function>/bootstrap
+# Builds the release bootstrap as it ships, with cargo lambda (from tools/.venv): one binary,
+# `chat-lambda`, for every function (it runs the function its `Handler` names,
+# docs/decisions/0003-one-binary.md), and the cold-start floor (tools/cold-start-floor).
+#   tools/build-release.sh            # x86_64: target/lambda/{chat-lambda,cold-start-floor}/bootstrap
 #   tools/build-release.sh --arm64    # arm64 (the template's architecture), zig as cross-linker;
 #                                     # needs `rustup target add aarch64-unknown-linux-gnu`
 # Then checks the glibc the x86_64 binaries need (tools/check-glibc.sh) and prints their sizes.
 # The release profile (Cargo.toml) is opt-level "s", fat LTO, one codegen unit, stripped,
-# panic = "abort": on two cores the first build takes about half an hour.
+# panic = "abort": one fat-LTO link for every function (docs/benchmarks/build.md has the time).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -13,15 +15,13 @@ cd "$root"
 # zig is found only when the venv's python3 is first on PATH.
 export PATH="$root/tools/.venv/bin:$PATH"
 
-packages=()
-for dir in functions/*/; do
-  packages+=(-p "$(basename "$dir")")
-done
-cargo lambda build --release "${packages[@]}" "$@"
-
+cargo lambda build --release --locked -p chat-functions "$@"
+# The floor on its own, so that it links only what a hello world needs (built with the functions,
+# its dependencies would get their features too).
+cargo lambda build --release --locked -p cold-start-floor "$@"
 binaries=()
-for dir in functions/*/; do
-  binaries+=("${CARGO_TARGET_DIR:-target}/lambda/$(basename "$dir")/bootstrap")
+for binary in chat-lambda cold-start-floor; do
+  binaries+=("${CARGO_TARGET_DIR:-target}/lambda/$binary/bootstrap")
 done
 if [[ " $* " != *" --arm64 "* ]]; then
   echo "== glibc (Lambda provided.al2023 has 2.34)"
@@ -29,5 +29,5 @@ if [[ " $* " != *" --arm64 "* ]]; then
 fi
 echo "== stripped sizes"
 for binary in "${binaries[@]}"; do
-  printf '%-40s %6d KiB\n' "$(basename "$(dirname "$binary")")" $(($(stat -c %s "$binary") / 1024))
+  printf '%-40s %6d KiB\n' "$binary" $(($(stat -c %s "$binary") / 1024))
 done

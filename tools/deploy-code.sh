@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# A code-only update of functions the stack created: builds each function's release bootstrap for
-# arm64 with cargo lambda and uploads it to the function the stack made (found by the stack's
+# A code-only update of functions the stack created: builds the release bootstrap (`chat-lambda`,
+# one binary for every function) for arm64 with cargo lambda and uploads it to each function the
+# stack made (found by the stack's
 # resources, by logical id), without touching its configuration: no role, environment, memory or
 # timeout flags are passed, and cargo lambda then updates only the code of an existing function.
 # (Given --env-var, cargo lambda would replace the whole environment; given a name no function has,
@@ -33,24 +34,19 @@ export PATH=$root/tools/.venv/bin:$PATH
 command -v sam >/dev/null || die "the SAM CLI is not installed: run tools/install.sh"
 
 resources=$(sam list resources --stack-name "$stack" --output json ${region:+--region "$region"})
+build=(cargo lambda build --release --arm64 --locked -p chat-functions)
+if [ "$dry_run" = 1 ]; then echo "${build[*]}"; else "${build[@]}"; fi
 for id in "${ids[@]}"; do
   # The function the stack made for this logical id. template.yaml names every function
-  # <stack>-<package>, so its package (the binary) is the rest of the name.
+  # <stack>-<handler>; its Handler (which the binary reads as _HANDLER) is not changed.
   name=$(python3 -c '
 import json, sys
 found = [r["PhysicalResourceId"] for r in json.load(sys.stdin) if r["LogicalResourceId"] == sys.argv[1]]
 print(found[0] if found else "")' "$id" <<<"$resources")
   [ -n "$name" ] || die "$stack has no resource $id"
-  binary=${name#"$stack"-}
-  [ -f "functions/$binary/Cargo.toml" ] || die "$id is $name, which is no function of functions/"
-  log "$id: $name (package $binary)"
-  build=(cargo lambda build --release --arm64 -p "$binary")
-  deploy=(cargo lambda deploy --binary-name "$binary" ${region:+--region "$region"} "$name")
-  if [ "$dry_run" = 1 ]; then
-    echo "${build[*]}"
-    echo "${deploy[*]}"
-  else
-    "${build[@]}"
-    "${deploy[@]}"
-  fi
+  handler=${name#"$stack"-}
+  grep -qx "      Handler: $handler" template.yaml || die "$id is $name, which is no function of template.yaml"
+  log "$id: $name (handler $handler)"
+  deploy=(cargo lambda deploy --binary-name chat-lambda ${region:+--region "$region"} "$name")
+  if [ "$dry_run" = 1 ]; then echo "${deploy[*]}"; else "${deploy[@]}"; fi
 done

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# What `sam local invoke <Function> -e <event>` does, without Docker: builds the function's
-# bootstrap and runs it once under AWS's Runtime Interface Emulator (from the pinned aws-sam-cli
+# What `sam local invoke <Function> -e <event>` does, without Docker: builds the bootstrap of every
+# function (`chat-lambda`, which runs the function `_HANDLER` names) and runs it once under AWS's Runtime Interface Emulator (from the pinned aws-sam-cli
 # wheel in tools/.venv), with the environment template.yaml gives it, pointed at the local stack.
 #
 #   tools/local-invoke.sh HttpGetMeFunction -e events/http/get-me.json
 #   tools/local-invoke.sh http-send-message -e events/http/send-message.json
-#   tools/local-invoke.sh HttpGetMeFunction -e events/http/get-me.json --bootstrap .aws-sam/build/HttpGetMeFunction/bootstrap
+#   tools/local-invoke.sh HttpGetMeFunction -e events/http/get-me.json --bootstrap target/lambda/chat-lambda/bootstrap
 #
 # The function's answer goes to stdout, its logs (and the emulator's) to stderr. Start the stack
 # first (tools/run-local.sh in another shell: it also serves @connections and the issuer's JWKS
@@ -18,8 +18,7 @@ cd "$root"
 [ -x tools/.venv/bin/sam ] || tools/install.sh
 eval "$(tools/stack.sh env)"
 cargo build --quiet --profile ci -p local-invoke
-binary=$(target/ci/local-invoke binary-of "$1")
 if [[ " $* " != *" --bootstrap "* ]]; then
-  cargo build --quiet --profile ci -p "$binary"
+  cargo build --quiet --profile ci -p chat-functions
 fi
 exec target/ci/local-invoke "$@"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every check and every test from a clean checkout: installs what is missing (tools/install.sh),
 # checks formatting, lints, validates template.yaml (cfn-lint, sam validate, checkov) and
-# openapi.yaml, starts a private local stack on its own ports, builds the bootstraps and checks
-# their glibc, runs the whole test suite against the stack (the runtime tests run the bootstraps
-# under AWS's emulator), runs the smoke test against a local gateway, fuzzes the HTTP API with
+# openapi.yaml, starts a private local stack on its own ports, builds the release bootstrap and
+# checks its glibc, runs the whole test suite against the stack (the runtime tests run the release
+# bootstrap under AWS's emulator), runs the smoke test against a local gateway, fuzzes the HTTP API with
 # schemathesis, runs the web client in Chromium and a short load run, and stops what it started.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,20 +45,20 @@ step "local stack"
 tools/stack.sh start
 eval "$(tools/stack.sh env)"
 
-# The compiled bootstraps, for the runtime tests (tests/integration/runtime.rs runs each under
-# AWS's Runtime Interface Emulator), and the glibc they need.
-step "bootstraps and their glibc"
-functions=()
-for dir in functions/*/; do functions+=("$(basename "$dir")"); done
-cargo build --profile ci --locked "${functions[@]/#/--package=}"
-tools/check-glibc.sh "${functions[@]/#/target/ci/}"
+# The bootstrap as it ships, for the runtime tests (tests/integration/runtime.rs runs each function
+# under AWS's Runtime Interface Emulator): the one binary of every function, `chat-lambda`, built
+# as `sam build` builds it (cargo lambda, the release profile: opt-level "s", fat LTO,
+# panic = "abort"), for x86_64, and the glibc it needs.
+step "the release bootstrap and its glibc"
+tools/build-release.sh
+export CHAT_BOOTSTRAP_DIR=$root/target/lambda
 # One TLS stack in what ships: rustls on aws-lc-rs (the SDK's), no ring, no OpenSSL.
-if cargo tree --locked -e normal --prefix none "${functions[@]/#/--package=}" |
+if cargo tree --locked -e normal --prefix none -p chat-functions |
    grep -E '^(ring|openssl|openssl-sys|native-tls) '; then
   echo "a function links a second TLS or crypto stack (above)" >&2
   exit 1
 fi
-if LAMBDA_GLIBC=2.17 tools/check-glibc.sh "target/ci/${functions[0]}" >/dev/null 2>&1; then
+if LAMBDA_GLIBC=2.17 tools/check-glibc.sh target/lambda/chat-lambda/bootstrap >/dev/null 2>&1; then
   echo "tools/check-glibc.sh passed a binary that needs a newer glibc than it allows" >&2
   exit 1
 fi

@@ -1,41 +1,23 @@
-//! The library every chat Lambda links: domain types that validate on parse, the error types and
-//! their one mapping to the contract's status codes, typed configuration, tracing set-up, and the
-//! adapters to AWS (the DynamoDB store so far).
+//! The library every chat Lambda links, in five layers (`tests/layers.rs` holds the direction):
 //!
-//! Handlers in `functions/` stay thin: they parse an event into the types here, call a service and
-//! map the outcome back. Everything that can be tested without a Lambda runtime lives here.
+//! - [`platform`]: configuration, time and the clock, telemetry and metrics, the AWS SDK's set-up;
+//! - [`domain`]: types that validate on parse, the contract's errors, limits, pure decisions;
+//! - [`adapters`]: the DynamoDB store with its keys, Redis, `@connections`, Kinesis, cursors;
+//! - [`services`]: the use cases, each a read, a decision, its writes and its pushes;
+//! - [`edge`]: HTTP and WebSocket requests and answers, the one error map, JWTs.
+//!
+//! A layer uses the layers before it in this list, never one after it, and the modules of a layer
+//! form no cycle. The functions in `functions/` are thin adapters on top: they parse an event
+//! into the types here, call a service and map the outcome back.
 
-pub mod analytics;
-pub mod aws;
-pub mod cache;
-pub mod config;
-pub mod connections;
-pub mod conversations;
-pub mod cursor;
-pub mod cursor_keys;
-pub mod deps;
+pub mod adapters;
 pub mod domain;
-pub mod error;
-pub mod events;
-pub mod http;
-#[cfg(feature = "jwt")]
-pub mod jwt;
-pub mod keys;
-pub mod limits;
-pub mod messages;
-pub mod metrics;
-pub mod notify;
-pub mod profiles;
-pub mod push;
-pub mod realtime;
-pub mod redis_link;
-pub mod store;
-pub mod telemetry;
-pub mod time;
-pub mod ws;
+pub mod edge;
+pub mod platform;
+pub mod services;
 
 /// Property tests over every parser and validator (`proptest`).
 #[cfg(test)]
 mod prop;
 
-pub use error::{ApiError, ErrorCode};
+pub use domain::error::{ApiError, ErrorCode};

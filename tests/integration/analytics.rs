@@ -2,14 +2,15 @@
 //! whether batches come again, come concurrently or fail half-way, and nothing lost or counted
 //! twice while Kinesis is frozen.
 
+use chat_functions::stream_analytics;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord};
-use chat_shared::analytics::{self, Day, DayReport, shard_of};
+use chat_shared::adapters::store::keys;
+use chat_shared::adapters::store::{Consistency, DynamoStore};
 use chat_shared::domain::ConversationId;
-use chat_shared::keys;
-use chat_shared::store::{Consistency, DynamoStore};
+use chat_shared::services::analytics::{self, Day, DayReport, shard_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -27,7 +28,8 @@ fn cloud_event(id: &str, kind: &str, time: &str, data: Value) -> Vec<u8> {
 /// When the events of this test happened: the application clock's now, taken once, so every
 /// event of the test falls on one day whatever the date and the clock offset.
 fn time() -> String {
-    static AT: std::sync::OnceLock<chat_shared::time::Timestamp> = std::sync::OnceLock::new();
+    static AT: std::sync::OnceLock<chat_shared::platform::time::Timestamp> =
+        std::sync::OnceLock::new();
     AT.get_or_init(|| support::clock().now()).to_string()
 }
 
@@ -76,7 +78,7 @@ fn batch(records: &[Vec<u8>]) -> KinesisEvent {
 }
 
 fn day() -> Day {
-    Day::of(chat_shared::time::Timestamp::parse(&time()).unwrap())
+    Day::of(chat_shared::platform::time::Timestamp::parse(&time()).unwrap())
 }
 
 async fn counted(store: &DynamoStore, event_id: &str) -> bool {
@@ -173,7 +175,7 @@ async fn a_batch_delivered_again_and_concurrently_counts_each_event_once() {
     );
     // Another day is untouched.
     let yesterday = Day::of(
-        chat_shared::time::Timestamp::parse(&time())
+        chat_shared::platform::time::Timestamp::parse(&time())
             .unwrap()
             .plus_seconds(-86_400),
     );
@@ -248,7 +250,7 @@ async fn unreadable_records_are_skipped_and_the_rest_of_the_batch_is_counted() {
 
 /// Makes every count of `conversation`'s messages on the day fail: its aggregate item holds a
 /// string where the counter is, so the transaction's `ADD` is refused by DynamoDB itself.
-async fn poison(store: &DynamoStore, conversation: &str) -> chat_shared::store::Key {
+async fn poison(store: &DynamoStore, conversation: &str) -> chat_shared::adapters::store::Key {
     let id: ConversationId = conversation.parse().unwrap();
     let key = keys::stats_conversation(&day().to_string(), shard_of(conversation), &id);
     store
@@ -459,7 +461,7 @@ async fn read_stream(pipeline: &Pipeline) -> Result<Vec<(String, Value)>, String
     use aws_sdk_kinesis::types::ShardIteratorType;
     let kinesis = &pipeline.kinesis;
     fn error(e: &(dyn std::error::Error + 'static)) -> String {
-        chat_shared::error::ErrorChain(e).to_string()
+        chat_shared::domain::error::ErrorChain(e).to_string()
     }
     let shards = kinesis
         .list_shards()
@@ -662,7 +664,11 @@ async fn with_kinesis_frozen_200_messages_of_five_users_are_each_counted_once_af
     let days: BTreeSet<Day> = events
         .iter()
         .filter(|e| e["type"] == "chat.message.created")
-        .map(|e| Day::of(chat_shared::time::Timestamp::parse(e["time"].as_str().unwrap()).unwrap()))
+        .map(|e| {
+            Day::of(
+                chat_shared::platform::time::Timestamp::parse(e["time"].as_str().unwrap()).unwrap(),
+            )
+        })
         .collect();
     // Messages and new conversations over those days (an error, e.g. a timeout of the loaded
     // emulator, reads as "not yet").
@@ -671,7 +677,7 @@ async fn with_kinesis_frozen_200_messages_of_five_users_are_each_counted_once_af
         for day in &days {
             let totals = analytics::totals(&store, *day)
                 .await
-                .map_err(|e| chat_shared::error::ErrorChain(&e).to_string())?;
+                .map_err(|e| chat_shared::domain::error::ErrorChain(&e).to_string())?;
             sum.0 += totals.messages;
             sum.1 += totals.new_conversations;
         }

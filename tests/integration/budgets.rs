@@ -1,9 +1,9 @@
 //! The DynamoDB calls of every route, counted by an interceptor on the client the route functions
-//! use, against each route's budget (README, "Routes"). A route that makes more calls fails here.
+//! use, against each route's budget (docs/routes.md). A route that makes more calls fails here.
 
 use std::collections::BTreeMap;
 
-use chat_shared::store::DynamoStore;
+use chat_shared::adapters::store::DynamoStore;
 use reqwest::Method;
 use serde_json::json;
 

@@ -799,8 +799,8 @@ async fn bad_input_gets_the_contract_error_and_writes_nothing() {
 #[tokio::test]
 async fn cursors_outlive_one_rotation_of_the_keys_but_not_two() {
     let deps = crate::support::fresh_deps().await;
-    let deps = chat_shared::deps::HttpDeps {
-        cursor_keys: chat_shared::cursor_keys::CursorKeys::stored_refreshing_after(
+    let deps = chat_shared::services::deps::HttpDeps {
+        cursor_keys: chat_shared::adapters::cursor_keys::CursorKeys::stored_refreshing_after(
             std::time::Duration::ZERO,
         ),
         ..deps
@@ -824,7 +824,9 @@ async fn cursors_outlive_one_rotation_of_the_keys_but_not_two() {
         .await;
     let before = cursor(&page);
     let store = &api.gateway.deps.store;
-    chat_shared::cursor_keys::rotate(store).await.unwrap();
+    chat_shared::adapters::cursor_keys::rotate(store)
+        .await
+        .unwrap();
     assert_eq!(
         next(before.clone()).await,
         (200, Value::Null),
@@ -835,7 +837,9 @@ async fn cursors_outlive_one_rotation_of_the_keys_but_not_two() {
         .await;
     let after = cursor(&page);
     assert_ne!(after, before, "sealed with the new key");
-    chat_shared::cursor_keys::rotate(store).await.unwrap();
+    chat_shared::adapters::cursor_keys::rotate(store)
+        .await
+        .unwrap();
     assert_eq!(
         next(before).await,
         (400, json!("invalid_cursor")),

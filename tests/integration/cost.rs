@@ -15,6 +15,7 @@
 //! and prices it per million at AWS list prices, beside the least the route could cost.
 //! The table is printed, and written to `$CHAT_COST_TABLE` when that is set.
 
+use chat_functions::stream_publisher;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use chat_shared::store::DynamoStore;
+use chat_shared::adapters::store::DynamoStore;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -348,11 +349,11 @@ struct Bench {
     api: LocalApi,
     model: WriteModel,
     meter: DynamoMeter,
-    redis: Arc<chat_shared::redis_link::RedisLink>,
+    redis: Arc<chat_shared::adapters::redis_link::RedisLink>,
     stream: StreamReader,
     /// `stream-publisher` writing to the test's event stream, a reader of it, and how many
     /// records it held at the last count.
-    publisher: chat_shared::events::KinesisSink,
+    publisher: chat_shared::services::events::KinesisSink,
     events: support::Pipeline,
     events_seen: usize,
     /// Frames that reached any of the bench's sockets.
@@ -538,7 +539,7 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let redis = deps.redis.clone();
     let (api, events) = LocalApi::start_with_event_stream(deps, "cost-events").await;
     let kinesis = support::kinesis().await;
-    let publisher = chat_shared::events::KinesisSink::new(
+    let publisher = chat_shared::services::events::KinesisSink::new(
         api.gateway
             .functions
             .kinesis("stream-publisher", support::sdk_config().await),

@@ -244,10 +244,10 @@ async fn connections_opening_and_closing_are_user_events() {
     let pipeline = Pipeline::start(&api.gateway.deps.store, None).await;
     let deps = &api.gateway.deps;
     let ada = "ada".parse().unwrap();
-    chat_shared::connections::open(&deps.store, "conn-1", &ada)
+    chat_shared::services::connections::open(&deps.store, "conn-1", &ada)
         .await
         .unwrap();
-    chat_shared::connections::close(&deps.store, "conn-1")
+    chat_shared::services::connections::close(&deps.store, "conn-1")
         .await
         .unwrap();
     let records = pipeline.wait_for(2, 30).await;

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use chat_shared::deps::HttpDeps;
-use chat_shared::store::DynamoStore;
+use chat_shared::adapters::store::DynamoStore;
+use chat_shared::services::deps::HttpDeps;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -290,7 +290,7 @@ async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leav
         results.len(),
         unavailable.len()
     );
-    // A send's calls each have a 5 s operation timeout (chat_shared::aws); a freeze that starts
+    // A send's calls each have a 5 s operation timeout (chat_shared::platform::aws); a freeze that starts
     // between two of them costs at most two, and the push after a write is bounded the same way.
     assert!(
         slowest <= Duration::from_secs(12),
@@ -390,12 +390,12 @@ async fn a_failing_connections_endpoint_never_fails_a_write() {
         ("hanging", connections_endpoint(None).await),
     ] {
         let mut deps = support::fresh_deps().await;
-        deps.pusher = chat_shared::push::Pusher::for_endpoint(&endpoint)
+        deps.pusher = chat_shared::adapters::push::Pusher::for_endpoint(&endpoint)
             .await
             .unwrap();
         // Both members have a live connection record, so every write has posts to make.
         for user in ["ann", "ben"] {
-            chat_shared::connections::open(
+            chat_shared::services::connections::open(
                 &deps.store,
                 &format!("conn-{user}"),
                 &user.parse().unwrap(),

@@ -1,7 +1,14 @@
 //! Each function's handler fed with its `events/` files, as Lambda would feed it, against
 //! DynamoDB Local.
 
-use chat_shared::deps::HttpDeps;
+use chat_functions::{
+    http_add_members, http_create_conversation, http_create_realtime_ticket, http_delete_reaction,
+    http_edit_message, http_get_conversation, http_get_me, http_get_user, http_list_changes,
+    http_list_conversations, http_list_messages, http_mark_read, http_put_reaction,
+    http_remove_member, http_send_message, http_unsend_message, http_update_conversation,
+    http_update_conversation_settings, http_update_me, stream_analytics, stream_publisher,
+};
+use chat_shared::services::deps::HttpDeps;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
@@ -25,7 +32,7 @@ fn request_id(resp: &Response<Body>) -> &str {
 }
 
 async fn profile_exists(deps: &HttpDeps, user: &str) -> bool {
-    chat_shared::profiles::ProfileStore::get(&deps.store, &user.parse().unwrap())
+    chat_shared::services::profiles::ProfileStore::get(&deps.store, &user.parse().unwrap())
         .await
         .unwrap()
         .is_some()
@@ -104,7 +111,7 @@ pub const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
 
 /// Profiles for these users, as their first `GET /me` would make them.
 async fn profiles(deps: &HttpDeps, users: &[&str]) {
-    use chat_shared::profiles::{Profile, ProfileStore};
+    use chat_shared::services::profiles::{Profile, ProfileStore};
     for user in users {
         let now = support::clock().now();
         let profile = Profile {
@@ -121,12 +128,14 @@ async fn profiles(deps: &HttpDeps, users: &[&str]) {
 
 /// The group the conversation events act on: ada (owner), bob and cy, with that fixed id.
 pub async fn seed_event_group(deps: &HttpDeps) {
-    use chat_shared::conversations::model::{InboxItem, Kind, MemberItem, MetaItem, Role};
+    use chat_shared::services::conversations::model::{
+        InboxItem, Kind, MemberItem, MetaItem, Role,
+    };
     profiles(deps, &["ada", "bob", "cy", "dee"]).await;
     let id: chat_shared::domain::ConversationId = EVENT_CONVERSATION.parse().unwrap();
     let now = support::clock().now();
     let members = ["ada", "bob", "cy"];
-    let key = chat_shared::keys::conversation_meta(&id);
+    let key = chat_shared::adapters::store::keys::conversation_meta(&id);
     let meta = MetaItem {
         pk: key.pk,
         sk: key.sk,
@@ -262,7 +271,7 @@ async fn http_add_members_and_remove_member_change_the_group() {
 
 #[tokio::test]
 async fn stream_publisher_turns_a_stream_batch_into_ordered_cloudevents() {
-    use chat_shared::events::KinesisSink;
+    use chat_shared::services::events::KinesisSink;
     let path = format!(
         "{}/../events/stream/table-changes.json",
         env!("CARGO_MANIFEST_DIR")
@@ -412,23 +421,24 @@ async fn http_create_realtime_ticket_issues_a_single_use_ticket() {
     let raw = ticket["ticket"].as_str().unwrap();
     assert_eq!(raw.len(), 43, "32 random bytes, base64url");
     let expires =
-        chat_shared::time::Timestamp::parse(ticket["expiresAt"].as_str().unwrap()).unwrap();
+        chat_shared::platform::time::Timestamp::parse(ticket["expiresAt"].as_str().unwrap())
+            .unwrap();
     let ahead = expires.unix_seconds() - support::clock().now().unix_seconds();
     assert!((58..=60).contains(&ahead), "{ahead}");
 
     // The first handshake consumes it; any later one finds nothing.
-    let user = chat_shared::realtime::consume(&deps.store, raw)
+    let user = chat_shared::services::realtime::consume(&deps.store, raw)
         .await
         .unwrap();
     assert_eq!(user.map(String::from).as_deref(), Some("ada"));
     assert_eq!(
-        chat_shared::realtime::consume(&deps.store, raw)
+        chat_shared::services::realtime::consume(&deps.store, raw)
             .await
             .unwrap(),
         None
     );
     assert_eq!(
-        chat_shared::realtime::consume(&deps.store, "forged")
+        chat_shared::services::realtime::consume(&deps.store, "forged")
             .await
             .unwrap(),
         None
@@ -446,7 +456,7 @@ async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() 
         serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     // The sample holds CloudEvents byte for byte as stream-publisher writes them.
     for record in &batch.records {
-        let event: chat_shared::events::CloudEvent =
+        let event: chat_shared::services::events::CloudEvent =
             serde_json::from_slice(&record.kinesis.data).unwrap();
         assert_eq!(
             serde_json::to_vec(&event).unwrap(),
@@ -457,7 +467,7 @@ async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() 
     }
     let deps = stream_analytics::Deps {
         store: support::fresh_store().await,
-        window: chat_shared::analytics::DedupeWindow::for_retention_hours(24),
+        window: chat_shared::services::analytics::DedupeWindow::for_retention_hours(24),
     };
     for _ in 0..2 {
         let response = stream_analytics::handle(
@@ -468,9 +478,10 @@ async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() 
         .unwrap();
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
-    let report = chat_shared::analytics::report(&deps.store, "2026-11-25".parse().unwrap())
-        .await
-        .unwrap();
+    let report =
+        chat_shared::services::analytics::report(&deps.store, "2026-11-25".parse().unwrap())
+            .await
+            .unwrap();
     assert_eq!(
         (
             report.messages,
@@ -482,7 +493,7 @@ async fn stream_analytics_counts_its_sample_batch_once_however_often_it_comes() 
     );
     assert_eq!(
         report.conversations,
-        [chat_shared::analytics::ConversationDay {
+        [chat_shared::services::analytics::ConversationDay {
             conversation_id: EVENT_CONVERSATION.to_owned(),
             messages: 3,
             created: true,

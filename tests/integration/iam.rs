@@ -265,7 +265,7 @@ async fn auth_and_ping(url: &str, user: &str, token: &str) -> Result<String, Str
 #[tokio::test]
 async fn redis_takes_iam_tokens_of_roles_allowed_to_connect_only() {
     use aws_credential_types::Credentials;
-    use chat_shared::redis_link::IamUser;
+    use chat_shared::adapters::redis_link::IamUser;
     use std::time::{Duration, SystemTime};
 
     let api = LocalApi::start().await;
@@ -350,7 +350,7 @@ fn certificates() -> (String, String, String) {
 #[tokio::test]
 async fn the_iam_proxy_over_https_serves_clients_that_trust_its_root() {
     use aws_sdk_dynamodb::error::SdkError;
-    use chat_shared::aws::TlsRoots;
+    use chat_shared::platform::aws::TlsRoots;
 
     let api = LocalApi::start().await;
     let (root, cert, key) = certificates();

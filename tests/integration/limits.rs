@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chat_shared::limits::{LimitKind, Limits, Rate};
-use chat_shared::redis_link::RedisLink;
+use chat_shared::adapters::redis_link::RedisLink;
+use chat_shared::domain::limits::{LimitKind, Limits, Rate};
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -41,7 +41,7 @@ async fn limited(redis: &OwnRedis, kind: LimitKind, rate: Rate) -> LocalApi {
 /// A gateway whose `kind` limit is `rate`, on `link`.
 async fn limited_on(link: Arc<RedisLink>, kind: LimitKind, rate: Rate) -> LocalApi {
     let deps = deps_with(fresh_store().await, link).await;
-    let deps = chat_shared::deps::HttpDeps::new(
+    let deps = chat_shared::services::deps::HttpDeps::new(
         deps.store,
         deps.cursor_keys,
         deps.redis,

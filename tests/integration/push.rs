@@ -256,14 +256,14 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
     let store = &api.gateway.deps.store;
     let bob = "bob".parse().unwrap();
     // A socket that closed without its $disconnect: its record is put back as if the call was lost.
-    let records_before = chat_shared::connections::of_user(store, &bob)
+    let records_before = chat_shared::services::connections::of_user(store, &bob)
         .await
         .unwrap();
     closed.close(None).await.unwrap();
     // Its $disconnect has run once one of bob's records is gone.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     let still_open: Vec<String> = loop {
-        let now: Vec<String> = chat_shared::connections::of_user(store, &bob)
+        let now: Vec<String> = chat_shared::services::connections::of_user(store, &bob)
             .await
             .unwrap()
             .into_iter()
@@ -282,14 +282,14 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
         .iter()
         .find(|r| !still_open.contains(&r.connection_id))
         .unwrap();
-    chat_shared::connections::open(store, &lost.connection_id, &bob)
+    chat_shared::services::connections::open(store, &lost.connection_id, &bob)
         .await
         .unwrap();
-    chat_shared::connections::open(store, "never-existed", &bob)
+    chat_shared::services::connections::open(store, "never-existed", &bob)
         .await
         .unwrap();
     assert_eq!(
-        chat_shared::connections::of_user(store, &bob)
+        chat_shared::services::connections::of_user(store, &bob)
             .await
             .unwrap()
             .len(),
@@ -307,7 +307,7 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
         expect(&mut live, typed("message.created")).await["message"]["body"],
         "still here?"
     );
-    let left: Vec<String> = chat_shared::connections::of_user(store, &bob)
+    let left: Vec<String> = chat_shared::services::connections::of_user(store, &bob)
         .await
         .unwrap()
         .into_iter()
@@ -426,10 +426,10 @@ async fn a_message_event_over_32_kib_is_pushed_truncated() {
     let event = json!({"type": "message.created", "conversationId": "c", "rev": 7,
                        "message": {"seq": 3, "body": "x".repeat(40 * 1024)}});
     assert_eq!(
-        chat_shared::push::fit(event),
+        chat_shared::adapters::push::fit(event),
         json!({"type": "message.created", "conversationId": "c", "rev": 7, "seq": 3, "truncated": true})
     );
     let small =
         json!({"type": "message.created", "conversationId": "c", "rev": 1, "message": {"seq": 1}});
-    assert_eq!(chat_shared::push::fit(small.clone()), small);
+    assert_eq!(chat_shared::adapters::push::fit(small.clone()), small);
 }

@@ -1,8 +1,8 @@
 //! Real-time tickets against DynamoDB Local: stored hashed, single use under concurrency, refused
 //! once expired.
 
-use chat_shared::realtime::{TicketItem, consume, issue};
-use chat_shared::store::Consistency;
+use chat_shared::adapters::store::Consistency;
+use chat_shared::services::realtime::{TicketItem, consume, issue};
 
 use crate::support;
 
@@ -47,7 +47,7 @@ async fn an_expired_ticket_is_refused_though_dynamodb_still_holds_it() {
             .map(|b| format!("{b:02x}"))
             .collect::<String>()
     };
-    let key = chat_shared::keys::ticket(&hash);
+    let key = chat_shared::adapters::store::keys::ticket(&hash);
     let mut item: TicketItem = store.get(&key, Consistency::Strong).await.unwrap().unwrap();
     item.expires_at -= 120;
     store.put(&item, None).await.unwrap();

@@ -4,9 +4,10 @@
 //! the whole run are scanned: JSON lines, the request id, metrics, and no token, ticket, secret
 //! or message body anywhere.
 //!
-//! The bootstraps are `target/ci/<binary>` (tools/test.sh builds them), or those in
-//! `CHAT_BOOTSTRAP_DIR`: `CHAT_BOOTSTRAP_DIR=target/lambda` runs the release builds of
-//! `tools/build-release.sh`.
+//! The bootstrap is `target/ci/chat-lambda` (the one binary of every function, which runs the
+//! function `_HANDLER` names), or the one in
+//! `CHAT_BOOTSTRAP_DIR`: tools/test.sh sets `CHAT_BOOTSTRAP_DIR=target/lambda`, so that CI runs
+//! the release build of tools/build-release.sh, as it ships (fat LTO, `panic = "abort"`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -113,9 +114,46 @@ fn event_files() -> BTreeSet<String> {
     files
 }
 
+/// A `Handler` the binary does not know fails the start, with the name in the log, rather than
+/// running some other function.
+#[tokio::test]
+async fn a_handler_the_binary_does_not_have_fails_the_start() {
+    let log = std::env::temp_dir().join(support::unique_name("rie-unknown-handler"));
+    let env = [
+        ("_HANDLER", "http-no-such-route"),
+        ("AWS_LAMBDA_FUNCTION_NAME", "http-no-such-route"),
+        ("AWS_REGION", "us-east-1"),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()));
+    let emulator = Emulator::start(
+        &local_invoke::emulator_path().unwrap(),
+        &bootstrap("chat-lambda"),
+        &env,
+        &log,
+    )
+    .await
+    .unwrap();
+    let invocation = emulator.invoke(b"{}").await;
+    let printed = emulator.stop().await.unwrap();
+    let failed = match &invocation {
+        Ok(answer) => {
+            answer.status >= 500 || answer.json().is_some_and(|a| a.get("errorType").is_some())
+        }
+        Err(_) => true,
+    };
+    assert!(failed, "the start did not fail: {invocation:?}");
+    assert!(
+        printed.contains("_HANDLER names no function of this binary: http-no-such-route"),
+        "{printed}"
+    );
+}
+
 #[test]
 fn every_function_and_every_event_file_has_a_runtime_case() {
-    let functions: BTreeSet<String> = template_functions().into_iter().map(|f| f.binary).collect();
+    let functions: BTreeSet<String> = template_functions()
+        .into_iter()
+        .map(|f| f.handler)
+        .collect();
     let cased: BTreeSet<String> = CASES.iter().map(|(f, _)| (*f).to_owned()).collect();
     assert_eq!(functions, cased, "template functions vs runtime cases");
     let events: BTreeSet<String> = CASES
@@ -163,8 +201,11 @@ impl LocalValues {
             std::env::var("AWS_REGION").unwrap(),
         )];
         // The application clock's offset, when the suite runs with one, as every process has it.
-        if let Ok(offset) = std::env::var(chat_shared::time::Clock::OFFSET_ENV) {
-            extra.push((chat_shared::time::Clock::OFFSET_ENV.to_owned(), offset));
+        if let Ok(offset) = std::env::var(chat_shared::platform::time::Clock::OFFSET_ENV) {
+            extra.push((
+                chat_shared::platform::time::Clock::OFFSET_ENV.to_owned(),
+                offset,
+            ));
         }
         extra.extend([
             ("AWS_EC2_METADATA_DISABLED".to_owned(), "true".to_owned()),
@@ -194,7 +235,7 @@ impl LocalValues {
             self.functions
                 .functions
                 .door()
-                .sdk_environment(&function.binary),
+                .sdk_environment(&function.handler),
         );
         local_invoke::environment(function, |name| self.values.get(name).cloned(), &extra).unwrap()
     }
@@ -222,27 +263,27 @@ impl Functions {
         }
     }
 
-    async fn invoke(&mut self, binary: &str, event: &Value) -> Invocation {
-        if !self.running.contains_key(binary) {
-            let def = self.defs.iter().find(|d| d.binary == binary).unwrap();
+    async fn invoke(&mut self, handler: &str, event: &Value) -> Invocation {
+        if !self.running.contains_key(handler) {
+            let def = self.defs.iter().find(|d| d.handler == handler).unwrap();
             let emulator = Emulator::start(
                 &local_invoke::emulator_path().unwrap(),
-                &bootstrap(binary),
+                &bootstrap(&def.binary),
                 &self.local.environment(def),
-                &self.dir.join(format!("{binary}.log")),
+                &self.dir.join(format!("{handler}.log")),
             )
             .await
             .unwrap();
-            self.running.insert(binary.to_owned(), emulator);
+            self.running.insert(handler.to_owned(), emulator);
         }
-        let invocation = self.running[binary]
+        let invocation = self.running[handler]
             .invoke(event.to_string().as_bytes())
             .await
             .unwrap();
         assert_eq!(
             invocation.status,
             200,
-            "{binary}: the emulator answered {} {}",
+            "{handler}: the emulator answered {} {}",
             invocation.status,
             String::from_utf8_lossy(&invocation.body)
         );
@@ -250,8 +291,8 @@ impl Functions {
     }
 
     async fn stop_all(&mut self) {
-        for (binary, emulator) in std::mem::take(&mut self.running) {
-            self.logs.insert(binary, emulator.stop().await.unwrap());
+        for (handler, emulator) in std::mem::take(&mut self.running) {
+            self.logs.insert(handler, emulator.stop().await.unwrap());
         }
     }
 }
@@ -318,14 +359,14 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     let mut secrets: Vec<String> = Vec::new();
     let mut ticket = String::new();
 
-    for (binary, events) in CASES.iter().filter(|(b, _)| b.starts_with("http-")) {
+    for (handler, events) in CASES.iter().filter(|(b, _)| b.starts_with("http-")) {
         for name in *events {
             let event = event_file(name);
             if let Some(body) = event["body"].as_str().filter(|b| b.contains("\"body\"")) {
                 let body: Value = serde_json::from_str(body).unwrap();
                 secrets.push(body["body"].as_str().unwrap().to_owned());
             }
-            let (status, body) = http_answer(&functions.invoke(binary, &event).await);
+            let (status, body) = http_answer(&functions.invoke(handler, &event).await);
             assert_eq!(status, expected_status(name), "{name}: {body}");
             match *name {
                 "http/send-message.json" => assert_eq!(body["seq"], 1),
@@ -403,20 +444,20 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     // so what the bootstraps post to @connections arrives at a real client.
     let mut socket = api.socket("ada").await;
     let ada = "ada".parse().unwrap();
-    let connections = chat_shared::connections::of_user(&deps.store, &ada)
+    let connections = chat_shared::services::connections::of_user(&deps.store, &ada)
         .await
         .unwrap();
     assert_eq!(connections.len(), 1);
     let connection_id = connections[0].connection_id.clone();
 
-    for (binary, events) in CASES.iter().filter(|(b, _)| b.starts_with("ws-")) {
-        if *binary == "ws-authorizer" {
+    for (handler, events) in CASES.iter().filter(|(b, _)| b.starts_with("ws-")) {
+        if *handler == "ws-authorizer" {
             continue;
         }
         for name in *events {
             let mut event = event_file(name);
             // $connect and $disconnect act on the event's own connection, the rest on the socket's.
-            if !matches!(*binary, "ws-connect" | "ws-disconnect") {
+            if !matches!(*handler, "ws-connect" | "ws-disconnect") {
                 event["requestContext"]["connectionId"] = json!(connection_id);
             }
             if let Some(body) = event["body"].as_str().map(str::to_owned) {
@@ -425,10 +466,10 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
                     secrets.push(text.to_owned());
                 }
             }
-            let answer = functions.invoke(binary, &event).await.json().unwrap();
+            let answer = functions.invoke(handler, &event).await.json().unwrap();
             assert!(answer.get("errorType").is_none(), "{name}: {answer}");
             assert_eq!(answer["statusCode"], 200, "{name}: {answer}");
-            match *binary {
+            match *handler {
                 "ws-ping" => {
                     frame(&mut socket, |f| f["type"] == "pong").await;
                 }
@@ -469,7 +510,7 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
         .unwrap();
     assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
     let day = "2026-11-25".parse().unwrap();
-    let report = chat_shared::analytics::report(&deps.store, day)
+    let report = chat_shared::services::analytics::report(&deps.store, day)
         .await
         .unwrap();
     assert_eq!(
@@ -486,9 +527,9 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
     // made is kept as previous, and neither key may reach a log line.
     let read_keys = || async {
         deps.store
-            .get::<chat_shared::cursor_keys::CursorKeysItem>(
-                &chat_shared::keys::cursor_keys(),
-                chat_shared::store::Consistency::Strong,
+            .get::<chat_shared::adapters::cursor_keys::CursorKeysItem>(
+                &chat_shared::adapters::store::keys::cursor_keys(),
+                chat_shared::adapters::store::Consistency::Strong,
             )
             .await
             .unwrap()
@@ -519,9 +560,9 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
 /// appears anywhere.
 fn scan_logs(logs: &BTreeMap<String, String>, secrets: &[String]) {
     let metrics = check_lines(logs, secrets);
-    let metric = |binary: &str, name: &str| {
+    let metric = |handler: &str, name: &str| {
         metrics
-            .get(&(binary.to_owned(), name.to_owned()))
+            .get(&(handler.to_owned(), name.to_owned()))
             .copied()
             .unwrap_or(0)
     };
@@ -549,11 +590,11 @@ fn check_lines(
     secrets: &[String],
 ) -> BTreeMap<(String, String), u64> {
     let mut metrics: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for (binary, text) in logs {
+    for (handler, text) in logs {
         for secret in secrets.iter().filter(|s| !s.is_empty()) {
             assert!(
                 !text.contains(secret.as_str()),
-                "{binary}'s log contains a secret or a message body ({} chars)",
+                "{handler}'s log contains a secret or a message body ({} chars)",
                 secret.len()
             );
         }
@@ -583,30 +624,30 @@ fn check_lines(
                 let shutdown = last_report.is_some_and(|r| n > r) && line.starts_with("Error: ");
                 assert!(
                     platform || shutdown,
-                    "{binary}: a line that is neither JSON nor Lambda's own: {line}"
+                    "{handler}: a line that is neither JSON nor Lambda's own: {line}"
                 );
                 continue;
             }
             let value: Value = serde_json::from_str(line)
-                .unwrap_or_else(|e| panic!("{binary}: a line that is not JSON ({e}): {line}"));
+                .unwrap_or_else(|e| panic!("{handler}: a line that is not JSON ({e}): {line}"));
             if let Some(directive) = value["_aws"]["CloudWatchMetrics"][0].as_object() {
                 let name = directive["Metrics"][0]["Name"].as_str().unwrap();
-                assert_eq!(value["Function"], binary.as_str(), "{line}");
+                assert_eq!(value["Function"], handler.as_str(), "{line}");
                 *metrics
-                    .entry((binary.clone(), name.to_owned()))
+                    .entry((handler.clone(), name.to_owned()))
                     .or_default() += value[name].as_u64().unwrap();
                 continue;
             }
-            assert!(value["level"].is_string(), "{binary}: {line}");
+            assert!(value["level"].is_string(), "{handler}: {line}");
             if let Some(request) = &invocation {
                 assert_eq!(
                     value["span"]["requestId"].as_str(),
                     Some(request.as_str()),
-                    "{binary}: a line written during an invocation carries its request id: {line}"
+                    "{handler}: a line written during an invocation carries its request id: {line}"
                 );
             }
         }
-        assert!(invoked > 0, "{binary} was invoked");
+        assert!(invoked > 0, "{handler} was invoked");
     }
     metrics
 }

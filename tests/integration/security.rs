@@ -386,13 +386,13 @@ fn the_suite_covers_every_route_of_the_contract() {
 /// A gateway on a fresh table, with limits high enough that no answer under test is a 429.
 async fn start() -> LocalApi {
     let mut deps = support::fresh_deps().await;
-    let env = chat_shared::config::Env::new(|name: &str| {
+    let env = chat_shared::platform::config::Env::new(|name: &str| {
         name.starts_with("RATE_LIMIT_")
             .then(|| "100000/60".to_owned())
     });
-    deps.limiter = Arc::new(chat_shared::limits::RateLimiter::new(
+    deps.limiter = Arc::new(chat_shared::adapters::rate_limiter::RateLimiter::new(
         deps.redis.clone(),
-        chat_shared::limits::Limits::from_env(&env).unwrap(),
+        chat_shared::domain::limits::Limits::from_env(&env).unwrap(),
     ));
     LocalApi::start_with(deps).await
 }
@@ -973,8 +973,8 @@ async fn ticket(api: &LocalApi, user: &str) -> String {
 async fn connections_of(
     api: &LocalApi,
     user: &str,
-) -> Vec<chat_shared::connections::ConnectionItem> {
-    chat_shared::connections::of_user(&api.gateway.deps.store, &user.parse().unwrap())
+) -> Vec<chat_shared::services::connections::ConnectionItem> {
+    chat_shared::services::connections::of_user(&api.gateway.deps.store, &user.parse().unwrap())
         .await
         .unwrap()
 }
@@ -1014,9 +1014,9 @@ async fn a_ticket_opens_one_connection_and_every_bad_credential_is_refused_at_th
         .map(|b| format!("{b:02x}"))
         .collect();
     let store = &api.gateway.deps.store;
-    let key = chat_shared::keys::ticket(&hash);
-    let mut item: chat_shared::realtime::TicketItem = store
-        .get(&key, chat_shared::store::Consistency::Strong)
+    let key = chat_shared::adapters::store::keys::ticket(&hash);
+    let mut item: chat_shared::services::realtime::TicketItem = store
+        .get(&key, chat_shared::adapters::store::Consistency::Strong)
         .await
         .unwrap()
         .unwrap();

@@ -1,11 +1,11 @@
 //! The shared DynamoDB adapter against DynamoDB Local: conditions, transactions with their
 //! cancellation reasons, and queries read to the end through every page.
 
-use chat_shared::domain::{ConversationId, UserId};
-use chat_shared::keys::{self, attr, index};
-use chat_shared::store::{
+use chat_shared::adapters::store::keys::{self, attr, index};
+use chat_shared::adapters::store::{
     CancellationCode, Consistency, DynamoStore, Expr, Query, StoreError, Write,
 };
+use chat_shared::domain::{ConversationId, UserId};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 

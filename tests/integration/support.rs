@@ -1,11 +1,12 @@
 //! Shared set-up: SDK clients pointed at the local stack, and fresh tables made from
 //! `template.yaml` exactly as the local stack makes its own.
 
+use chat_functions::stream_publisher;
 use std::sync::Arc;
 
 use aws_config::SdkConfig;
-use chat_shared::deps::HttpDeps;
-use chat_shared::store::DynamoStore;
+use chat_shared::adapters::store::DynamoStore;
+use chat_shared::services::deps::HttpDeps;
 use local_gateway::event::ApiFacts;
 use local_gateway::issuer::LocalIssuer;
 use local_gateway::server::Gateway;
@@ -36,7 +37,7 @@ pub async fn sdk_config() -> &'static SdkConfig {
             }
             let credentials =
                 aws_credential_types::Credentials::new(access_key(), "local", None, None, "test");
-            chat_shared::aws::load_sdk_config()
+            chat_shared::platform::aws::load_sdk_config()
                 .await
                 .unwrap()
                 .into_builder()
@@ -70,8 +71,8 @@ pub fn access_key() -> &'static str {
 
 /// The application clock of the test process: real time moved by `CHAT_CLOCK_OFFSET`, as every
 /// process of the stack reads it. Fixtures are made relative to it.
-pub fn clock() -> chat_shared::time::Clock {
-    chat_shared::time::Clock::from_env(&chat_shared::config::process_env())
+pub fn clock() -> chat_shared::platform::time::Clock {
+    chat_shared::platform::time::Clock::from_env(&chat_shared::platform::config::process_env())
         .expect("CHAT_CLOCK_OFFSET is malformed")
 }
 
@@ -104,25 +105,25 @@ pub async fn fresh_deps() -> HttpDeps {
 }
 
 /// The stack's Redis, with keys of this test only (a unique prefix).
-pub fn redis_link() -> Arc<chat_shared::redis_link::RedisLink> {
-    let env = chat_shared::config::Env::new(|name: &str| std::env::var(name).ok());
+pub fn redis_link() -> Arc<chat_shared::adapters::redis_link::RedisLink> {
+    let env = chat_shared::platform::config::Env::new(|name: &str| std::env::var(name).ok());
     require_env("REDIS_URL");
-    let link = chat_shared::redis_link::RedisLink::from_env(&env).unwrap();
+    let link = chat_shared::adapters::redis_link::RedisLink::from_env(&env).unwrap();
     Arc::new(link.with_prefix(format!("{}:", unique_name("t"))))
 }
 
 pub async fn deps_with(
     store: DynamoStore,
-    redis: Arc<chat_shared::redis_link::RedisLink>,
+    redis: Arc<chat_shared::adapters::redis_link::RedisLink>,
 ) -> HttpDeps {
     HttpDeps::new(
         store,
         // The keys as deployed: read from (and first made in) the test's own table.
-        chat_shared::cursor_keys::CursorKeys::stored(),
+        chat_shared::adapters::cursor_keys::CursorKeys::stored(),
         redis,
-        chat_shared::limits::Limits::default(),
+        chat_shared::domain::limits::Limits::default(),
         // Replaced by the gateway's own @connections once a LocalApi serves these deps.
-        chat_shared::push::Pusher::for_endpoint("http://127.0.0.1:9/local")
+        chat_shared::adapters::push::Pusher::for_endpoint("http://127.0.0.1:9/local")
             .await
             .unwrap(),
     )
@@ -183,10 +184,11 @@ impl LocalApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         if own_connections {
-            deps.pusher =
-                chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local"))
-                    .await
-                    .unwrap();
+            deps.pusher = chat_shared::adapters::push::Pusher::for_endpoint(&format!(
+                "http://{address}/local"
+            ))
+            .await
+            .unwrap();
         }
         let facts = ApiFacts {
             api_id: "local".to_owned(),
@@ -581,14 +583,18 @@ impl OwnRedis {
         assert!(status.success());
     }
 
-    pub fn link(&self, limits: &[(&str, &str)]) -> Arc<chat_shared::redis_link::RedisLink> {
+    pub fn link(
+        &self,
+        limits: &[(&str, &str)],
+    ) -> Arc<chat_shared::adapters::redis_link::RedisLink> {
         let mut vars: std::collections::HashMap<String, String> = limits
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         vars.insert("REDIS_URL".to_owned(), self.url());
-        let env = chat_shared::config::Env::new(move |name: &str| vars.get(name).cloned());
-        Arc::new(chat_shared::redis_link::RedisLink::from_env(&env).unwrap())
+        let env =
+            chat_shared::platform::config::Env::new(move |name: &str| vars.get(name).cloned());
+        Arc::new(chat_shared::adapters::redis_link::RedisLink::from_env(&env).unwrap())
     }
 }
 
@@ -614,7 +620,7 @@ impl Pipeline {
     /// Starts the poller on `store`'s table, publishing to a new stream at `kinesis_endpoint`
     /// (the stack's when `None`). It stops with the test's runtime.
     pub async fn start(store: &DynamoStore, kinesis_endpoint: Option<&str>) -> Self {
-        chat_shared::telemetry::init();
+        chat_shared::platform::telemetry::init();
         let sdk = sdk_config().await;
         let mut kinesis_config = aws_sdk_kinesis::config::Builder::from(sdk);
         if let Some(url) = kinesis_endpoint {
@@ -637,7 +643,7 @@ impl Pipeline {
             .and_then(|t| t.latest_stream_arn)
             .unwrap();
         let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
-        let sink = chat_shared::events::KinesisSink::new(kinesis.clone(), stream.clone());
+        let sink = chat_shared::services::events::KinesisSink::new(kinesis.clone(), stream.clone());
         tokio::spawn(async move {
             let handler = |event| {
                 let sink = sink.clone();

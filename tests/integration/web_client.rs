@@ -35,9 +35,10 @@ async fn start(web: Option<PathBuf>) -> (String, Arc<Gateway>) {
     let mut deps = fresh_deps().await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
-    deps.pusher = chat_shared::push::Pusher::for_endpoint(&format!("http://{address}/local"))
-        .await
-        .unwrap();
+    deps.pusher =
+        chat_shared::adapters::push::Pusher::for_endpoint(&format!("http://{address}/local"))
+            .await
+            .unwrap();
     let facts = ApiFacts {
         api_id: "local".to_owned(),
         stage: "$default".to_owned(),

@@ -4,7 +4,8 @@
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest,
 };
-use chat_shared::jwt::{JwksCache, JwtPolicy};
+use chat_functions::{ws_authorizer, ws_connect, ws_disconnect};
+use chat_shared::edge::jwt::{JwksCache, JwtPolicy};
 use lambda_runtime::LambdaEvent;
 use local_gateway::issuer::{LOCAL_AUDIENCE, LOCAL_ISSUER};
 use reqwest::Method;
@@ -123,7 +124,7 @@ async fn authorizer_from_env(vars: &[(&str, String)]) -> ws_authorizer::Deps {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect();
-    let env = chat_shared::config::Env::new(move |name: &str| {
+    let env = chat_shared::platform::config::Env::new(move |name: &str| {
         let given = vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         match name {
             "JWT_ISSUER" | "JWT_AUDIENCE" | "JWKS_URL" | "OIDC_DISCOVERY_URL" => given,
@@ -196,7 +197,7 @@ async fn connect_and_disconnect_keep_the_record_and_presence() {
         .await
         .unwrap();
     assert_eq!(connected.status_code, 200);
-    let records = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+    let records = chat_shared::services::connections::of_user(&deps.store, &"ada".parse().unwrap())
         .await
         .unwrap();
     assert_eq!(records.len(), 1);

@@ -1,8 +1,9 @@
 //! Real WebSocket clients against the local gateway's WebSocket side.
 
+use chat_functions::{ws_default, ws_mark_read, ws_ping, ws_send_message, ws_typing};
 use std::time::Duration;
 
-use chat_shared::push::PushError;
+use chat_shared::adapters::push::PushError;
 use futures::SinkExt;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -96,10 +97,12 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
     // Online while the socket is open; the record names the connection.
     let (_, ada) = api.call(Method::GET, "/users/ada", "bob", None).await;
     assert_eq!(ada["online"], true);
-    let records =
-        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
-            .await
-            .unwrap();
+    let records = chat_shared::services::connections::of_user(
+        &api.gateway.deps.store,
+        &"ada".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let id = records[0].connection_id.clone();
     // `GET @connections` as the stack's owner: no function's role allows it.
     let owner = api.connections_client(None);
@@ -168,10 +171,12 @@ async fn connections_need_a_signature_and_a_role_that_allows_them() {
     let api = LocalApi::start().await;
     let t = ticket(&api, "ada").await;
     let _socket = connect(&api, &format!("ticket={t}")).await.unwrap();
-    let records =
-        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
-            .await
-            .unwrap();
+    let records = chat_shared::services::connections::of_user(
+        &api.gateway.deps.store,
+        &"ada".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let id = records[0].connection_id.clone();
     let at = format!("{}/local/@connections/{id}", api.url);
     let http = reqwest::Client::new();
@@ -255,10 +260,12 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
     let api = LocalApi::start().await;
     let t = ticket(&api, "ada").await;
     let mut socket = connect(&api, &format!("ticket={t}")).await.unwrap();
-    let records =
-        chat_shared::connections::of_user(&api.gateway.deps.store, &"ada".parse().unwrap())
-            .await
-            .unwrap();
+    let records = chat_shared::services::connections::of_user(
+        &api.gateway.deps.store,
+        &"ada".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let id = records[0].connection_id.clone();
     let ping = api.gateway.functions.http("ws-ping").unwrap().clone();
     let default = api.gateway.functions.ws("ws-default").unwrap();
@@ -291,8 +298,8 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
 
     // Answering a connection that is gone deletes its record and does not fail.
     let admin = &api.gateway.deps.store;
-    let chat_shared::connections::Opened::Connected(stale) =
-        chat_shared::connections::open(admin, "stale-record", &"ada".parse().unwrap())
+    let chat_shared::services::connections::Opened::Connected(stale) =
+        chat_shared::services::connections::open(admin, "stale-record", &"ada".parse().unwrap())
             .await
             .unwrap()
     else {
@@ -310,7 +317,7 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
     )
     .await;
     assert_eq!(answer.unwrap().status_code, 200);
-    let left = chat_shared::connections::of_user(admin, &"ada".parse().unwrap())
+    let left = chat_shared::services::connections::of_user(admin, &"ada".parse().unwrap())
         .await
         .unwrap();
     assert!(
@@ -329,12 +336,12 @@ async fn message_route_handlers_answer_and_push() {
     let id: chat_shared::domain::ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
     // The group the events name: ada and bob.
     let now = support::clock().now();
-    let meta_key = chat_shared::keys::conversation_meta(&id);
-    let meta = chat_shared::conversations::MetaItem {
+    let meta_key = chat_shared::adapters::store::keys::conversation_meta(&id);
+    let meta = chat_shared::services::conversations::MetaItem {
         pk: meta_key.pk,
         sk: meta_key.sk,
         id: id.clone(),
-        kind: chat_shared::conversations::Kind::Group,
+        kind: chat_shared::services::conversations::Kind::Group,
         title: None,
         created_by: "ada".parse().unwrap(),
         created_at: now,
@@ -348,20 +355,20 @@ async fn message_route_handlers_answer_and_push() {
     };
     deps.store.put(&meta, None).await.unwrap();
     for (user, role) in [
-        ("ada", chat_shared::conversations::Role::Owner),
-        ("bob", chat_shared::conversations::Role::Member),
+        ("ada", chat_shared::services::conversations::Role::Owner),
+        ("bob", chat_shared::services::conversations::Role::Member),
     ] {
         let user: chat_shared::domain::UserId = user.parse().unwrap();
         deps.store
             .put(
-                &chat_shared::conversations::MemberItem::new(&id, &user, role, now, 0),
+                &chat_shared::services::conversations::MemberItem::new(&id, &user, role, now, 0),
                 None,
             )
             .await
             .unwrap();
         deps.store
             .put(
-                &chat_shared::conversations::model::InboxItem::new(&user, &id, now),
+                &chat_shared::services::conversations::model::InboxItem::new(&user, &id, now),
                 None,
             )
             .await
@@ -373,7 +380,7 @@ async fn message_route_handlers_answer_and_push() {
     let mut bob = connect(&api, &format!("ticket={}", ticket(&api, "bob").await))
         .await
         .unwrap();
-    let records = chat_shared::connections::of_user(&deps.store, &"ada".parse().unwrap())
+    let records = chat_shared::services::connections::of_user(&deps.store, &"ada".parse().unwrap())
         .await
         .unwrap();
     let ada_id = records[0].connection_id.clone();
@@ -414,7 +421,7 @@ async fn message_route_handlers_answer_and_push() {
     );
     assert_eq!(next_json(&mut bob).await["type"], "typing");
 
-    let records = chat_shared::connections::of_user(&deps.store, &"bob".parse().unwrap())
+    let records = chat_shared::services::connections::of_user(&deps.store, &"bob".parse().unwrap())
         .await
         .unwrap();
     let bob_id = records[0].connection_id.clone();
@@ -473,7 +480,7 @@ async fn a_user_holds_at_most_ten_sockets() {
     let store = &api.gateway.deps.store;
     let user: chat_shared::domain::UserId = "ada".parse().unwrap();
     let open_records = || async {
-        chat_shared::connections::of_user(store, &user)
+        chat_shared::services::connections::of_user(store, &user)
             .await
             .unwrap()
     };
@@ -491,7 +498,9 @@ async fn a_user_holds_at_most_ten_sockets() {
 
     // A record removed as a 410 removes it, without $disconnect: its slot is taken over.
     let dead = open_records().await[0].connection_id.clone();
-    chat_shared::connections::close(store, &dead).await.unwrap();
+    chat_shared::services::connections::close(store, &dead)
+        .await
+        .unwrap();
     sockets.push(connect(&api, &ada).await.expect("the dead holder's slot"));
     assert_eq!(connect(&api, &ada).await.err(), Some(429), "ten again");
     assert_eq!(open_records().await.len(), 10);

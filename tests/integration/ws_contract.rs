@@ -191,7 +191,7 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
     // A message event over 32 KiB goes out truncated. No message the limits allow is that large
     // by its body (4,000 characters), so this one is made here and pushed through the same
     // fan-out as every write's.
-    let big = chat_shared::messages::Message {
+    let big = chat_shared::services::messages::Message {
         id: ulid::Ulid::new().to_string().parse().unwrap(),
         conversation_id: id.parse().unwrap(),
         seq: 7,
@@ -206,7 +206,14 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
         reactions: Default::default(),
     };
     let bob = ["bob".parse().unwrap()];
-    chat_shared::notify::message(&api.gateway.deps, "message.updated", &big, &bob, None).await;
+    chat_shared::services::conversations::notify::message(
+        &api.gateway.deps,
+        "message.updated",
+        &big,
+        &bob,
+        None,
+    )
+    .await;
     let truncated = seen.expect(&mut b, |v| v["truncated"] == true).await;
     assert_eq!(
         (truncated["seq"].as_u64(), truncated["rev"].as_u64()),
@@ -228,7 +235,7 @@ async fn a_frame_that_breaks_the_description_fails_the_test_that_reads_it() {
     api.sign_up(&["ada".into()]).await;
     let mut socket = api.socket("ada").await;
     let store = &api.gateway.deps.store;
-    let records = chat_shared::connections::of_user(store, &"ada".parse().unwrap())
+    let records = chat_shared::services::connections::of_user(store, &"ada".parse().unwrap())
         .await
         .unwrap();
     let wrong = json!({"type": "read", "conversationId": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW",

@@ -37,7 +37,8 @@ def main(path):
     for logical_id, resource in template.get("Resources", {}).items():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        binaries[logical_id] = resource["Metadata"]["BuildProperties"]["Binary"]
+        # The function's name is its Handler (the one binary runs the function it names).
+        binaries[logical_id] = resource["Properties"]["Handler"]
         # The code's location does not change a role; a local path is refused by the transform
         # (sam validate replaces it the same way).
         resource["Properties"]["CodeUri"] = "s3://local/code.zip"

@@ -4,12 +4,23 @@
 #   require_stack_env                  the stack's environment (tools/stack.sh env) is set
 #   start_gateway PORT LOG [VAR=value…]  serve target/ci/local-gateway on 127.0.0.1:PORT with
 #                                      those variables, its output in LOG; waits until it answers
+#                                      HTTP (not merely until its port is open)
 #   stop_gateway                       stops it by PID (TERM, then KILL after 5 s); installed as
 #                                      the EXIT trap by start_gateway
 
 gateway_pid=
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The gateway answers HTTP: it binds its port before it has started the IAM proxy and written the
+# door file (gateway-iam.json) that bootstraps read, and accepts only once both are done.
+gateway_answers() {
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf 'GET /_local/jwks.json HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n' >&3
+    IFS= read -r -t 5 line <&3 && [[ $line == HTTP/* ]]
+  ) 2>/dev/null
+}
 
 require_stack_env() {
   local var
@@ -39,7 +50,7 @@ start_gateway() {
     RUST_LOG="${RUST_LOG:-info}" "$gateway" serve --port "$port" >"$gateway_log" 2>&1 &
   gateway_pid=$!
   for _ in $(seq 1 150); do
-    port_open "$port" && return 0
+    gateway_answers "$port" && return 0
     kill -0 "$gateway_pid" 2>/dev/null || { tail -n 20 "$gateway_log" >&2; die "the gateway did not start"; }
     sleep 0.2
   done

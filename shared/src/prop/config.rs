@@ -1,4 +1,4 @@
-//! Configuration (`shared/src/config.rs` and the `from_env` readers built on it): any value of any
+//! Configuration (`shared/src/platform/config.rs` and the `from_env` readers built on it): any value of any
 //! variable is read or refused with an error naming the variable, never a panic.
 
 use std::collections::HashMap;
@@ -6,8 +6,9 @@ use std::collections::HashMap;
 use proptest::prelude::*;
 
 use super::{CASES, cases, text_near};
-use crate::config::{ConfigError, Env, StoreConfig};
-use crate::redis_link::RedisLink;
+use crate::adapters::redis_link::RedisLink;
+use crate::adapters::store::StoreConfig;
+use crate::platform::config::{ConfigError, Env};
 
 fn value() -> impl Strategy<Value = String> {
     prop_oneof![

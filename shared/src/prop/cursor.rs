@@ -1,4 +1,4 @@
-//! Cursors (`shared/src/cursor.rs`): random input never opens nor panics, a sealed cursor opens
+//! Cursors (`shared/src/adapters/cursor.rs`): random input never opens nor panics, a sealed cursor opens
 //! for its user and scope only, and any change to it (a character, a cut, an addition, another
 //! key) is `invalid_cursor`.
 
@@ -8,10 +8,10 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::{CASES, cases, text_near, tricky_char};
-use crate::cursor::CursorKey;
+use crate::adapters::cursor::CursorKey;
+use crate::adapters::store::StartKey;
 use crate::domain::UserId;
-use crate::error::ApiError;
-use crate::store::StartKey;
+use crate::domain::error::ApiError;
 
 fn key() -> CursorKey {
     CursorKey::new(b"property-tests-cursor-secret-of-32-bytes").unwrap()

@@ -1,4 +1,4 @@
-//! The domain newtypes (`shared/src/domain.rs`): each accepts exactly what the contract allows,
+//! The domain newtypes (`shared/src/domain/mod.rs`): each accepts exactly what the contract allows,
 //! never panics, keeps what it accepts (ULIDs in canonical form), and deserializes through the
 //! same check as it parses.
 

@@ -1,4 +1,4 @@
-//! The events' record parsing (`shared/src/events/mod.rs`, `events_of`): any stream record, made
+//! The events' record parsing (`shared/src/services/events.rs`, `events_of`): any stream record, made
 //! from a real item and then damaged in any way (attributes removed or retyped, images dropped or
 //! swapped, another event name), is read or refused without a panic; what it yields always has
 //! ids derived from the record, one subject per partition, and never a message body.
@@ -11,14 +11,14 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{CASES, cases};
-use crate::connections::{self, ConnectionItem};
-use crate::conversations::Role;
-use crate::conversations::model::MemberItem;
+use crate::adapters::store::keys;
 use crate::domain::{ConversationId, UserId};
-use crate::events::{PendingEvent, events_of};
-use crate::keys;
-use crate::messages::MessageItem;
-use crate::time::Timestamp;
+use crate::platform::time::Timestamp;
+use crate::services::connections::{self, ConnectionItem};
+use crate::services::conversations::Role;
+use crate::services::conversations::model::MemberItem;
+use crate::services::events::{PendingEvent, events_of};
+use crate::services::messages::MessageItem;
 
 /// Message bodies carry this: no event may hold it.
 const MARKER: &str = "zq9-body";

@@ -1,4 +1,4 @@
-//! The HTTP adapter (`shared/src/http.rs`) and the routes' request types: `parse_json` on any
+//! The HTTP adapter (`shared/src/edge/http.rs`) and the routes' request types: `parse_json` on any
 //! bytes and any JSON, the path and query helpers, the caller from the authorizer's claims.
 
 use std::collections::HashMap;
@@ -9,14 +9,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::{CASES, cases, json_value, text_near};
-use crate::conversations::{
+use crate::domain::UserId;
+use crate::domain::error::ApiError;
+use crate::edge::http::{self as adapter, MAX_BODY_BYTES, parse_json};
+use crate::services::conversations::{
     AddMembers, CreateConversation, ListParams, MemberTarget, SettingsChanges, TitleChange,
 };
-use crate::domain::UserId;
-use crate::error::ApiError;
-use crate::http::{self as adapter, MAX_BODY_BYTES, parse_json};
-use crate::messages::{EditMessage, HistoryParams, MarkRead, SendMessage};
-use crate::profiles::ProfileChanges;
+use crate::services::messages::{EditMessage, HistoryParams, MarkRead, SendMessage};
+use crate::services::profiles::ProfileChanges;
 
 /// Every request body of the contract, by route, with the fields it takes.
 const BODIES: &[(&str, &[&str])] = &[

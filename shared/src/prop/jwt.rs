@@ -1,4 +1,4 @@
-//! JWT verification (`shared/src/jwt.rs`, feature `jwt`) as API Gateway's JWT authorizer does it:
+//! JWT verification (`shared/src/edge/jwt.rs`, feature `jwt`) as API Gateway's JWT authorizer does it:
 //! random text never passes nor panics; a token signed by the issuer's key passes exactly when
 //! its header and claims are what the authorizer accepts (the reference below, from
 //! `openapi.yaml`'s security scheme and API Gateway's rules); any change to a good token is
@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
 use super::{cases, json_value, tricky_char};
-use crate::jwt::{JwtPolicy, KeySet, claims_as_strings, verify};
+use crate::edge::jwt::{JwtPolicy, KeySet, claims_as_strings, verify};
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "chat-web";
@@ -70,8 +70,8 @@ fn now() -> i64 {
     at_now().unix_seconds()
 }
 
-fn at_now() -> crate::time::Timestamp {
-    crate::time::Clock::system().now()
+fn at_now() -> crate::platform::time::Timestamp {
+    crate::platform::time::Clock::system().now()
 }
 
 /// A claim's value: absent (`None`), or one of the shapes that matter.
@@ -300,7 +300,7 @@ fn crit_is_refused_and_exp_is_strictly_in_the_future() {
         .is_err()
     );
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
-    let at = crate::time::Timestamp::from_unix_millis(1_800_000_000_000);
+    let at = crate::platform::time::Timestamp::from_unix_millis(1_800_000_000_000);
     let mut claims = good_claims();
     claims["nbf"] = json!(1_799_999_000);
     claims["exp"] = json!(1_800_000_000);
@@ -309,7 +309,7 @@ fn crit_is_refused_and_exp_is_strictly_in_the_future() {
         verify(&token, &signer().keys, &policy(), at).is_err(),
         "at exp"
     );
-    let just_before = crate::time::Timestamp::from_unix_millis(1_799_999_999_999);
+    let just_before = crate::platform::time::Timestamp::from_unix_millis(1_799_999_999_999);
     assert!(verify(&token, &signer().keys, &policy(), just_before).is_ok());
 }
 
@@ -317,7 +317,7 @@ fn crit_is_refused_and_exp_is_strictly_in_the_future() {
 /// valid for a verifier on that clock, and not yet (`nbf`, `iat`) for one on real time.
 #[test]
 fn times_are_judged_by_the_callers_clock() {
-    let year = crate::time::Clock::system().later_by(365 * 86_400);
+    let year = crate::platform::time::Clock::system().later_by(365 * 86_400);
     let ahead = year.now().unix_seconds();
     let header = json!({"alg": "RS256", "typ": "JWT", "kid": KID});
     let claims =

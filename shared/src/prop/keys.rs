@@ -1,11 +1,11 @@
-//! The key layout (`shared/src/keys.rs`): escaping keeps ids apart, so no two users, pairs or
+//! The key layout (`shared/src/adapters/store/keys.rs`): escaping keeps ids apart, so no two users, pairs or
 //! idempotency keys can share a key, whatever their ids hold.
 
 use proptest::prelude::*;
 
 use super::{CASES, cases, text_near};
+use crate::adapters::store::keys;
 use crate::domain::{ClientMessageId, ConversationId, UserId};
-use crate::keys;
 
 fn user() -> impl Strategy<Value = UserId> {
     prop_oneof!["[a#%|2-3]{1,6}", text_near(6)].prop_filter_map("a user id", |raw| raw.parse().ok())

@@ -1,4 +1,4 @@
-//! The rate-limit configuration parser (`shared/src/limits.rs`): `COUNT/SECONDS` with both above
+//! The rate-limit configuration parser (`shared/src/domain/limits.rs`): `COUNT/SECONDS` with both above
 //! zero, nothing else; `Limits::from_env` names the variable at fault; and a parsed limit is the
 //! one the local limiter enforces.
 
@@ -8,10 +8,11 @@ use std::sync::Arc;
 use proptest::prelude::*;
 
 use super::{CASES, cases, text_near};
-use crate::config::{ConfigError, Env};
-use crate::error::ApiError;
-use crate::limits::{LimitKind, Limits, Rate, RateLimiter};
-use crate::redis_link::RedisLink;
+use crate::adapters::rate_limiter::RateLimiter;
+use crate::adapters::redis_link::RedisLink;
+use crate::domain::error::ApiError;
+use crate::domain::limits::{LimitKind, Limits, Rate};
+use crate::platform::config::{ConfigError, Env};
 
 /// `^\s*\+?[0-9]+\s*/\s*\+?[0-9]+\s*$` (white space as Rust's `trim` takes it), both numbers
 /// from 1 to `u32::MAX`.

@@ -1,11 +1,11 @@
-//! Timestamps (`shared/src/time.rs`): any text parses or is refused without a panic, any number of
+//! Timestamps (`shared/src/platform/time.rs`): any text parses or is refused without a panic, any number of
 //! milliseconds makes a timestamp, and in the years the contract writes (0000 to 9999) the text
 //! round-trips and sorts as the instant does.
 
 use proptest::prelude::*;
 
 use super::{CASES, cases, text_near};
-use crate::time::Timestamp;
+use crate::platform::time::Timestamp;
 
 /// The first and last millisecond of years 0000 to 9999.
 const MIN_MILLIS: i64 = -62_167_219_200_000;

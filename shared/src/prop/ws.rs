@@ -1,4 +1,4 @@
-//! WebSocket events (`shared/src/ws.rs`): a frame's body of any bytes is read with the HTTP
+//! WebSocket events (`shared/src/edge/ws.rs`): a frame's body of any bytes is read with the HTTP
 //! routes' rules (413, `invalid_json`, `validation_failed`), and the caller comes from the
 //! authorizer's context only when it holds a user id.
 
@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{CASES, cases, json_value, text_near};
-use crate::error::ApiError;
-use crate::http::MAX_BODY_BYTES;
-use crate::ws;
+use crate::domain::error::ApiError;
+use crate::edge::http::MAX_BODY_BYTES;
+use crate::edge::ws;
 
 /// The shape of a `sendMessage` frame (the function's own type is private to it).
 #[derive(Debug, Deserialize)]

@@ -7,10 +7,11 @@
 
 use std::process::ExitCode;
 
-use chat_shared::analytics::{Day, DayReport, report};
-use chat_shared::config::{StoreConfig, process_env};
-use chat_shared::store::DynamoStore;
-use chat_shared::time::Clock;
+use chat_shared::adapters::store::DynamoStore;
+use chat_shared::adapters::store::StoreConfig;
+use chat_shared::platform::config::process_env;
+use chat_shared::platform::time::Clock;
+use chat_shared::services::analytics::{Day, DayReport, report};
 
 const USAGE: &str = "usage: analytics-report [--day YYYY-MM-DD] [--json]";
 
@@ -67,7 +68,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     let clock = Clock::from_env(&env).map_err(|e| e.to_string())?;
     let options = options(args, clock)?;
     let config = StoreConfig::from_env(&env).map_err(|e| e.to_string())?;
-    let sdk = chat_shared::aws::load_sdk_config()
+    let sdk = chat_shared::platform::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
     let table = config.table_name.to_string();
@@ -78,7 +79,7 @@ async fn run(args: &[String]) -> Result<(), String> {
     );
     let found = report(&store, options.day)
         .await
-        .map_err(|e| chat_shared::error::ErrorChain(&e).to_string())?;
+        .map_err(|e| chat_shared::domain::error::ErrorChain(&e).to_string())?;
     if options.json {
         println!(
             "{}",
@@ -105,7 +106,7 @@ async fn main() -> ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_shared::analytics::ConversationDay;
+    use chat_shared::services::analytics::ConversationDay;
 
     fn args(raw: &[&str]) -> Vec<String> {
         raw.iter().map(|s| (*s).to_owned()).collect()

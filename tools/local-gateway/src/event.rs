@@ -59,7 +59,7 @@ pub fn http_api_event(
     claims: &HashMap<String, String>,
     facts: &ApiFacts,
     request_id: &str,
-    now: chat_shared::time::Timestamp,
+    now: chat_shared::platform::time::Timestamp,
 ) -> Value {
     let mut headers: BTreeMap<String, String> = BTreeMap::new();
     let mut cookies = Vec::new();
@@ -172,13 +172,13 @@ mod tests {
             &claims,
             &facts,
             "req-1",
-            chat_shared::time::Clock::system().now(),
+            chat_shared::platform::time::Clock::system().now(),
         );
         let request = lambda_http::request::from_str(&event.to_string()).unwrap();
         assert_eq!(request.path_parameters().first("userId"), Some("a#b"));
         assert_eq!(request.query_string_parameters().first("x"), Some("1"));
-        assert_eq!(chat_shared::http::request_id(&request), "req-1");
-        let caller = chat_shared::http::caller(&request).unwrap();
+        assert_eq!(chat_shared::edge::http::request_id(&request), "req-1");
+        let caller = chat_shared::edge::http::caller(&request).unwrap();
         assert_eq!(caller.user_id.as_str(), "u1");
         assert_eq!(event["cookies"], json!(["a=1", "b=2"]));
     }

@@ -14,11 +14,11 @@ use std::sync::Arc;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_smithy_runtime_api::client::http::SharedHttpClient;
-use chat_shared::deps::HttpDeps;
-use chat_shared::push::Pusher;
-use chat_shared::redis_link::IamUser;
-use chat_shared::store::DynamoStore;
-use chat_shared::ws::WsDeps;
+use chat_shared::adapters::push::Pusher;
+use chat_shared::adapters::redis_link::IamUser;
+use chat_shared::adapters::store::DynamoStore;
+use chat_shared::edge::ws::WsDeps;
+use chat_shared::services::deps::HttpDeps;
 use local_iam::connector::CheckedClient;
 use local_iam::{LocalIam, Policies, StackFacts, Upstreams};
 

@@ -9,7 +9,7 @@ use aws_lc_rs::rsa::{KeyPair, KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{KeyPair as _, RSA_PKCS1_SHA256};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use chat_shared::time::Clock;
+use chat_shared::platform::time::Clock;
 use serde_json::{Value, json};
 
 /// The `iss` of local tokens: a name that can never be a real issuer (`.invalid`).
@@ -166,7 +166,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chat_shared::jwt::{JwtPolicy, KeySet, jwks_uri_from_discovery, verify};
+    use chat_shared::edge::jwt::{JwtPolicy, KeySet, jwks_uri_from_discovery, verify};
 
     #[test]
     fn minted_tokens_verify_against_the_jwks_and_keys_persist() {

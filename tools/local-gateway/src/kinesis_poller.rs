@@ -130,7 +130,7 @@ where
                         .unwrap_or_default();
                 }
                 Err(error) => {
-                    tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "DescribeStreamSummary failed");
+                    tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "DescribeStreamSummary failed");
                     tokio::time::sleep(LONGEST_RETRY_PAUSE).await;
                     continue;
                 }
@@ -190,7 +190,7 @@ async fn list_shards(client: &Client, stream_name: &str) -> Result<Vec<String>, 
         let out = request
             .send()
             .await
-            .map_err(|e| chat_shared::error::ErrorChain(&e).to_string())?;
+            .map_err(|e| chat_shared::domain::error::ErrorChain(&e).to_string())?;
         ids.extend(out.shards().iter().map(|s| s.shard_id().to_owned()));
         match out.next_token() {
             Some(token) if !token.is_empty() => next = Some(token.to_owned()),
@@ -234,7 +234,7 @@ where
         match got {
             Ok(out) => state.iterator = out.shard_iterator,
             Err(error) => {
-                tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "GetShardIterator failed");
+                tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetShardIterator failed");
                 return Step::Failed;
             }
         }
@@ -255,7 +255,7 @@ where
     {
         Ok(out) => out,
         Err(error) => {
-            tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "GetRecords failed");
+            tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetRecords failed");
             state.iterator = None;
             return Step::Failed;
         }

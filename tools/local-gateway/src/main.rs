@@ -7,13 +7,14 @@
 //! Both use the issuer key under `$CHAT_STACK_DIR/issuer` (made on first use).
 #![allow(clippy::print_stdout, reason = "a command-line tool reports on stdout")]
 
+use chat_functions::{stream_analytics, stream_publisher};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use chat_shared::config::process_env;
-use chat_shared::deps::HttpDeps;
-use chat_shared::time::Clock;
+use chat_shared::platform::config::process_env;
+use chat_shared::platform::time::Clock;
+use chat_shared::services::deps::HttpDeps;
 use local_gateway::event::ApiFacts;
 use local_gateway::functions::LocalStack;
 use local_gateway::issuer::LocalIssuer;
@@ -150,11 +151,11 @@ async fn start_event_pipeline(
     stack: &LocalStack,
 ) -> Result<tokio::task::JoinHandle<()>, String> {
     const FUNCTION: &str = "stream-publisher";
-    let sdk = chat_shared::aws::load_sdk_config()
+    let sdk = chat_shared::platform::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
     let publisher = stream_publisher::Deps {
-        sink: chat_shared::events::KinesisSink::new(
+        sink: chat_shared::services::events::KinesisSink::new(
             gateway.functions.kinesis(FUNCTION, &sdk),
             stack.event_stream.clone(),
         ),
@@ -172,7 +173,7 @@ async fn start_event_pipeline(
         .map_err(|e| {
             format!(
                 "describe table {table}: {}",
-                chat_shared::error::ErrorChain(&e)
+                chat_shared::domain::error::ErrorChain(&e)
             )
         })?
         .table
@@ -208,10 +209,10 @@ async fn start_analytics(
         .ok_or("stream-analytics is not in the template")?;
     let analytics = Arc::new(stream_analytics::Deps {
         store,
-        window: chat_shared::analytics::DedupeWindow::from_env(&process_env())
+        window: chat_shared::services::analytics::DedupeWindow::from_env(&process_env())
             .map_err(|e| e.to_string())?,
     });
-    let sdk = chat_shared::aws::load_sdk_config()
+    let sdk = chat_shared::platform::aws::load_sdk_config()
         .await
         .map_err(|e| e.to_string())?;
     let kinesis = gateway.functions.kinesis(FUNCTION, &sdk);
@@ -246,7 +247,7 @@ fn run_token(args: &[String]) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    chat_shared::telemetry::init();
+    chat_shared::platform::telemetry::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => run_serve(&args[1..]).await,

@@ -2,10 +2,17 @@
 //! `HttpApi` events of `template.yaml` say (a test holds the two together). The gateway's own
 //! routes (`/_local/...`) are not in it: they are not deployed.
 
+use chat_functions::{
+    http_add_members, http_create_conversation, http_create_realtime_ticket, http_delete_reaction,
+    http_edit_message, http_get_conversation, http_get_me, http_get_user, http_list_changes,
+    http_list_conversations, http_list_messages, http_mark_read, http_put_reaction,
+    http_remove_member, http_send_message, http_unsend_message, http_update_conversation,
+    http_update_conversation_settings, http_update_me,
+};
 use std::future::Future;
 use std::pin::Pin;
 
-use chat_shared::deps::HttpDeps;
+use chat_shared::services::deps::HttpDeps;
 use lambda_http::{Body, Request, Response};
 
 pub type HandlerFuture<'a> =

@@ -12,8 +12,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chat_shared::deps::HttpDeps;
-use chat_shared::jwt::{JwtPolicy, KeySet, claims_as_strings, verify};
+use chat_shared::edge::jwt::{JwtPolicy, KeySet, claims_as_strings, verify};
+use chat_shared::services::deps::HttpDeps;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -111,7 +111,7 @@ where
                 }
             }
             Err(error) => {
-                tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "DescribeStream failed");
+                tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "DescribeStream failed");
                 tokio::time::sleep(LONGEST_RETRY_PAUSE).await;
                 continue;
             }
@@ -176,7 +176,7 @@ where
         match got {
             Ok(out) => state.iterator = out.shard_iterator,
             Err(error) => {
-                tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "GetShardIterator failed");
+                tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetShardIterator failed");
                 return Step::Failed;
             }
         }
@@ -197,7 +197,7 @@ where
     {
         Ok(out) => out,
         Err(error) => {
-            tracing::warn!(error = %chat_shared::error::ErrorChain(&error), "GetRecords failed");
+            tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetRecords failed");
             state.iterator = None;
             return Step::Failed;
         }

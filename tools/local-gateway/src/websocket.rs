@@ -12,6 +12,10 @@
 //!   `aws-sdk-apigatewaymanagement` client: 410 `GoneException` for a closed or unknown
 //!   connection, 413 over 128 KB.
 
+use chat_functions::{
+    ws_authorizer, ws_connect, ws_default, ws_disconnect, ws_mark_read, ws_ping, ws_send_message,
+    ws_typing,
+};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -25,11 +29,11 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE;
-use chat_shared::deps::HttpDeps;
 use chat_shared::domain::UserId;
-use chat_shared::jwt::{JwksCache, JwtPolicy};
-use chat_shared::time::{Clock, Timestamp};
-use chat_shared::ws::WsDeps;
+use chat_shared::edge::jwt::{JwksCache, JwtPolicy};
+use chat_shared::edge::ws::WsDeps;
+use chat_shared::platform::time::{Clock, Timestamp};
+use chat_shared::services::deps::HttpDeps;
 use futures::{SinkExt, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};

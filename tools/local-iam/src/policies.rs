@@ -84,7 +84,7 @@ pub struct FunctionPolicies {
     pub statements: Vec<Statement>,
 }
 
-/// Every function's role, by function (binary) name.
+/// Every function's role, by function name (its `Handler`).
 #[derive(Debug, Clone)]
 pub struct Policies {
     pub functions: BTreeMap<String, FunctionPolicies>,

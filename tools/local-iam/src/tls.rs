@@ -2,7 +2,7 @@
 //! Kinesis or `@connections` call opens a TLS connection, which the plain-HTTP emulators never
 //! make it pay. `local-gateway serve` serves this beside the plain proxy when given a certificate
 //! and its key (PEM files, `CHAT_IAM_TLS_CERT` and `CHAT_IAM_TLS_KEY`); a bootstrap trusts it
-//! with `TLS_ROOTS=<the certificate>` (`chat_shared::aws::TlsRoots`), as it trusts Amazon's roots
+//! with `TLS_ROOTS=<the certificate>` (`chat_shared::platform::aws::TlsRoots`), as it trusts Amazon's roots
 //! on AWS.
 
 use std::sync::Arc;

@@ -132,12 +132,7 @@ fn the_list_of_pushers_is_the_template_s() {
                 .get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI")
                 .is_some()
         })
-        .map(|r| {
-            r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+        .map(|r| r["Properties"]["Handler"].as_str().unwrap().to_owned())
         .collect();
     with_endpoint.sort();
     let mut listed: Vec<String> = PUSHERS.iter().map(|(f, _)| (*f).to_owned()).collect();
@@ -168,7 +163,7 @@ fn the_functions_with_redis_and_only_they_may_connect_to_it() {
     let connect = local_iam::redis_front::connect_authorizations(&facts);
     let mut with_redis = 0;
     for resource in resources.values() {
-        let Some(binary) = resource["Metadata"]["BuildProperties"]["Binary"].as_str() else {
+        let Some(function) = resource["Properties"]["Handler"].as_str() else {
             continue;
         };
         let variables = &resource["Properties"]["Environment"]["Variables"];
@@ -176,15 +171,15 @@ fn the_functions_with_redis_and_only_they_may_connect_to_it() {
         assert_eq!(
             uses_redis,
             variables.get("REDIS_IAM_USER").is_some() && variables.get("REDIS_IAM_CACHE").is_some(),
-            "{binary}: REDIS_URL without the IAM user and cache, or the reverse"
+            "{function}: REDIS_URL without the IAM user and cache, or the reverse"
         );
         with_redis += usize::from(uses_redis);
-        let role = &policies.functions[binary];
+        let role = &policies.functions[function];
         for request in &connect {
             assert_eq!(
                 evaluate(&role.statements, request).allowed(),
                 uses_redis,
-                "{binary}: {}",
+                "{function}: {}",
                 request.resource
             );
         }

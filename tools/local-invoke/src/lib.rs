@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub enum InvokeError {
     #[error("template.yaml: {0}")]
     Template(String),
-    #[error("no function {0:?} in template.yaml (give its logical id or its binary name)")]
+    #[error("no function {0:?} in template.yaml (give its logical id or its handler)")]
     UnknownFunction(String),
     #[error(
         "{function}: template.yaml gives it {variable}, which the local stack has no value for"
@@ -103,8 +103,11 @@ pub fn environment(
     }
     env.push((
         "AWS_LAMBDA_FUNCTION_NAME".to_owned(),
-        function.binary.clone(),
+        function.handler.clone(),
     ));
+    // Lambda passes the function's `Handler` to a custom runtime as `_HANDLER`: the one binary
+    // runs the function it names.
+    env.push(("_HANDLER".to_owned(), function.handler.clone()));
     env.extend(extra.iter().cloned());
     Ok(env)
 }
@@ -116,7 +119,8 @@ mod tests {
     fn def() -> FunctionDef {
         FunctionDef {
             logical_id: "HttpGetMeFunction".to_owned(),
-            binary: "http-get-me".to_owned(),
+            handler: "http-get-me".to_owned(),
+            binary: "chat-lambda".to_owned(),
             variables: vec!["TABLE_NAME".to_owned(), "REDIS_IAM_USER".to_owned()],
             log_format: Some("JSON".to_owned()),
             log_level: Some("INFO".to_owned()),
@@ -147,5 +151,6 @@ mod tests {
         assert_eq!(get("AWS_LAMBDA_LOG_FORMAT"), Some("JSON"));
         assert_eq!(get("AWS_LAMBDA_FUNCTION_TIMEOUT"), Some("10"));
         assert_eq!(get("AWS_REGION"), Some("us-east-1"));
+        assert_eq!(get("_HANDLER"), Some("http-get-me"));
     }
 }

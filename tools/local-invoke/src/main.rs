@@ -1,8 +1,9 @@
 //! `local-invoke <Function> -e <event.json> [--bootstrap <path>]`: what `sam local invoke` does,
 //! without Docker. Prints the function's answer on stdout and its logs on stderr.
 //!
-//! The function is a logical id of `template.yaml` or its binary name. The bootstrap defaults to
-//! `target/ci/<binary>` (what `tools/local-invoke.sh` builds). Local values come from the
+//! The function is a logical id of `template.yaml` or its handler (`http-get-me`). The bootstrap
+//! defaults to `target/ci/chat-lambda` (what `tools/local-invoke.sh` builds), which runs the
+//! function that `_HANDLER` names. Local values come from the
 //! environment of `tools/stack.sh env`, and the local gateway (`tools/run-local.sh`) gives
 //! `@connections`, the issuer's JWKS, and the stack's IAM: the function signs as itself and its
 //! calls are held to its role, as on AWS.
@@ -79,7 +80,7 @@ fn sdk_environment(function: &str) -> Result<Vec<(String, String)>, InvokeError>
     let mut env: Vec<(String, String)> = [
         "AWS_REGION",
         "RUST_LOG",
-        chat_shared::time::Clock::OFFSET_ENV,
+        chat_shared::platform::time::Clock::OFFSET_ENV,
     ]
     .into_iter()
     .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_owned(), v)))
@@ -107,14 +108,14 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
     let root = repository_root();
     let template = std::fs::read_to_string(root.join("template.yaml"))?;
     let function = local_invoke::template::find(&template, &args.function)?;
-    let env = environment(&function, local_value, &sdk_environment(&function.binary)?)?;
+    let env = environment(&function, local_value, &sdk_environment(&function.handler)?)?;
     let bootstrap = args
         .bootstrap
         .unwrap_or_else(|| root.join("target/ci").join(&function.binary));
     let event = std::fs::read(&args.event)?;
     let log_path = std::env::temp_dir().join(format!(
         "local-invoke-{}-{}.log",
-        function.binary,
+        function.handler,
         std::process::id()
     ));
     let emulator = Emulator::start(&emulator_path()?, &bootstrap, &env, &log_path).await?;
@@ -204,28 +205,9 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     Ok(met)
 }
 
-/// `local-invoke binary-of <Function>`: the package to build for a logical id or binary name.
-fn binary_of(name: &str) -> Result<String, InvokeError> {
-    let template = std::fs::read_to_string(repository_root().join("template.yaml"))?;
-    Ok(local_invoke::template::find(&template, name)?.binary)
-}
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let mut raw = std::env::args().skip(1).peekable();
-    if raw.peek().map(String::as_str) == Some("binary-of") {
-        return match raw.nth(1).map(|name| binary_of(&name)) {
-            Some(Ok(binary)) => {
-                let _ = writeln!(std::io::stdout(), "{binary}");
-                ExitCode::SUCCESS
-            }
-            Some(Err(e)) => {
-                eprintln!("local-invoke: {e}");
-                ExitCode::FAILURE
-            }
-            None => ExitCode::from(2),
-        };
-    }
     if raw.peek().map(String::as_str) == Some("cold-start") {
         let rest: Vec<String> = raw.skip(1).collect();
         return match cold_start(&rest).await {

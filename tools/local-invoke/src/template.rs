@@ -9,7 +9,10 @@ use crate::InvokeError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FunctionDef {
     pub logical_id: String,
-    /// `Metadata.BuildProperties.Binary`: the package and binary name.
+    /// `Handler`: the function's name (`http-get-me`), which the one binary (`chat-lambda`) reads
+    /// as `_HANDLER` to pick the function it runs.
+    pub handler: String,
+    /// `Metadata.BuildProperties.Binary`: the binary that `sam build` builds (`chat-lambda`).
     pub binary: String,
     /// Names of the variables in `Environment.Variables`, globals first, without duplicates.
     pub variables: Vec<String>,
@@ -22,9 +25,9 @@ pub struct FunctionDef {
 }
 
 impl FunctionDef {
-    /// Matches the logical id (`HttpGetMeFunction`) or the binary (`http-get-me`).
+    /// Matches the logical id (`HttpGetMeFunction`) or the handler (`http-get-me`).
     pub fn is_named(&self, name: &str) -> bool {
-        self.logical_id == name || self.binary == name
+        self.logical_id == name || self.handler == name
     }
 }
 
@@ -80,6 +83,9 @@ pub fn functions(text: &str) -> Result<Vec<FunctionDef>, InvokeError> {
                 InvokeError::Template(format!("{logical_id}: no Metadata.BuildProperties.Binary"))
             })?;
         let props = resource.get("Properties").cloned().unwrap_or(Value::Null);
+        let handler = text_at(&props, &["Handler"])
+            .or_else(|| text_at(&globals, &["Handler"]))
+            .ok_or_else(|| InvokeError::Template(format!("{logical_id}: no Handler")))?;
         let mut variables = variable_names(&globals);
         for name in variable_names(&props) {
             if !variables.contains(&name) {
@@ -89,6 +95,7 @@ pub fn functions(text: &str) -> Result<Vec<FunctionDef>, InvokeError> {
         let either = |path: &[&str]| text_at(&props, path).or_else(|| text_at(&globals, path));
         out.push(FunctionDef {
             logical_id,
+            handler,
             binary,
             variables,
             log_format: either(&["LoggingConfig", "LogFormat"]),
@@ -100,7 +107,7 @@ pub fn functions(text: &str) -> Result<Vec<FunctionDef>, InvokeError> {
     Ok(out)
 }
 
-/// The function named by logical id or binary.
+/// The function named by logical id or handler.
 pub fn find(text: &str, name: &str) -> Result<FunctionDef, InvokeError> {
     functions(text)?
         .into_iter()
@@ -127,8 +134,9 @@ Resources:
   HttpGetMeFunction:
     Type: AWS::Serverless::Function
     Metadata:
-      BuildProperties: { Binary: http-get-me }
+      BuildProperties: { Binary: chat-lambda }
     Properties:
+      Handler: http-get-me
       Timeout: 3
       Environment:
         Variables:
@@ -141,11 +149,15 @@ Resources:
         let all = functions(TEMPLATE).unwrap();
         assert_eq!(all.len(), 1);
         let f = &all[0];
-        assert_eq!(f.binary, "http-get-me");
+        assert_eq!(
+            (f.handler.as_str(), f.binary.as_str()),
+            ("http-get-me", "chat-lambda")
+        );
         assert_eq!(f.variables, ["TABLE_NAME", "REDIS_IAM_USER"]);
         assert_eq!(f.log_format.as_deref(), Some("JSON"));
         assert_eq!((f.timeout_seconds, f.memory_mb), (Some(3), Some(256)));
         assert!(find(TEMPLATE, "HttpGetMeFunction").is_ok());
+        assert!(find(TEMPLATE, "http-get-me").is_ok());
         assert!(matches!(
             find(TEMPLATE, "nope"),
             Err(InvokeError::UnknownFunction(_))

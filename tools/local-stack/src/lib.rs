@@ -36,15 +36,15 @@ pub enum SetupError {
     #[error("Kinesis: {0}")]
     Kinesis(String),
     #[error(transparent)]
-    Config(#[from] chat_shared::config::ConfigError),
+    Config(#[from] chat_shared::platform::config::ConfigError),
 }
 
 fn dynamo_err(e: impl std::error::Error + 'static) -> SetupError {
-    SetupError::Dynamo(chat_shared::error::ErrorChain(&e).to_string())
+    SetupError::Dynamo(chat_shared::domain::error::ErrorChain(&e).to_string())
 }
 
 fn kinesis_err(e: impl std::error::Error + 'static) -> SetupError {
-    SetupError::Kinesis(chat_shared::error::ErrorChain(&e).to_string())
+    SetupError::Kinesis(chat_shared::domain::error::ErrorChain(&e).to_string())
 }
 
 impl Template {

@@ -44,7 +44,7 @@ async fn setup(args: Args) -> Result<(), SetupError> {
         Some(path) => Template::load(path)?,
         None => Template::of_this_repository()?,
     };
-    let sdk = chat_shared::aws::load_sdk_config().await?;
+    let sdk = chat_shared::platform::aws::load_sdk_config().await?;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let kinesis = aws_sdk_kinesis::Client::new(&sdk);
 

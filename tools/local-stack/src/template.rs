@@ -255,7 +255,7 @@ impl AtDefaults<'_> {
 pub struct TemplateRoute {
     pub method: String,
     pub path: String,
-    /// `Metadata.BuildProperties.Binary`: the function's package name.
+    /// `Handler`: the function's name (the one binary runs the function it names).
     pub function: String,
 }
 
@@ -280,10 +280,8 @@ pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
             continue;
         }
         let name = logical_id.as_str().unwrap_or("?");
-        let function =
-            text_at(resource, &["Metadata", "BuildProperties", "Binary"]).ok_or_else(|| {
-                SetupError::Template(format!("{name}: no Metadata.BuildProperties.Binary"))
-            })?;
+        let function = text_at(resource, &["Properties", "Handler"])
+            .ok_or_else(|| SetupError::Template(format!("{name}: no Handler")))?;
         let events = resource
             .get("Properties")
             .and_then(|p| p.get("Events"))
@@ -314,7 +312,7 @@ pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
 /// one that keeps logs forever, and without the alarms a failing or throttled function tells no one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum OpsPiece {
-    /// An `AWS::Logs::LogGroup` named `!Sub "/aws/lambda/${AWS::StackName}-<binary>"`.
+    /// An `AWS::Logs::LogGroup` named `!Sub "/aws/lambda/${AWS::StackName}-<handler>"`.
     LogGroup,
     /// That group's `RetentionInDays: !Ref LogRetentionDays`.
     Retention,
@@ -330,7 +328,7 @@ pub enum OpsPiece {
 /// so its Errors count refusals, which anyone can cause.
 pub const NO_ERRORS_ALARM: &str = "ws-authorizer";
 
-/// The [`OpsPiece`]s each function lacks, as (binary, piece), sorted. `Retention` and
+/// The [`OpsPiece`]s each function lacks, as (handler, piece), sorted. `Retention` and
 /// `LoggingConfig` concern the group of the function's name, so a missing group is one `LogGroup`.
 pub fn missing_function_ops(text: &str) -> Result<Vec<(String, OpsPiece)>, SetupError> {
     let doc: Value =
@@ -341,13 +339,11 @@ pub fn missing_function_ops(text: &str) -> Result<Vec<(String, OpsPiece)>, Setup
         .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
     let mut missing = Vec::new();
     for (id, function) in of_type(resources, "AWS::Serverless::Function") {
-        let binary = at(function, &["Metadata", "BuildProperties", "Binary"])
+        let handler = at(function, &["Properties", "Handler"])
             .and_then(Value::as_str)
-            .ok_or_else(|| {
-                SetupError::Template(format!("{id}: no Metadata.BuildProperties.Binary"))
-            })?;
-        let mut lacks = |piece| missing.push((binary.to_owned(), piece));
-        let name = format!("/aws/lambda/${{AWS::StackName}}-{binary}");
+            .ok_or_else(|| SetupError::Template(format!("{id}: no Handler")))?;
+        let mut lacks = |piece| missing.push((handler.to_owned(), piece));
+        let name = format!("/aws/lambda/${{AWS::StackName}}-{handler}");
         let group = of_type(resources, "AWS::Logs::LogGroup")
             .find(|(_, g)| is(at(g, &["Properties", "LogGroupName"]), "Sub", &name));
         match group {
@@ -363,7 +359,7 @@ pub fn missing_function_ops(text: &str) -> Result<Vec<(String, OpsPiece)>, Setup
                 }
             }
         }
-        if binary != NO_ERRORS_ALARM && !has_lambda_alarm(resources, id, "Errors") {
+        if handler != NO_ERRORS_ALARM && !has_lambda_alarm(resources, id, "Errors") {
             lacks(OpsPiece::ErrorsAlarm);
         }
         if !has_lambda_alarm(resources, id, "Throttles") {
@@ -515,7 +511,7 @@ Resources:
 
     #[test]
     fn the_repository_template_defines_the_indexes_the_code_uses() {
-        use chat_shared::keys::{attr, index};
+        use chat_shared::adapters::store::keys::{attr, index};
         let t = Template::of_this_repository().unwrap();
         let gsi: Vec<_> = t
             .table
@@ -570,8 +566,8 @@ Parameters:
 Resources:
   PingFunction:
     Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: ws-ping } }
     Properties:
+      Handler: ws-ping
       LoggingConfig: { LogGroup: !Ref PingLogGroup }
   PingLogGroup:
     Type: AWS::Logs::LogGroup
@@ -592,8 +588,8 @@ Resources:
       Dimensions: [{ Name: FunctionName, Value: !Ref PingFunction }]
   AuthorizerFunction:
     Type: AWS::Serverless::Function
-    Metadata: { BuildProperties: { Binary: ws-authorizer } }
     Properties:
+      Handler: ws-authorizer
       LoggingConfig: { LogGroup: !Ref AuthorizerLogGroup }
   AuthorizerLogGroup:
     Type: AWS::Logs::LogGroup
@@ -671,9 +667,9 @@ Resources:
         // The exclusion stays deliberate: ws-authorizer's Errors are refusals, not failures.
         let doc: Value = serde_norway::from_str(&text).unwrap();
         let resources = doc["Resources"].as_mapping().unwrap();
-        let binary = ["Metadata", "BuildProperties", "Binary"];
+        let handler = ["Properties", "Handler"];
         let (authorizer, _) = of_type(resources, "AWS::Serverless::Function")
-            .find(|(_, f)| at(f, &binary).and_then(Value::as_str) == Some(NO_ERRORS_ALARM))
+            .find(|(_, f)| at(f, &handler).and_then(Value::as_str) == Some(NO_ERRORS_ALARM))
             .unwrap();
         assert!(!has_lambda_alarm(resources, authorizer, "Errors"));
     }

@@ -1,0 +1,22 @@
+//! `POST /conversations/{id}/members`: `{"userIds": [...]}`, groups only, any member.
+
+use chat_shared::domain::limits::LimitKind;
+use chat_shared::edge::http::{Reply, conversation_id, json_body, respond_limited};
+use chat_shared::services::conversations::{self, AddMembers};
+use chat_shared::services::deps::HttpDeps;
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+    let req = &req;
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let id = conversation_id(req)?;
+            let request: AddMembers = json_body(req)?;
+            Reply::ok(&conversations::add_members(deps, &caller.user_id, &id, &request).await?)
+        },
+    )
+    .await)
+}

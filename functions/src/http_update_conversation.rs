@@ -1,0 +1,22 @@
+//! `PATCH /conversations/{id}`: `{"title"}`, groups only, any member.
+
+use chat_shared::domain::limits::LimitKind;
+use chat_shared::edge::http::{Reply, conversation_id, json_body, respond_limited};
+use chat_shared::services::conversations::{self, TitleChange};
+use chat_shared::services::deps::HttpDeps;
+use lambda_http::{Body, Error, Request, Response};
+
+pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+    let req = &req;
+    Ok(respond_limited(
+        req,
+        &deps.limiter,
+        LimitKind::Default,
+        |caller| async move {
+            let id = conversation_id(req)?;
+            let change: TitleChange = json_body(req)?;
+            Reply::ok(&conversations::set_title(deps, &caller.user_id, &id, &change).await?)
+        },
+    )
+    .await)
+}

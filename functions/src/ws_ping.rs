@@ -1,0 +1,32 @@
+//! `ws-ping` (route `ping`): answers `{"type": "pong"}` to the sender through `@connections`. A
+//! ping counts against the sender's default limit like any other route, so a client cannot make
+//! the stack post without bound; past it, the answer is the `rate_limited` error instead.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::domain::limits::LimitKind;
+use chat_shared::edge::ws;
+use chat_shared::services::deps::HttpDeps;
+use lambda_runtime::{Error, LambdaEvent};
+use serde_json::json;
+
+pub async fn handle(
+    deps: &HttpDeps,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let Some((user, connection)) = ws::caller(&event.payload) else {
+        return Ok(ws::status(401));
+    };
+    match deps
+        .limiter
+        .acquire(LimitKind::Default, user.as_str())
+        .await
+    {
+        Ok(_) => {
+            deps.pusher
+                .answer(&deps.store, connection, &json!({"type": "pong"}))
+                .await?
+        }
+        Err(limited) => ws::reply(deps, connection, "ping", None, Err(limited)).await?,
+    }
+    Ok(ws::status(200))
+}

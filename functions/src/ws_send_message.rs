@@ -1,0 +1,75 @@
+//! `ws-send-message` (route `sendMessage`): the same send as the HTTP route (ordering,
+//! idempotency, limits, push), answered with `{"type": "ack", "action": "sendMessage",
+//! "clientMessageId", "message"}` on the sending connection, whose user's other connections get
+//! the `message.created` event.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::domain::error::ApiError;
+use chat_shared::domain::limits::LimitKind;
+use chat_shared::domain::{ClientMessageId, ConversationId, MessageBody};
+use chat_shared::edge::ws;
+use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::messages::{self, SendMessage};
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Deserialize;
+use serde_json::json;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Frame {
+    #[allow(dead_code, reason = "the route key, already used by API Gateway")]
+    action: String,
+    conversation_id: ConversationId,
+    body: MessageBody,
+    client_message_id: ClientMessageId,
+    #[serde(default)]
+    reply_to_seq: Option<u64>,
+}
+
+pub async fn handle(
+    deps: &HttpDeps,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let request = event.payload;
+    let Some((user, connection)) = ws::caller(&request) else {
+        return Ok(ws::status(401));
+    };
+    // The client's id, for the answer, even when the rest of the frame is wrong.
+    let client_message_id =
+        serde_json::from_str::<serde_json::Value>(request.body.as_deref().unwrap_or_default())
+            .ok()
+            .and_then(|v| v["clientMessageId"].as_str().map(str::to_owned));
+    let outcome = async {
+        let frame: Frame = ws::frame(&request)?;
+        deps.limiter
+            .acquire(LimitKind::SendMessage, user.as_str())
+            .await?;
+        let send = SendMessage {
+            body: frame.body,
+            client_message_id: frame.client_message_id.clone(),
+            reply_to_seq: frame.reply_to_seq,
+        };
+        let sent = messages::send(deps, &user, &frame.conversation_id, &send).await?;
+        let ack = json!({"type": "ack", "action": "sendMessage",
+                         "clientMessageId": frame.client_message_id, "message": sent.message});
+        Ok::<_, ApiError>((ack, sent))
+    }
+    .await;
+    let (answer, sent) = match outcome {
+        Ok((ack, sent)) => (Ok(ack), Some(sent)),
+        Err(error) => (Err(error), None),
+    };
+    // The ack first: the sender's wait does not include the fan-out to the other members.
+    ws::reply(
+        deps,
+        connection,
+        "sendMessage",
+        client_message_id.as_deref(),
+        answer,
+    )
+    .await?;
+    if let Some(sent) = sent {
+        sent.push(deps, Some(connection)).await;
+    }
+    Ok(ws::status(200))
+}

@@ -1,0 +1,73 @@
+//! `ws-typing` (route `typing`): tells the other members that I am (or stopped) typing. Each frame
+//! counts against my default limit first (it costs a read), then, in a conversation I am in, at
+//! most one per 2 seconds per conversation goes out: the excess is dropped silently. The typing
+//! limit is keyed by conversations I am in only, so ids a client makes up open no allowance of
+//! their own. Nothing is answered, except an error for a frame that is wrong, a conversation I am
+//! not in, or the default limit reached.
+
+use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use chat_shared::adapters::store::{Consistency, keys};
+use chat_shared::domain::ConversationId;
+use chat_shared::domain::error::ApiError;
+use chat_shared::domain::limits::LimitKind;
+use chat_shared::edge::ws;
+use chat_shared::services::conversations::notify;
+use chat_shared::services::deps::HttpDeps;
+use lambda_runtime::{Error, LambdaEvent};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Frame {
+    #[allow(dead_code, reason = "the route key, already used by API Gateway")]
+    action: String,
+    conversation_id: ConversationId,
+    is_typing: bool,
+}
+
+pub async fn handle(
+    deps: &HttpDeps,
+    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+) -> Result<ApiGatewayProxyResponse, Error> {
+    let request = event.payload;
+    let Some((user, connection)) = ws::caller(&request) else {
+        return Ok(ws::status(401));
+    };
+    let frame: Frame = match ws::frame(&request) {
+        Ok(frame) => frame,
+        Err(error) => {
+            ws::reply(deps, connection, "typing", None, Err(error)).await?;
+            return Ok(ws::status(200));
+        }
+    };
+    if let Err(limited) = deps
+        .limiter
+        .acquire(LimitKind::Default, user.as_str())
+        .await
+    {
+        ws::reply(deps, connection, "typing", None, Err(limited)).await?;
+        return Ok(ws::status(200));
+    }
+    let member: Option<serde_json::Value> = deps
+        .store
+        .get(
+            &keys::membership(&frame.conversation_id, &user),
+            Consistency::Strong,
+        )
+        .await?;
+    if member.is_none() {
+        ws::reply(deps, connection, "typing", None, Err(ApiError::NotFound)).await?;
+        return Ok(ws::status(200));
+    }
+    let subject = format!("{user}|{}", frame.conversation_id);
+    if deps
+        .limiter
+        .acquire(LimitKind::Typing, &subject)
+        .await
+        .is_err()
+    {
+        return Ok(ws::status(200));
+    }
+    notify::typing(deps, &frame.conversation_id, &user, frame.is_typing).await;
+    Ok(ws::status(200))
+}

@@ -1,0 +1,205 @@
+//! The table's key layout (see docs/architecture.md's data model and `template.yaml`), in one place.
+//!
+//! User ids are opaque (a `sub` may hold `|`, `#` or `%`), so they are escaped wherever they become
+//! part of a key: `%` → `%25`, `#` → `%23`. Escaped ids never contain `#`, the key separator, so no
+//! two different ids or id pairs can produce the same key.
+
+use crate::adapters::store::Key;
+use crate::domain::{ClientMessageId, ClientRequestId, ConversationId, UserId};
+
+/// Attribute and index names shared by the adapter, the services and `template.yaml`.
+pub mod attr {
+    pub const PK: &str = "PK";
+    pub const SK: &str = "SK";
+    /// The overloaded global index: connections by user (`USER#u` / `CONN#id`) for fan-out.
+    pub const GSI1_PK: &str = "GSI1PK";
+    pub const GSI1_SK: &str = "GSI1SK";
+    /// Sort key of the `ByRev` local index: a message's latest revision, served by `/changes`.
+    pub const MSG_REV: &str = "msgRev";
+    /// Sort key of the `ByActivity` local index: `<lastActivityAt>#<conversationId>` on inbox entries.
+    pub const ACTIVITY_KEY: &str = "activityKey";
+    /// TTL attribute (epoch seconds). Reads treat a past value as absent.
+    pub const EXPIRES_AT: &str = "expiresAt";
+}
+
+/// Index names, as in `template.yaml`.
+pub mod index {
+    pub const GSI1: &str = "GSI1";
+    pub const BY_REV: &str = "ByRev";
+    pub const BY_ACTIVITY: &str = "ByActivity";
+}
+
+/// Escapes an id for use inside a key.
+pub fn escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '#' => out.push_str("%23"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+pub fn user_pk(user: &UserId) -> String {
+    format!("USER#{}", escape(user.as_str()))
+}
+
+pub fn profile(user: &UserId) -> Key {
+    Key::new(user_pk(user), "PROFILE")
+}
+
+pub fn inbox_entry(user: &UserId, conversation: &ConversationId) -> Key {
+    Key::new(user_pk(user), format!("INBOX#{conversation}"))
+}
+
+pub fn conversation_pk(conversation: &ConversationId) -> String {
+    format!("CONV#{conversation}")
+}
+
+pub fn conversation_meta(conversation: &ConversationId) -> Key {
+    Key::new(conversation_pk(conversation), "META")
+}
+
+pub fn membership(conversation: &ConversationId, user: &UserId) -> Key {
+    Key::new(
+        conversation_pk(conversation),
+        format!("MEMBER#{}", escape(user.as_str())),
+    )
+}
+
+/// Messages sort by `seq`, zero-padded to 12 digits so that string order is number order.
+pub fn message(conversation: &ConversationId, seq: u64) -> Key {
+    Key::new(conversation_pk(conversation), format!("MSG#{seq:012}"))
+}
+
+pub fn idempotency(conversation: &ConversationId, sender: &UserId, id: &ClientMessageId) -> Key {
+    Key::new(
+        conversation_pk(conversation),
+        format!("CMID#{}#{id}", escape(sender.as_str())),
+    )
+}
+
+/// The uniqueness record of a direct conversation: the same for (a, b) and (b, a).
+pub fn direct_pair(a: &UserId, b: &UserId) -> Key {
+    let (low, high) = if a.as_str() <= b.as_str() {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    Key::new(
+        format!("DIRECT#{}#{}", escape(low.as_str()), escape(high.as_str())),
+        "DIRECT",
+    )
+}
+
+pub fn self_conversation(user: &UserId) -> Key {
+    Key::new(format!("SELF#{}", escape(user.as_str())), "DIRECT")
+}
+
+/// Makes a group creation retry-safe: the same user and `clientRequestId` find the same group.
+pub fn group_request(user: &UserId, client_request_id: &ClientRequestId) -> Key {
+    Key::new(
+        format!("CREQ#{}#{client_request_id}", escape(user.as_str())),
+        "CREQ",
+    )
+}
+
+pub fn member_prefix() -> &'static str {
+    "MEMBER#"
+}
+
+pub fn connection(connection_id: &str) -> Key {
+    Key::new(format!("CONN#{connection_id}"), "CONN")
+}
+
+/// The partition of a user's socket slots (`SOCKETS#u` / `SLOT#<n>`): a partition of its own,
+/// so that `ws-connect` may write slots without being allowed to write anything else of a user.
+pub fn socket_slots_pk(user: &UserId) -> String {
+    format!("SOCKETS#{}", escape(user.as_str()))
+}
+
+/// Sort-key prefix of a socket slot.
+pub const SOCKET_SLOT_PREFIX: &str = "SLOT#";
+
+/// Slot `n` of a user's open sockets: holding one is what lets a connection open
+/// (`chat_shared::services::connections`).
+pub fn socket_slot(user: &UserId, n: u8) -> Key {
+    Key::new(socket_slots_pk(user), format!("{SOCKET_SLOT_PREFIX}{n}"))
+}
+
+/// The keys that sign pagination cursors (`chat_shared::adapters::cursor_keys`): readable by the one route
+/// that issues cursors.
+pub fn cursor_keys() -> Key {
+    Key::new("CONFIG#cursor-keys", "KEYS")
+}
+
+pub fn ticket(sha256_hex: &str) -> Key {
+    Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
+}
+
+/// Analytics (`chat_shared::services::analytics`): a day's aggregates are spread over partitions
+/// `STATS#<yyyy-mm-dd>#<shard, 2 digits>`, so that no partition takes every event of a day.
+pub fn stats_partition(day: &str, shard: u32) -> String {
+    format!("STATS#{day}#{shard:02}")
+}
+
+/// A shard's running totals of a day (messages, active senders, new conversations).
+pub fn stats_total(day: &str, shard: u32) -> Key {
+    Key::new(stats_partition(day, shard), "TOTAL")
+}
+
+/// A conversation's aggregates of a day.
+pub fn stats_conversation(day: &str, shard: u32, conversation: &ConversationId) -> Key {
+    Key::new(stats_partition(day, shard), format!("CONV#{conversation}"))
+}
+
+/// The marker of a user who sent on a day. It sorts before `CONV#` and `TOTAL`, so a report
+/// (`SK >= "CONV#"`) never reads markers.
+pub fn stats_active_sender(day: &str, shard: u32, user: &UserId) -> Key {
+    Key::new(
+        stats_partition(day, shard),
+        format!("ACTIVE#{}", escape(user.as_str())),
+    )
+}
+
+/// An event already counted (the dedupe record, keyed by the CloudEvent id). Day partitions
+/// start with a digit after `STATS#`, so they never meet these.
+pub fn stats_event(event_id: &str) -> Key {
+    Key::new(format!("STATS#EVENT#{}", escape(event_id)), "EVENT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(raw: &str) -> UserId {
+        raw.parse().unwrap()
+    }
+
+    #[test]
+    fn ids_with_separators_cannot_collide() {
+        // Unescaped, ("a#b", "c") and ("a", "b#c") would both give DIRECT#a#b#c.
+        let one = direct_pair(&user("a#b"), &user("c"));
+        let two = direct_pair(&user("a"), &user("b#c"));
+        assert_ne!(one, two);
+        assert_eq!(escape("a%23"), "a%2523");
+        assert_ne!(user_pk(&user("a#")), user_pk(&user("a%23")));
+    }
+
+    #[test]
+    fn direct_pairs_do_not_depend_on_order() {
+        assert_eq!(
+            direct_pair(&user("auth0|x"), &user("u2")),
+            direct_pair(&user("u2"), &user("auth0|x"))
+        );
+    }
+
+    #[test]
+    fn message_keys_sort_by_seq() {
+        let c = ConversationId::generate();
+        assert!(message(&c, 9).sk < message(&c, 10).sk);
+        assert_eq!(message(&c, 42).sk, "MSG#000000000042");
+    }
+}

@@ -1,0 +1,57 @@
+//! Optimistic writes: read, decide, write under a condition on what was read, and on a lost race
+//! read again, a bounded number of times with a random pause.
+
+use std::time::Duration;
+
+use super::StoreError;
+use crate::domain::error::ApiError;
+
+/// Attempts of an optimistic write before answering 503.
+const MAX_ATTEMPTS: u32 = 8;
+
+/// What one attempt of an optimistic write came to.
+#[derive(Debug)]
+pub enum Attempt<T> {
+    Done(T),
+    /// Lost a race (a condition on a version, or a transaction conflict): read again and retry.
+    Retry,
+}
+
+/// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, sleeping a random
+/// 10 to 80 ms (doubling) between tries; then 503.
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, ApiError>>,
+{
+    for n in 0..MAX_ATTEMPTS {
+        match attempt().await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Retry => tokio::time::sleep(jitter(n)).await,
+        }
+    }
+    Err(ApiError::Unavailable(
+        "lost the race too often; retry".into(),
+    ))
+}
+
+fn jitter(attempt: u32) -> Duration {
+    let base = 10u64 << attempt.min(3);
+    let random = u64::from(ulid::Ulid::new().random() as u16);
+    Duration::from_millis(base + random % (base * 7))
+}
+
+/// A lost race: a transaction conflict, or a failed condition on the conversation's version.
+pub fn lost_race(error: &StoreError) -> bool {
+    use super::CancellationCode;
+    match error {
+        StoreError::ConditionFailed => true,
+        StoreError::TransactionCanceled { reasons } => reasons.iter().any(|r| {
+            matches!(
+                r,
+                CancellationCode::ConditionalCheckFailed | CancellationCode::TransactionConflict
+            )
+        }),
+        _ => false,
+    }
+}

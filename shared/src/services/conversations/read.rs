@@ -1,0 +1,605 @@
+//! Reading conversations (one, or the caller's inbox page by page) and the caller's own changes
+//! to one: the title of a group, and my settings.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+
+use super::model::{Conversation, InboxItem, Kind, LIST_MEMBERS, Member, MemberItem, MetaItem};
+use crate::adapters::cache::{
+    self, CONVERSATION_TTL_SECONDS, LIST_PAGE_TTL_SECONDS, PROFILE_TTL_SECONDS,
+};
+use crate::adapters::store::keys::{self, attr, index};
+use crate::adapters::store::{
+    CancellationCode, Consistency, DynamoStore, Expr, Key, Query, StartKey, StoreError, Write,
+};
+use crate::domain::error::ApiError;
+use crate::domain::{ConversationId, DisplayName, Limit, Title, UserId};
+use crate::platform::time::Timestamp;
+use crate::services::deps::HttpDeps;
+use crate::services::profiles::Profile;
+
+/// The caller's access to a conversation: its `META`, their membership, their inbox entry.
+pub struct Access {
+    pub meta: MetaItem,
+    pub mine: MemberItem,
+    pub inbox: Option<InboxItem>,
+}
+
+/// Reads `META`, my membership and my inbox entry in one consistent batch. No `META` (absent, or a
+/// large group still being created) or no membership is 404: existence is not revealed.
+pub async fn access(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Access, ApiError> {
+    let (meta, mine, inbox) = access_with(store, user, id, &keys::inbox_entry(user, id)).await?;
+    Ok(Access { meta, mine, inbox })
+}
+
+/// The membership check every route makes, with one more item the route needs (my inbox entry,
+/// an idempotency key, a message) read in the same consistent batch.
+pub(crate) async fn access_with<T: serde::de::DeserializeOwned>(
+    store: &DynamoStore,
+    user: &UserId,
+    id: &ConversationId,
+    extra: &Key,
+) -> Result<(MetaItem, MemberItem, Option<T>), ApiError> {
+    let meta_key = keys::conversation_meta(id);
+    let member_key = keys::membership(id, user);
+    let mut items: HashMap<Key, serde_json::Value> = store
+        .batch_get(
+            &[meta_key.clone(), member_key.clone(), extra.clone()],
+            Consistency::Strong,
+        )
+        .await?;
+    let (Some(meta), Some(mine)) = (items.remove(&meta_key), items.remove(&member_key)) else {
+        return Err(ApiError::NotFound);
+    };
+    fn parse<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, ApiError> {
+        serde_json::from_value(v).map_err(ApiError::internal)
+    }
+    Ok((
+        parse(meta)?,
+        parse(mine)?,
+        items.remove(extra).map(parse).transpose()?,
+    ))
+}
+
+/// The members of a conversation, in key order: all of them, or the first `limit`.
+pub async fn member_items(
+    store: &DynamoStore,
+    id: &ConversationId,
+    limit: Option<usize>,
+) -> Result<Vec<MemberItem>, ApiError> {
+    let condition = Expr::new("#pk = :pk AND begins_with(#sk, :member)")
+        .name("#pk", attr::PK)
+        .name("#sk", attr::SK)
+        .string(":pk", keys::conversation_pk(id))
+        .string(":member", keys::member_prefix());
+    let query = Query {
+        consistency: Consistency::Strong,
+        page_size: limit.and_then(|l| i32::try_from(l).ok()),
+        ..Query::new(None, condition)
+    };
+    Ok(match limit {
+        Some(_) => store.query_page(&query, None).await?.items,
+        None => store.query_all(&query).await?,
+    })
+}
+
+/// Display names for these users: from the profile cache, the misses from one batch (then cached).
+async fn display_names(
+    deps: &HttpDeps,
+    users: impl Iterator<Item = &UserId>,
+) -> Result<HashMap<UserId, DisplayName>, ApiError> {
+    let users: Vec<&UserId> = users.collect::<HashSet<_>>().into_iter().collect();
+    let cache_keys: Vec<String> = users.iter().map(|u| cache::profile_key(u)).collect();
+    let cached: Vec<Option<Profile>> = deps.cache.get_many(&cache_keys).await;
+    let mut names = HashMap::new();
+    let mut missing = Vec::new();
+    for (user, hit) in users.iter().zip(cached) {
+        match hit {
+            Some(profile) => {
+                names.insert(profile.user_id, profile.display_name);
+            }
+            None => missing.push(keys::profile(user)),
+        }
+    }
+    let fetched: HashMap<Key, Profile> = deps
+        .store
+        .batch_get(&missing, Consistency::Eventual)
+        .await?;
+    let fill: Vec<(String, &Profile)> = fetched
+        .values()
+        .map(|p| (cache::profile_key(&p.user_id), p))
+        .collect();
+    deps.cache.put_many(&fill, PROFILE_TTL_SECONDS).await;
+    names.extend(fetched.into_values().map(|p| (p.user_id, p.display_name)));
+    Ok(names)
+}
+
+/// A conversation's member list as cached, with the version of `META` it was read at.
+#[derive(Serialize, Deserialize)]
+struct CachedMembers {
+    updated_at: Timestamp,
+    member_count: u32,
+    members: Vec<MemberItem>,
+}
+
+impl CachedMembers {
+    fn fresh_for(self, meta: &MetaItem) -> Option<Vec<MemberItem>> {
+        (self.updated_at == meta.updated_at && self.member_count == meta.member_count)
+            .then_some(self.members)
+    }
+}
+
+/// Every member: from the cache when it was filled at this version of `META` (every member
+/// change moves `updatedAt`), else from the table, then cached.
+async fn all_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+    let key = cache::members_key(&meta.id);
+    if let Some(members) = deps
+        .cache
+        .get::<CachedMembers>(&key)
+        .await
+        .and_then(|c| c.fresh_for(meta))
+    {
+        return Ok(members);
+    }
+    let members = member_items(&deps.store, &meta.id, None).await?;
+    let entry = CachedMembers {
+        updated_at: meta.updated_at,
+        member_count: meta.member_count,
+        members: members.clone(),
+    };
+    deps.cache.put(&key, &entry, CONVERSATION_TTL_SECONDS).await;
+    Ok(members)
+}
+
+/// The first members for a list entry: from a fresh cache entry, else the first 10 from the table.
+async fn preview_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+    let key = cache::members_key(&meta.id);
+    if let Some(mut members) = deps
+        .cache
+        .get::<CachedMembers>(&key)
+        .await
+        .and_then(|c| c.fresh_for(meta))
+    {
+        members.truncate(LIST_MEMBERS);
+        return Ok(members);
+    }
+    member_items(&deps.store, &meta.id, Some(LIST_MEMBERS)).await
+}
+
+fn as_members(items: Vec<MemberItem>, names: &HashMap<UserId, DisplayName>) -> Vec<Member> {
+    items
+        .into_iter()
+        .map(|m| Member {
+            display_name: names
+                .get(&m.user_id)
+                .cloned()
+                .unwrap_or_else(DisplayName::fallback),
+            user_id: m.user_id,
+            role: m.role,
+            joined_at: m.joined_at,
+            last_read_seq: m.last_read_seq,
+        })
+        .collect()
+}
+
+/// One conversation as the caller sees it, with every member.
+pub async fn load_member_view(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Conversation, ApiError> {
+    let Access { meta, mine, inbox } = access(&deps.store, user, id).await?;
+    let items = all_members(deps, &meta).await?;
+    let names = display_names(deps, items.iter().map(|m| &m.user_id)).await?;
+    let archived = inbox.is_some_and(|i| i.archived);
+    Ok(Conversation::render(
+        meta,
+        as_members(items, &names),
+        &mine,
+        archived,
+    ))
+}
+
+/// `GET /conversations/{id}`.
+pub async fn get(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+) -> Result<Conversation, ApiError> {
+    load_member_view(deps, user, id).await
+}
+
+/// `GET /conversations` parameters.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub limit: Limit,
+    pub cursor: Option<String>,
+    /// Lower-cased search text; empty is none.
+    pub q: Option<String>,
+    pub archived: bool,
+}
+
+impl ListParams {
+    /// Reads `limit`, `cursor`, `q` and `archived` from the query string.
+    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let limit = Limit::parse_optional(get("limit").as_deref())?;
+        let archived = match get("archived").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::validation("archived", "true or false")),
+        };
+        let q = get("q");
+        // Counted as sent: trimming would let 101 characters with a space through, and lower
+        // case can be longer than the text (`İ` is two characters in lower case).
+        if q.as_ref().is_some_and(|q| q.chars().count() > 100) {
+            return Err(ApiError::validation("q", "at most 100 characters"));
+        }
+        let q = q.map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
+        Ok(Self {
+            limit,
+            cursor: get("cursor"),
+            q,
+            archived,
+        })
+    }
+
+    /// What a cursor is bound to besides its user: the list and its filters.
+    fn scope(&self) -> String {
+        format!(
+            "inbox:archived={}:q={}",
+            self.archived,
+            self.q.as_deref().unwrap_or("")
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationPage {
+    pub items: Vec<Conversation>,
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /conversations`: my conversations, most recent activity first. The page is read from the
+/// `ByActivity` local index with a consistent read; what it shows (`META`, my membership) from
+/// consistent batches; the first 10 members of each, with their names. `q` filters after reading,
+/// so a page may hold fewer than `limit` items while `nextCursor` is set.
+pub async fn list(
+    deps: &HttpDeps,
+    user: &UserId,
+    params: &ListParams,
+) -> Result<ConversationPage, ApiError> {
+    let store = &deps.store;
+    let scope = params.scope();
+    let cursor_keys = deps.cursor_keys.ring(store).await?;
+    let start = params
+        .cursor
+        .as_deref()
+        .map(|c| cursor_keys.open(c, user, &scope))
+        .transpose()?;
+    let page_key = deps.cache.generation(user).await.map(|generation| {
+        let request = format!(
+            "{scope}|{}|{}",
+            params.limit.get(),
+            params.cursor.as_deref().unwrap_or("")
+        );
+        cache::inbox_page_key(user, generation, &request)
+    });
+    let cached = match &page_key {
+        Some(key) => deps.cache.get::<CachedPage>(key).await,
+        None => None,
+    };
+    let page = match cached {
+        Some(page) => page,
+        None => {
+            let page = inbox_page(store, user, params, start).await?;
+            if let Some(key) = &page_key {
+                deps.cache.put(key, &page, LIST_PAGE_TTL_SECONDS).await;
+            }
+            page
+        }
+    };
+    render_page(deps, user, params, &scope, page, &cursor_keys).await
+}
+
+/// One page of a user's inbox entries, as the index gives it (cached under the user's generation).
+#[derive(Serialize, Deserialize)]
+struct CachedPage {
+    entries: Vec<InboxItem>,
+    next: Option<StartKey>,
+}
+
+async fn inbox_page(
+    store: &DynamoStore,
+    user: &UserId,
+    params: &ListParams,
+    start: Option<StartKey>,
+) -> Result<CachedPage, ApiError> {
+    let filter = if params.archived {
+        Expr::new("#archived = :true")
+            .name("#archived", "archived")
+            .boolean(":true", true)
+    } else {
+        Expr::new("attribute_not_exists(#archived) OR #archived = :false")
+            .name("#archived", "archived")
+            .boolean(":false", false)
+    };
+    let query = Query {
+        filter: Some(filter),
+        ascending: false,
+        page_size: i32::try_from(params.limit.get()).ok(),
+        consistency: Consistency::Strong,
+        ..Query::partition(Some(index::BY_ACTIVITY), attr::PK, keys::user_pk(user))
+    };
+    let page = store.query_page::<InboxItem>(&query, start).await?;
+    Ok(CachedPage {
+        entries: page.items,
+        next: page.next,
+    })
+}
+
+async fn render_page(
+    deps: &HttpDeps,
+    user: &UserId,
+    params: &ListParams,
+    scope: &str,
+    page: CachedPage,
+    cursor_keys: &crate::adapters::cursor::KeyRing,
+) -> Result<ConversationPage, ApiError> {
+    let store = &deps.store;
+    let ids: Vec<&ConversationId> = page.entries.iter().map(|e| &e.conversation_id).collect();
+    let meta_keys: Vec<Key> = ids.iter().map(|c| keys::conversation_meta(c)).collect();
+    let member_keys: Vec<Key> = ids.iter().map(|c| keys::membership(c, user)).collect();
+    let (metas, mine) = tokio::try_join!(
+        store.batch_get::<MetaItem>(&meta_keys, Consistency::Strong),
+        store.batch_get::<MemberItem>(&member_keys, Consistency::Strong),
+    )?;
+
+    let mut shown = Vec::new();
+    for entry in &page.entries {
+        let meta = metas.get(&keys::conversation_meta(&entry.conversation_id));
+        let member = mine.get(&keys::membership(&entry.conversation_id, user));
+        // No META: a large group still being created. No membership: I just left.
+        let (Some(meta), Some(member)) = (meta, member) else {
+            continue;
+        };
+        if params
+            .q
+            .as_deref()
+            .is_some_and(|q| !Conversation::matches(meta, q))
+        {
+            continue;
+        }
+        shown.push((meta.clone(), member.clone(), entry.archived));
+    }
+
+    let previews =
+        try_join_all(shown.iter().map(|(meta, _, _)| preview_members(deps, meta))).await?;
+    let names = display_names(deps, previews.iter().flatten().map(|m| &m.user_id)).await?;
+    let items = shown
+        .into_iter()
+        .zip(previews)
+        .map(|((meta, member, archived), preview)| {
+            Conversation::render(meta, as_members(preview, &names), &member, archived)
+        })
+        .collect();
+    let next_cursor = page
+        .next
+        .map(|next| cursor_keys.seal(user, scope, next))
+        .transpose()?;
+    Ok(ConversationPage { items, next_cursor })
+}
+
+/// `PATCH /conversations/{id}` body.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TitleChange {
+    pub title: Title,
+}
+
+/// `PATCH /conversations/{id}`: any member of a group renames it; direct and self have no title.
+pub async fn set_title(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    change: &TitleChange,
+) -> Result<Conversation, ApiError> {
+    let store = &deps.store;
+    let Access { meta, .. } = access(store, user, id).await?;
+    if meta.kind != Kind::Group {
+        return Err(ApiError::Conflict("only a group has a title"));
+    }
+    match store
+        .transact(title_writes(id, user, change, store.now()))
+        .await
+    {
+        Ok(()) => {}
+        // The group is gone, or I was removed since I read it: nothing of mine lands.
+        Err(StoreError::TransactionCanceled { reasons })
+            if reasons.contains(&CancellationCode::ConditionalCheckFailed) =>
+        {
+            return Err(ApiError::NotFound);
+        }
+        Err(error) => return Err(error.into()),
+    }
+    let members = crate::services::conversations::notify::members_of(deps, id).await;
+    crate::services::conversations::notify::conversation(
+        deps,
+        "conversation.updated",
+        id,
+        &members,
+    )
+    .await;
+    load_member_view(deps, user, id).await
+}
+
+/// The writes of a rename by `user`: the title, while the group exists and `user` is still a
+/// member (a member being removed must not land one last change).
+fn title_writes(
+    id: &ConversationId,
+    user: &UserId,
+    change: &TitleChange,
+    now: Timestamp,
+) -> Vec<Write> {
+    vec![
+        Write::Update {
+            key: keys::conversation_meta(id),
+            update: Expr::new("SET title = :title, updatedAt = :now")
+                .when("attribute_exists(PK)")
+                .string(":title", change.title.as_str())
+                .string(":now", now.to_string()),
+        },
+        Write::Check {
+            key: keys::membership(id, user),
+            condition: Expr::item_present(),
+        },
+    ]
+}
+
+/// `PATCH /conversations/{id}/settings` body: my settings, each optional, never null.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsChanges {
+    #[serde(default, deserialize_with = "crate::domain::input::not_null")]
+    pub muted: Option<bool>,
+    #[serde(default, deserialize_with = "crate::domain::input::not_null")]
+    pub archived: Option<bool>,
+}
+
+/// `PATCH /conversations/{id}/settings`: `muted` lives on my membership, `archived` on my inbox
+/// entry; both change in one transaction, and only while I am a member.
+pub async fn update_settings(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    changes: &SettingsChanges,
+) -> Result<Conversation, ApiError> {
+    let store = &deps.store;
+    access(store, user, id).await?;
+    let mut writes = Vec::new();
+    if let Some(muted) = changes.muted {
+        writes.push(Write::Update {
+            key: keys::membership(id, user),
+            update: Expr::new("SET muted = :muted")
+                .when("attribute_exists(PK)")
+                .boolean(":muted", muted),
+        });
+    }
+    if let Some(archived) = changes.archived {
+        writes.push(Write::Update {
+            key: keys::inbox_entry(user, id),
+            update: Expr::new("SET archived = :archived")
+                .when("attribute_exists(PK)")
+                .boolean(":archived", archived),
+        });
+    }
+    if !writes.is_empty() {
+        match store.transact(writes).await {
+            Ok(()) => {}
+            // I left between the check and the write.
+            Err(e) if e.cancellation_reasons().is_some() && !e.is_unavailable() => {
+                return Err(ApiError::NotFound);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if changes.archived.is_some() {
+        // Archiving moves the conversation between my lists.
+        deps.cache.bump_generations([user]).await;
+    }
+    load_member_view(deps, user, id).await
+}
+
+/// The conversation as each of `recipients` sees it (their own `me`, at most 10 members), for the
+/// `conversation.*` events: one read of the member list (or the cache), one of names, one of the
+/// recipients' inbox entries.
+pub(crate) async fn views_for(
+    deps: &HttpDeps,
+    id: &ConversationId,
+    recipients: &[UserId],
+) -> Result<Vec<(UserId, Conversation)>, ApiError> {
+    let Some(meta) = deps
+        .store
+        .get::<MetaItem>(&keys::conversation_meta(id), Consistency::Strong)
+        .await?
+    else {
+        return Ok(Vec::new());
+    };
+    let members = all_members(deps, &meta).await?;
+    let preview: Vec<MemberItem> = members.iter().take(LIST_MEMBERS).cloned().collect();
+    let names = display_names(deps, preview.iter().map(|m| &m.user_id)).await?;
+    let inbox_keys: Vec<Key> = recipients
+        .iter()
+        .map(|u| keys::inbox_entry(u, id))
+        .collect();
+    let inbox: HashMap<Key, InboxItem> = deps
+        .store
+        .batch_get(&inbox_keys, Consistency::Strong)
+        .await?;
+    let mut views = Vec::new();
+    for recipient in recipients {
+        let Some(mine) = members.iter().find(|m| &m.user_id == recipient) else {
+            continue;
+        };
+        let archived = inbox
+            .get(&keys::inbox_entry(recipient, id))
+            .is_some_and(|e| e.archived);
+        let view = Conversation::render(
+            meta.clone(),
+            as_members(preview.clone(), &names),
+            mine,
+            archived,
+        );
+        views.push((recipient.clone(), view));
+    }
+    Ok(views)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &[(&str, &str)]) -> Result<ListParams, ApiError> {
+        ListParams::parse(|name| {
+            query
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    }
+
+    /// A rename lands only while its author is a member (and the group exists).
+    #[test]
+    fn a_rename_is_conditioned_on_the_authors_membership() {
+        let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
+        let ada: UserId = "ada".parse().unwrap();
+        let change = TitleChange {
+            title: "Trip".parse().unwrap(),
+        };
+        let writes = title_writes(&id, &ada, &change, Timestamp::from_unix_millis(0));
+        assert!(matches!(
+            &writes[..],
+            [Write::Update { .. }, Write::Check { key, condition }]
+                if *key == keys::membership(&id, &ada) && condition.expression == "attribute_exists(PK)"
+        ));
+    }
+
+    #[test]
+    fn q_is_at_most_100_characters_as_sent() {
+        let within = parse(&[("q", &format!("  {}  ", "É".repeat(96)))]);
+        assert_eq!(within.unwrap().q, Some("é".repeat(96)));
+        // Surrounding whitespace is counted: the spec's maxLength holds for the text as sent.
+        let padded = parse(&[("q", &format!(" {}", "a".repeat(100)))]);
+        assert!(matches!(padded, Err(ApiError::Validation(_))));
+        // Lower case can be longer than the text; the limit is on what the client sent.
+        let dotted = parse(&[("q", &"İ".repeat(100))]);
+        assert!(dotted.unwrap().q.is_some());
+        assert_eq!(parse(&[("q", "   ")]).unwrap().q, None);
+    }
+}

@@ -1,0 +1,100 @@
+//! `GET /conversations/{id}/messages?limit&beforeSeq&afterSeq`: a page in ascending `seq`.
+
+use super::model::{Message, MessageItem};
+use crate::adapters::store::keys::{self, attr};
+use crate::adapters::store::{Consistency, Expr, Query};
+use crate::domain::error::ApiError;
+use crate::domain::{ConversationId, Limit, UserId};
+use crate::services::conversations::access;
+use crate::services::deps::HttpDeps;
+use serde::Serialize;
+
+/// Which page: the newest (default), the one before a `seq`, or the one after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryParams {
+    Newest(Limit),
+    Before(u64, Limit),
+    After(u64, Limit),
+}
+
+impl HistoryParams {
+    pub fn parse(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let limit = Limit::parse_optional(get("limit").as_deref())?;
+        let seq = |name: &'static str| -> Result<Option<u64>, ApiError> {
+            get(name)
+                .map(|raw| {
+                    raw.parse::<u64>()
+                        .map_err(|_| ApiError::validation(name, "a whole number of 0 or more"))
+                })
+                .transpose()
+        };
+        match (seq("beforeSeq")?, seq("afterSeq")?) {
+            (Some(_), Some(_)) => Err(ApiError::validation(
+                "beforeSeq",
+                "give beforeSeq or afterSeq, not both",
+            )),
+            (Some(before), None) => Ok(Self::Before(before, limit)),
+            (None, Some(after)) => Ok(Self::After(after, limit)),
+            (None, None) => Ok(Self::Newest(limit)),
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryPage {
+    pub items: Vec<Message>,
+    /// More messages lie beyond this page in the direction it was read (older for the newest
+    /// page and `beforeSeq`, newer for `afterSeq`).
+    pub has_more: bool,
+}
+
+/// Reads a page. `seq`s have no gaps, so whether more lie beyond is arithmetic, not a guess.
+pub async fn history(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    params: HistoryParams,
+) -> Result<HistoryPage, ApiError> {
+    let meta = access(&deps.store, user, id).await?.meta;
+    let last = meta.last_seq;
+    // The seq range to read, and whether to read it from the newest end.
+    let (low, high, limit, newest_first) = match params {
+        HistoryParams::Newest(limit) => (1, last, limit, true),
+        HistoryParams::Before(before, limit) => {
+            (1, before.saturating_sub(1).min(last), limit, true)
+        }
+        HistoryParams::After(after, limit) => (after.saturating_add(1), last, limit, false),
+    };
+    if low > high || high == 0 {
+        return Ok(HistoryPage {
+            items: Vec::new(),
+            has_more: false,
+        });
+    }
+    let condition = Expr::new("#pk = :pk AND #sk BETWEEN :low AND :high")
+        .name("#pk", attr::PK)
+        .name("#sk", attr::SK)
+        .string(":pk", keys::conversation_pk(id))
+        .string(":low", keys::message(id, low).sk)
+        .string(":high", keys::message(id, high).sk);
+    let query = Query {
+        ascending: !newest_first,
+        page_size: i32::try_from(limit.get()).ok(),
+        consistency: Consistency::Strong,
+        ..Query::new(None, condition)
+    };
+    let mut items: Vec<MessageItem> = deps.store.query_page(&query, None).await?.items;
+    if newest_first {
+        items.reverse();
+    }
+    let has_more = match (params, items.first(), items.last()) {
+        (HistoryParams::After(..), _, Some(newest)) => newest.seq < last,
+        (_, Some(oldest), _) => oldest.seq > 1,
+        _ => false,
+    };
+    Ok(HistoryPage {
+        items: items.into_iter().map(Message::from).collect(),
+        has_more,
+    })
+}

@@ -1,0 +1,75 @@
+//! `POST /conversations/{id}/read`: my read position moves forward only.
+
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::store::keys;
+use crate::adapters::store::{Consistency, Expr, StoreError};
+use crate::domain::error::ApiError;
+use crate::domain::{ConversationId, UserId};
+use crate::services::conversations::access;
+use crate::services::conversations::model::MemberItem;
+use crate::services::deps::HttpDeps;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MarkRead {
+    pub seq: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadState {
+    pub last_read_seq: u64,
+    pub unread_count: u64,
+}
+
+/// Moves my read position to `seq` if that is forward; a `seq` above `lastSeq` is 400. The
+/// answer is my position afterwards (which a concurrent read may have moved further).
+pub async fn mark_read(
+    deps: &HttpDeps,
+    user: &UserId,
+    id: &ConversationId,
+    request: &MarkRead,
+) -> Result<ReadState, ApiError> {
+    let seen = access(&deps.store, user, id).await?;
+    let last = seen.meta.last_seq;
+    if request.seq > last {
+        return Err(ApiError::validation(
+            "seq",
+            format!("at most lastSeq ({last})"),
+        ));
+    }
+    let update = Expr::new("SET lastReadSeq = :seq, lastReadAt = :now")
+        .when("attribute_exists(PK) AND lastReadSeq < :seq")
+        .number(":seq", request.seq)
+        .string(":now", deps.store.now().to_string());
+    let position = match deps
+        .store
+        .update::<MemberItem>(&keys::membership(id, user), update)
+        .await
+    {
+        Ok(member) => {
+            // Members' read positions are part of the shared member list.
+            deps.cache
+                .forget(&[crate::adapters::cache::members_key(id)])
+                .await;
+            crate::services::conversations::notify::read(deps, id, user, member.last_read_seq)
+                .await;
+            member.last_read_seq
+        }
+        Err(StoreError::ConditionFailed) => {
+            // Already there or further, or I just left.
+            let member: MemberItem = deps
+                .store
+                .get(&keys::membership(id, user), Consistency::Strong)
+                .await?
+                .ok_or(ApiError::NotFound)?;
+            member.last_read_seq
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(ReadState {
+        last_read_seq: position,
+        unread_count: last.saturating_sub(position),
+    })
+}

@@ -1,0 +1,256 @@
+//! Conversation items as stored, and the contract's Conversation object.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::adapters::store::Key;
+use crate::adapters::store::keys;
+use crate::domain::{ConversationId, DisplayName, MessageId, Title, UserId};
+use crate::platform::time::Timestamp;
+
+/// The most members a group holds, its creator included.
+pub const MAX_MEMBERS: usize = 256;
+/// Members shown in list responses (and in `conversation.*` events).
+pub const LIST_MEMBERS: usize = 10;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Direct,
+    Group,
+    #[serde(rename = "self")]
+    SelfNote,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Owner,
+    Member,
+}
+
+/// The summary of the newest message, kept on `META` by sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LastMessage {
+    pub seq: u64,
+    pub id: MessageId,
+    pub sender_id: UserId,
+    pub preview: String,
+    pub created_at: Timestamp,
+    pub deleted: bool,
+}
+
+/// `CONV#c` / `META`: the shared part of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetaItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub id: ConversationId,
+    pub kind: Kind,
+    pub title: Option<Title>,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub last_seq: u64,
+    pub rev: u64,
+    pub last_message: Option<LastMessage>,
+    pub member_count: u32,
+    /// Lower-case display names by user id, as they were when each member joined: what `q`
+    /// searches besides the title. A later profile rename shows up here on the next member change.
+    /// Never stored empty: DynamoDB Local's stream renders an empty map as `{}`, which the SDK
+    /// cannot parse, so the last member to leave removes the whole map.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub member_names: BTreeMap<String, String>,
+}
+
+/// `CONV#c` / `MEMBER#u`: one member's place in the conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub joined_at: Timestamp,
+    pub last_read_seq: u64,
+    #[serde(default)]
+    pub muted: bool,
+    /// When the member last moved their read position themselves (a send moves it too, silently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_at: Option<Timestamp>,
+    /// Who added this member after the conversation was created (absent for the first members).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub added_by: Option<UserId>,
+}
+
+/// `USER#u` / `INBOX#c`: the conversation in one user's list, sorted by `activityKey`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub last_activity_at: Timestamp,
+    /// `<lastActivityAt>#<conversationId>`: the `ByActivity` index's sort key.
+    pub activity_key: String,
+    #[serde(default)]
+    pub archived: bool,
+}
+
+/// `DIRECT#a#b` or `SELF#u` / `DIRECT`, or `CREQ#u#id` / `CREQ`: who got there first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimItem {
+    #[serde(rename = "PK")]
+    pub pk: String,
+    #[serde(rename = "SK")]
+    pub sk: String,
+    pub conversation_id: ConversationId,
+    pub created_at: Timestamp,
+    #[serde(rename = "expiresAt", skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<i64>,
+}
+
+pub fn activity_key(at: Timestamp, conversation: &ConversationId) -> String {
+    format!("{at}#{conversation}")
+}
+
+impl MemberItem {
+    pub fn new(
+        conversation: &ConversationId,
+        user: &UserId,
+        role: Role,
+        joined_at: Timestamp,
+        last_read_seq: u64,
+    ) -> Self {
+        let key = keys::membership(conversation, user);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: conversation.clone(),
+            user_id: user.clone(),
+            role,
+            joined_at,
+            last_read_seq,
+            muted: false,
+            last_read_at: None,
+            added_by: None,
+        }
+    }
+}
+
+impl InboxItem {
+    pub fn new(user: &UserId, conversation: &ConversationId, last_activity_at: Timestamp) -> Self {
+        let key = keys::inbox_entry(user, conversation);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: conversation.clone(),
+            last_activity_at,
+            activity_key: activity_key(last_activity_at, conversation),
+            archived: false,
+        }
+    }
+}
+
+impl ClaimItem {
+    pub fn new(
+        key: Key,
+        conversation: &ConversationId,
+        created_at: Timestamp,
+        expires_at: Option<i64>,
+    ) -> Self {
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            conversation_id: conversation.clone(),
+            created_at,
+            expires_at,
+        }
+    }
+}
+
+/// A member as the contract shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub user_id: UserId,
+    pub display_name: DisplayName,
+    pub role: Role,
+    pub joined_at: Timestamp,
+    pub last_read_seq: u64,
+}
+
+/// The caller's own state in a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub last_read_seq: u64,
+    pub unread_count: u64,
+    pub muted: bool,
+    pub archived: bool,
+}
+
+/// The contract's Conversation object.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub kind: Kind,
+    pub title: Option<Title>,
+    pub created_by: UserId,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub last_activity_at: Timestamp,
+    pub last_seq: u64,
+    pub rev: u64,
+    pub last_message: Option<LastMessage>,
+    pub member_count: u32,
+    pub members: Vec<Member>,
+    pub me: Me,
+}
+
+impl Conversation {
+    pub fn render(meta: MetaItem, members: Vec<Member>, mine: &MemberItem, archived: bool) -> Self {
+        let me = Me {
+            last_read_seq: mine.last_read_seq,
+            unread_count: meta.last_seq.saturating_sub(mine.last_read_seq),
+            muted: mine.muted,
+            archived,
+        };
+        Self {
+            id: meta.id,
+            kind: meta.kind,
+            title: meta.title,
+            created_by: meta.created_by,
+            created_at: meta.created_at,
+            updated_at: meta.updated_at,
+            last_activity_at: meta.last_activity_at,
+            last_seq: meta.last_seq,
+            rev: meta.rev,
+            last_message: meta.last_message,
+            member_count: meta.member_count,
+            members,
+            me,
+        }
+    }
+
+    /// Whether `q` (already lower-case) is in the title or a member's name.
+    pub fn matches(meta: &MetaItem, q: &str) -> bool {
+        meta.title
+            .as_ref()
+            .is_some_and(|t| t.as_str().to_lowercase().contains(q))
+            || meta.member_names.values().any(|n| n.contains(q))
+    }
+}
