@@ -3,10 +3,10 @@
 
 use chat_shared::edge::http::{Reply, json_body, respond_as_caller};
 use chat_shared::services::conversations::{self, CreateConversation};
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &RouteDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
     Ok(respond_as_caller(req, |caller| async move {
         // A body that cannot be read is a refused creation too: the service counts it.

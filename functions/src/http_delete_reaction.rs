@@ -3,11 +3,11 @@
 
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::http::{Reply, conversation_id, emoji, message_seq, respond_limited};
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use chat_shared::services::messages;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &RouteDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
     Ok(respond_limited(
         req,

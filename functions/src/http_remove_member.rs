@@ -4,10 +4,10 @@
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::http::{Reply, conversation_id, path_param, respond_limited};
 use chat_shared::services::conversations::{self, MemberTarget};
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_http::{Body, Error, Request, Response};
 
-pub async fn handle(deps: &HttpDeps, req: Request) -> Result<Response<Body>, Error> {
+pub async fn handle(deps: &RouteDeps, req: Request) -> Result<Response<Body>, Error> {
     let req = &req;
     Ok(respond_limited(
         req,

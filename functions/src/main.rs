@@ -7,7 +7,7 @@
 
 use chat_shared::edge::ws::WsDeps;
 use chat_shared::platform::config::process_env;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use chat_shared::services::events::KinesisSink;
 use lambda_runtime::{Error, service_fn};
 
@@ -38,25 +38,25 @@ async fn main() -> Result<(), Error> {
     chat_shared::platform::telemetry::init();
     let handler = std::env::var("_HANDLER").unwrap_or_default();
     match handler.as_str() {
-        "http-add-members" => http!(HttpDeps, http_add_members),
-        "http-create-conversation" => http!(HttpDeps, http_create_conversation),
-        "http-create-realtime-ticket" => http!(HttpDeps, http_create_realtime_ticket),
-        "http-delete-reaction" => http!(HttpDeps, http_delete_reaction),
-        "http-edit-message" => http!(HttpDeps, http_edit_message),
-        "http-get-conversation" => http!(HttpDeps, http_get_conversation),
-        "http-get-me" => http!(HttpDeps, http_get_me),
-        "http-get-user" => http!(HttpDeps, http_get_user),
-        "http-list-changes" => http!(HttpDeps, http_list_changes),
-        "http-list-conversations" => http!(HttpDeps, http_list_conversations),
-        "http-list-messages" => http!(HttpDeps, http_list_messages),
-        "http-mark-read" => http!(HttpDeps, http_mark_read),
-        "http-put-reaction" => http!(HttpDeps, http_put_reaction),
-        "http-remove-member" => http!(HttpDeps, http_remove_member),
-        "http-send-message" => http!(HttpDeps, http_send_message),
-        "http-unsend-message" => http!(HttpDeps, http_unsend_message),
-        "http-update-conversation-settings" => http!(HttpDeps, http_update_conversation_settings),
-        "http-update-conversation" => http!(HttpDeps, http_update_conversation),
-        "http-update-me" => http!(HttpDeps, http_update_me),
+        "http-add-members" => http!(RouteDeps, http_add_members),
+        "http-create-conversation" => http!(RouteDeps, http_create_conversation),
+        "http-create-realtime-ticket" => http!(RouteDeps, http_create_realtime_ticket),
+        "http-delete-reaction" => http!(RouteDeps, http_delete_reaction),
+        "http-edit-message" => http!(RouteDeps, http_edit_message),
+        "http-get-conversation" => http!(RouteDeps, http_get_conversation),
+        "http-get-me" => http!(RouteDeps, http_get_me),
+        "http-get-user" => http!(RouteDeps, http_get_user),
+        "http-list-changes" => http!(RouteDeps, http_list_changes),
+        "http-list-conversations" => http!(RouteDeps, http_list_conversations),
+        "http-list-messages" => http!(RouteDeps, http_list_messages),
+        "http-mark-read" => http!(RouteDeps, http_mark_read),
+        "http-put-reaction" => http!(RouteDeps, http_put_reaction),
+        "http-remove-member" => http!(RouteDeps, http_remove_member),
+        "http-send-message" => http!(RouteDeps, http_send_message),
+        "http-unsend-message" => http!(RouteDeps, http_unsend_message),
+        "http-update-conversation-settings" => http!(RouteDeps, http_update_conversation_settings),
+        "http-update-conversation" => http!(RouteDeps, http_update_conversation),
+        "http-update-me" => http!(RouteDeps, http_update_me),
         "rotate-cursor-keys" => {
             event!(chat_functions::rotate_cursor_keys::Deps, rotate_cursor_keys)
         }
@@ -66,13 +66,13 @@ async fn main() -> Result<(), Error> {
             stream_publisher
         ),
         "ws-authorizer" => event!(chat_functions::ws_authorizer::Deps, ws_authorizer),
-        "ws-connect" => event!(HttpDeps, ws_connect),
+        "ws-connect" => event!(RouteDeps, ws_connect),
         "ws-default" => event!(WsDeps, ws_default),
-        "ws-disconnect" => event!(HttpDeps, ws_disconnect),
-        "ws-mark-read" => event!(HttpDeps, ws_mark_read),
-        "ws-ping" => event!(HttpDeps, ws_ping),
-        "ws-send-message" => event!(HttpDeps, ws_send_message),
-        "ws-typing" => event!(HttpDeps, ws_typing),
+        "ws-disconnect" => event!(RouteDeps, ws_disconnect),
+        "ws-mark-read" => event!(RouteDeps, ws_mark_read),
+        "ws-ping" => event!(RouteDeps, ws_ping),
+        "ws-send-message" => event!(RouteDeps, ws_send_message),
+        "ws-typing" => event!(RouteDeps, ws_typing),
         other => {
             tracing::error!(handler = other, "_HANDLER names no function of this binary");
             Err(format!("_HANDLER names no function of this binary: {other}").into())

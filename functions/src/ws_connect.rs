@@ -9,11 +9,11 @@ use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::ws;
 use chat_shared::services::connections;
 use chat_shared::services::connections::Opened;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;

@@ -5,12 +5,12 @@
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::edge::ws;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use chat_shared::services::{connections, profiles};
 use lambda_runtime::{Error, LambdaEvent};
 
 pub async fn handle(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;

@@ -6,7 +6,7 @@ use chat_shared::domain::ConversationId;
 use chat_shared::domain::error::ApiError;
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::ws;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use chat_shared::services::messages::{self, MarkRead};
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
@@ -22,7 +22,7 @@ struct Frame {
 }
 
 pub async fn handle(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;

@@ -5,12 +5,12 @@
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::ws;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
 
 pub async fn handle(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let Some((user, connection)) = ws::caller(&event.payload) else {

@@ -12,7 +12,7 @@ use chat_shared::domain::error::ApiError;
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::ws;
 use chat_shared::services::conversations::notify;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
 
@@ -26,7 +26,7 @@ struct Frame {
 }
 
 pub async fn handle(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;

@@ -799,7 +799,7 @@ async fn bad_input_gets_the_contract_error_and_writes_nothing() {
 #[tokio::test]
 async fn cursors_outlive_one_rotation_of_the_keys_but_not_two() {
     let deps = crate::support::fresh_deps().await;
-    let deps = chat_shared::services::deps::HttpDeps {
+    let deps = chat_shared::services::deps::RouteDeps {
         cursor_keys: chat_shared::adapters::cursor_keys::CursorKeys::stored_refreshing_after(
             std::time::Duration::ZERO,
         ),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use chat_shared::adapters::store::DynamoStore;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -316,7 +316,7 @@ async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leav
         assert!(matches!(status, 200 | 201), "{status} {body}");
     }
 
-    let deps: &HttpDeps = &api.gateway.deps;
+    let deps: &RouteDeps = &api.gateway.deps;
     let (seqs, keys) = stored(&deps.store, &conversation).await;
     let sent = users.len() * 12;
     assert_eq!(

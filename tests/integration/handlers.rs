@@ -8,7 +8,7 @@ use chat_functions::{
     http_remove_member, http_send_message, http_unsend_message, http_update_conversation,
     http_update_conversation_settings, http_update_me, stream_analytics, stream_publisher,
 };
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ fn request_id(resp: &Response<Body>) -> &str {
     resp.headers()["x-request-id"].to_str().unwrap()
 }
 
-async fn profile_exists(deps: &HttpDeps, user: &str) -> bool {
+async fn profile_exists(deps: &RouteDeps, user: &str) -> bool {
     chat_shared::services::profiles::ProfileStore::get(&deps.store, &user.parse().unwrap())
         .await
         .unwrap()
@@ -110,7 +110,7 @@ async fn http_get_user_finds_a_known_user_and_404s_an_unknown_one() {
 pub const EVENT_CONVERSATION: &str = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
 
 /// Profiles for these users, as their first `GET /me` would make them.
-async fn profiles(deps: &HttpDeps, users: &[&str]) {
+async fn profiles(deps: &RouteDeps, users: &[&str]) {
     use chat_shared::services::profiles::{Profile, ProfileStore};
     for user in users {
         let now = support::clock().now();
@@ -127,7 +127,7 @@ async fn profiles(deps: &HttpDeps, users: &[&str]) {
 }
 
 /// The group the conversation events act on: ada (owner), bob and cy, with that fixed id.
-pub async fn seed_event_group(deps: &HttpDeps) {
+pub async fn seed_event_group(deps: &RouteDeps) {
     use chat_shared::services::conversations::model::{
         InboxItem, Kind, MemberItem, MetaItem, Role,
     };

@@ -41,7 +41,7 @@ async fn limited(redis: &OwnRedis, kind: LimitKind, rate: Rate) -> LocalApi {
 /// A gateway whose `kind` limit is `rate`, on `link`.
 async fn limited_on(link: Arc<RedisLink>, kind: LimitKind, rate: Rate) -> LocalApi {
     let deps = deps_with(fresh_store().await, link).await;
-    let deps = chat_shared::services::deps::HttpDeps::new(
+    let deps = chat_shared::services::deps::RouteDeps::new(
         deps.store,
         deps.cursor_keys,
         deps.redis,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use aws_config::SdkConfig;
 use chat_shared::adapters::store::DynamoStore;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use local_gateway::event::ApiFacts;
 use local_gateway::issuer::LocalIssuer;
 use local_gateway::server::Gateway;
@@ -100,7 +100,7 @@ pub async fn fresh_store() -> DynamoStore {
 }
 
 /// The deps a route function builds in `main`, on a fresh table.
-pub async fn fresh_deps() -> HttpDeps {
+pub async fn fresh_deps() -> RouteDeps {
     deps_with(fresh_store().await, redis_link()).await
 }
 
@@ -115,8 +115,8 @@ pub fn redis_link() -> Arc<chat_shared::adapters::redis_link::RedisLink> {
 pub async fn deps_with(
     store: DynamoStore,
     redis: Arc<chat_shared::adapters::redis_link::RedisLink>,
-) -> HttpDeps {
-    HttpDeps::new(
+) -> RouteDeps {
+    RouteDeps::new(
         store,
         // The keys as deployed: read from (and first made in) the test's own table.
         chat_shared::adapters::cursor_keys::CursorKeys::stored(),
@@ -142,19 +142,19 @@ impl LocalApi {
     }
 
     /// A gateway over these deps (its own Redis, limits …), pushing to its own `@connections`.
-    pub async fn start_with(deps: HttpDeps) -> Self {
+    pub async fn start_with(deps: RouteDeps) -> Self {
         Self::serve(deps, true, local_stack()).await
     }
 
     /// A gateway over these deps in front of `stack` (an emulator of the test's own, or a stream
     /// of its own).
-    pub async fn start_on(deps: HttpDeps, stack: local_gateway::functions::LocalStack) -> Self {
+    pub async fn start_on(deps: RouteDeps, stack: local_gateway::functions::LocalStack) -> Self {
         Self::serve(deps, true, stack).await
     }
 
     /// A gateway over these deps whose `EventStream` is a new Kinesis stream of the test's own
     /// (its name is returned): `stream-publisher`'s role may write there.
-    pub async fn start_with_event_stream(deps: HttpDeps, prefix: &str) -> (Self, String) {
+    pub async fn start_with_event_stream(deps: RouteDeps, prefix: &str) -> (Self, String) {
         let stream = unique_name(prefix);
         let template = Template::of_this_repository().unwrap();
         local_stack::create_stream(&kinesis().await, &stream, &template.stream)
@@ -172,12 +172,12 @@ impl LocalApi {
     }
 
     /// A gateway over these deps that keeps their pusher (an `@connections` of the test's own).
-    pub async fn start_keeping_pusher(deps: HttpDeps) -> Self {
+    pub async fn start_keeping_pusher(deps: RouteDeps) -> Self {
         Self::serve(deps, false, local_stack()).await
     }
 
     async fn serve(
-        mut deps: HttpDeps,
+        mut deps: RouteDeps,
         own_connections: bool,
         stack: local_gateway::functions::LocalStack,
     ) -> Self {

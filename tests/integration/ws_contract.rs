@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{self, LocalApi, Socket};
 use crate::ws_schema::{self, Side};
+use chat_shared::services::conversations::notify::{self, PushEvent};
 
 /// The description's name of every frame read.
 #[derive(Debug, Default)]
@@ -206,9 +207,9 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
         reactions: Default::default(),
     };
     let bob = ["bob".parse().unwrap()];
-    chat_shared::services::conversations::notify::message(
+    notify::message(
         &api.gateway.deps,
-        "message.updated",
+        PushEvent::MessageUpdated,
         &big,
         &bob,
         None,

@@ -28,3 +28,70 @@ pub struct PendingEvent {
     pub sequence_number: String,
     pub event: CloudEvent,
 }
+
+/// The event types of the stream (`type`), as the contract names them: what the producer
+/// (`stream-publisher`) writes and the consumers (`stream-analytics`) match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    ConversationCreated,
+    MemberAdded,
+    MemberRemoved,
+    MessageCreated,
+    MessageEdited,
+    MessageDeleted,
+    MessageRead,
+    ReactionAdded,
+    ReactionRemoved,
+    ConnectionOpened,
+    ConnectionClosed,
+}
+
+impl EventType {
+    pub const ALL: [Self; 11] = [
+        Self::ConversationCreated,
+        Self::MemberAdded,
+        Self::MemberRemoved,
+        Self::MessageCreated,
+        Self::MessageEdited,
+        Self::MessageDeleted,
+        Self::MessageRead,
+        Self::ReactionAdded,
+        Self::ReactionRemoved,
+        Self::ConnectionOpened,
+        Self::ConnectionClosed,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::ConversationCreated => "chat.conversation.created",
+            Self::MemberAdded => "chat.member.added",
+            Self::MemberRemoved => "chat.member.removed",
+            Self::MessageCreated => "chat.message.created",
+            Self::MessageEdited => "chat.message.edited",
+            Self::MessageDeleted => "chat.message.deleted",
+            Self::MessageRead => "chat.message.read",
+            Self::ReactionAdded => "chat.reaction.added",
+            Self::ReactionRemoved => "chat.reaction.removed",
+            Self::ConnectionOpened => "chat.connection.opened",
+            Self::ConnectionClosed => "chat.connection.closed",
+        }
+    }
+
+    /// The type a `type` attribute names, if it is one of ours.
+    pub fn of(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_type_reads_back_from_its_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::of(t.name()), Some(t));
+        }
+        assert_eq!(EventType::of("chat.message.sent"), None);
+    }
+}

@@ -13,6 +13,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_value::DeserializerError;
 
 use crate::adapters::rate_limiter::RateLimiter;
 use crate::domain::error::ApiError;
@@ -165,10 +166,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body must be a JSON object",
         )));
     }
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    // serde-value's tree: its errors are serde's data (which field, what was expected), not a
+    // message to parse, and they never hold the offending value.
+    let tree = serde_value::to_value(value).map_err(ApiError::internal)?;
+    serde_path_to_error::deserialize(tree).map_err(|e| {
         let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        ApiError::Validation(shape_error(&path, &inner))
+        ApiError::Validation(shape_error(&path, e.inner()))
     })
 }
 
@@ -196,37 +199,56 @@ fn safe_path(path: &str) -> String {
 }
 
 /// Names the field of a shape error: the path where it happened or, for an unknown or missing
-/// field, the field serde names in its message (made safe: [`safe_path`]).
-fn shape_error(path: &str, message: &str) -> ValidationError {
+/// field, the field serde names (made safe: [`safe_path`]), and says what was expected.
+fn shape_error(path: &str, error: &DeserializerError) -> ValidationError {
     let path = &safe_path(path);
-    let quoted = message
-        .split('`')
-        .nth(1)
-        .filter(|_| message.starts_with("unknown field") || message.starts_with("missing field"));
-    // The path already ends at an unknown field; a missing one is named only in the message.
-    let quoted = quoted.map(safe_path);
-    let field = match (path.as_str(), quoted) {
+    // The path already ends at an unknown field; a missing one is named only by the error.
+    let (named, message) = match error {
+        DeserializerError::UnknownField(name, _) => {
+            (Some(name.as_str()), "unknown field".to_owned())
+        }
+        DeserializerError::MissingField(name) => (Some(*name), "required".to_owned()),
+        // The offending value is the client's (maybe a message body) and this is logged: only
+        // the expectation is kept.
+        DeserializerError::InvalidType(_, expected)
+        | DeserializerError::InvalidValue(_, expected)
+        | DeserializerError::InvalidLength(_, expected) => (None, format!("expected {expected}")),
+        DeserializerError::UnknownVariant(_, variants) => {
+            (None, format!("expected {}", one_of(variants)))
+        }
+        DeserializerError::DuplicateField(name) => (None, format!("duplicate field `{name}`")),
+        DeserializerError::Custom(message) => (None, message.clone()),
+    };
+    let named = named.map(safe_path);
+    let field = match (path.as_str(), named) {
         (".", Some(name)) => name,
-        (p, Some(name)) if message.starts_with("missing field") => format!("{p}.{name}"),
+        (p, Some(name)) if matches!(error, DeserializerError::MissingField(_)) => {
+            format!("{p}.{name}")
+        }
         (".", None) => String::new(),
         (p, _) => p.to_owned(),
-    };
-    let message = if message.starts_with("unknown field") {
-        "unknown field".to_owned()
-    } else if message.starts_with("missing field") {
-        "required".to_owned()
-    } else if let Some(i) = message.find(", expected ") {
-        // serde echoes the offending value ("invalid type: string \"…\", expected u32"); it may
-        // be user content and this message is logged, so only the expectation is kept.
-        message[i + 2..].to_owned()
-    } else {
-        message.to_owned()
     };
     let error = ValidationError::new(message);
     if field.is_empty() {
         error
     } else {
         error.at(field)
+    }
+}
+
+/// The variants an enum takes, as serde words them.
+fn one_of(variants: &[&str]) -> String {
+    match variants {
+        [] => "no variant".to_owned(),
+        [one] => format!("`{one}`"),
+        [a, b] => format!("`{a}` or `{b}`"),
+        many => format!(
+            "one of {}",
+            many.iter()
+                .map(|v| format!("`{v}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 

@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 
+use jsonwebtoken::jwk::{AlgorithmParameters, JwkSet, KeyAlgorithm, PublicKeyUse};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -33,22 +34,6 @@ impl std::fmt::Debug for KeySet {
     }
 }
 
-#[derive(Deserialize)]
-struct Jwks {
-    keys: Vec<Jwk>,
-}
-
-#[derive(Deserialize)]
-struct Jwk {
-    kty: String,
-    kid: Option<String>,
-    alg: Option<String>,
-    #[serde(rename = "use")]
-    usage: Option<String>,
-    n: Option<String>,
-    e: Option<String>,
-}
-
 /// Why a JWKS document was refused.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid JWKS: {0}")]
@@ -58,16 +43,21 @@ impl KeySet {
     /// Reads a JWKS document, keeping the RSA signing keys that have a `kid` (others are skipped:
     /// a token can only name a key by its `kid`).
     pub fn from_jwks_json(json: &str) -> Result<Self, JwksError> {
-        let jwks: Jwks = serde_json::from_str(json).map_err(|e| JwksError(e.to_string()))?;
+        let jwks: JwkSet = serde_json::from_str(json).map_err(|e| JwksError(e.to_string()))?;
         let mut keys = HashMap::new();
-        for jwk in jwks.keys {
-            let usable = jwk.kty == "RSA"
-                && jwk.alg.as_deref().is_none_or(|a| a == "RS256")
-                && jwk.usage.as_deref().is_none_or(|u| u == "sig");
-            if let (true, Some(kid), Some(n), Some(e)) = (usable, jwk.kid, jwk.n, jwk.e) {
-                let key = DecodingKey::from_rsa_components(&n, &e)
-                    .map_err(|e| JwksError(e.to_string()))?;
-                keys.insert(kid, key);
+        for jwk in &jwks.keys {
+            let common = &jwk.common;
+            let usable = matches!(jwk.algorithm, AlgorithmParameters::RSA(_))
+                && common
+                    .key_algorithm
+                    .is_none_or(|a| a == KeyAlgorithm::RS256)
+                && common
+                    .public_key_use
+                    .as_ref()
+                    .is_none_or(|u| *u == PublicKeyUse::Signature);
+            if let (true, Some(kid)) = (usable, &common.key_id) {
+                let key = DecodingKey::from_jwk(jwk).map_err(|e| JwksError(e.to_string()))?;
+                keys.insert(kid.clone(), key);
             }
         }
         Ok(Self { keys })

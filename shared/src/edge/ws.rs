@@ -72,7 +72,7 @@ pub fn frame<T: serde::de::DeserializeOwned>(
 /// Answers a frame on its own connection: the `ack` an action makes, or
 /// `{"type": "error", "action", "clientMessageId"?, "error": {code, message}}`.
 pub async fn reply(
-    deps: &crate::services::deps::HttpDeps,
+    deps: &crate::services::deps::RouteDeps,
     connection: &str,
     action: &str,
     client_message_id: Option<&str>,

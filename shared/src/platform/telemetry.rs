@@ -3,6 +3,12 @@
 //! else `RUST_LOG`, else `info`.
 //!
 //! Never log a whole event or request: they carry bearer tokens, tickets and message bodies.
+//!
+//! Not `lambda_runtime::tracing::init_default_subscriber`, though it reads the same variables:
+//! it nests an event's fields under `fields` (the log scan and CloudWatch Logs Insights queries
+//! read them flat, beside `level` and the span's `requestId`), it leaves ANSI colours on in text
+//! lines, it maps `FATAL` to `info` (tracing has no such level; here it is `error`), and it panics
+//! when called twice, which the in-process functions of the local gateway and the tests do.
 
 use tracing_subscriber::EnvFilter;
 

@@ -32,16 +32,16 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
-use std::time::Duration;
 
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 use time::macros::format_description;
 
-use crate::adapters::store::keys;
+use crate::adapters::store::retry::{self, Attempt, retry_races};
 use crate::adapters::store::{
-    CancellationCode, Consistency, DynamoStore, Expr, Query, StoreError, Write,
+    CancellationCode, Consistency, DynamoStore, Expr, Query, StoreError, TransactError, Write, keys,
 };
+use crate::domain::event::{CloudEvent, EventType};
 use crate::domain::{ConversationId, UserId};
 use crate::platform::time::Timestamp;
 
@@ -87,9 +87,6 @@ impl DedupeWindow {
         self.seconds
     }
 }
-
-/// Tries of one event's read and transaction when it loses a race, before it fails.
-const MAX_ATTEMPTS: u32 = 8;
 
 /// CloudEvent ids longer than this are refused (a key holds at most 2 KiB).
 const MAX_EVENT_ID_BYTES: usize = 512;
@@ -196,25 +193,10 @@ pub enum Unreadable {
     Id,
 }
 
-/// The part of the CloudEvent envelope that counting needs.
-#[derive(Debug, Deserialize)]
-struct Envelope {
-    id: String,
-    #[serde(rename = "type")]
-    kind: String,
-    time: Timestamp,
-    #[serde(default)]
-    data: serde_json::Value,
-}
-
-/// The event types that count.
-const MESSAGE_CREATED: &str = "chat.message.created";
-const CONVERSATION_CREATED: &str = "chat.conversation.created";
-
 /// Reads a stream record's data: `Ok(None)` for an event that does not count (reactions, reads,
 /// members, connections …), an error for a record that is not a readable CloudEvent.
 pub fn read_event(data: &[u8]) -> Result<Option<Countable>, Unreadable> {
-    let envelope: Envelope = serde_json::from_slice(data).map_err(|e| {
+    let envelope: CloudEvent = serde_json::from_slice(data).map_err(|e| {
         // serde's message may quote the record; keep only the category and the position.
         Unreadable::Envelope(format!(
             "{:?} error at line {} column {}",
@@ -223,9 +205,8 @@ pub fn read_event(data: &[u8]) -> Result<Option<Countable>, Unreadable> {
             e.column()
         ))
     })?;
-    let kind = match envelope.kind.as_str() {
-        MESSAGE_CREATED => MESSAGE_CREATED,
-        CONVERSATION_CREATED => CONVERSATION_CREATED,
+    let kind = match EventType::of(&envelope.kind) {
+        Some(kind @ (EventType::MessageCreated | EventType::ConversationCreated)) => kind.name(),
         _ => return Ok(None),
     };
     if envelope.id.is_empty()
@@ -246,7 +227,7 @@ pub fn read_event(data: &[u8]) -> Result<Option<Countable>, Unreadable> {
                 kind,
                 field: "conversationId",
             })?;
-    let tally = if kind == MESSAGE_CREATED {
+    let tally = if kind == EventType::MessageCreated.name() {
         let sender: UserId = field("senderId")?.parse().map_err(|_| Unreadable::Data {
             kind,
             field: "senderId",
@@ -280,7 +261,7 @@ pub enum Outcome {
 pub enum CountError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("lost the race for the aggregates {MAX_ATTEMPTS} times")]
+    #[error("lost the race for the aggregates {} times", retry::MAX_ATTEMPTS)]
     Contended,
 }
 
@@ -311,19 +292,28 @@ struct ActiveSenderItem {
     expires_at: i64,
 }
 
-/// Absent, or present but expired (DynamoDB deletes expired items late).
-fn absent_or_expired(now: Timestamp) -> Expr {
-    Expr::new("attribute_not_exists(PK) OR expiresAt < :now").number(":now", now.unix_seconds())
+/// The writes of counting one event, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountWrite {
+    /// The event's dedupe record, on condition that it is absent (or expired): its failure means
+    /// "already counted".
+    Dedupe,
+    /// The conversation's aggregates of the day.
+    Conversation,
+    /// The shard's totals of the day.
+    Total,
+    /// The sender's marker for the day, on condition that it is absent: a new active sender.
+    ActiveSender,
 }
 
 /// The writes that count `event` at `now`; `new_sender` when the sender's marker for the day is
-/// absent. The dedupe put comes first: a cancellation's first reason tells "already counted".
+/// absent.
 fn writes(
     event: &Countable,
     now: Timestamp,
     window: DedupeWindow,
     new_sender: bool,
-) -> Result<Vec<Write>, StoreError> {
+) -> Result<Vec<(CountWrite, Write)>, StoreError> {
     let expires_at = now.unix_seconds() + window.seconds();
     let day = event.day.to_string();
     let conversation = event.tally.conversation();
@@ -337,7 +327,10 @@ fn writes(
         counted_at: now,
         expires_at,
     };
-    let mut out = vec![Write::put(&counted, Some(absent_or_expired(now)))?];
+    let mut out = vec![(
+        CountWrite::Dedupe,
+        Write::put(&counted, Some(Expr::absent_or_expired(now.unix_seconds())))?,
+    )];
     let item = Expr::new("")
         .name("#c", "conversationId")
         .name("#d", "day")
@@ -346,15 +339,18 @@ fn writes(
     let total = Expr::new("").name("#d", "day").string(":d", day.clone());
     match &event.tally {
         Tally::Message { sender, .. } => {
-            out.push(Write::Update {
-                key: keys::stats_conversation(&day, shard, conversation),
-                update: Expr {
-                    expression: "SET #c = :c, #d = :d ADD #m :one".to_owned(),
-                    ..item
-                }
-                .name("#m", "messages")
-                .number(":one", 1),
-            });
+            out.push((
+                CountWrite::Conversation,
+                Write::Update {
+                    key: keys::stats_conversation(&day, shard, conversation),
+                    update: Expr {
+                        expression: "SET #c = :c, #d = :d ADD #m :one".to_owned(),
+                        ..item
+                    }
+                    .name("#m", "messages")
+                    .number(":one", 1),
+                },
+            ));
             let mut total = total.name("#m", "messages").number(":one", 1);
             if new_sender {
                 total = total.name("#s", "activeSenders");
@@ -362,10 +358,13 @@ fn writes(
             } else {
                 total.expression = "SET #d = :d ADD #m :one".to_owned();
             }
-            out.push(Write::Update {
-                key: keys::stats_total(&day, shard),
-                update: total,
-            });
+            out.push((
+                CountWrite::Total,
+                Write::Update {
+                    key: keys::stats_total(&day, shard),
+                    update: total,
+                },
+            ));
             if new_sender {
                 let marker = keys::stats_active_sender(&day, shard_of(sender.as_str()), sender);
                 let item = ActiveSenderItem {
@@ -375,35 +374,37 @@ fn writes(
                     day: day.clone(),
                     expires_at,
                 };
-                out.push(Write::put(&item, Some(absent_or_expired(now)))?);
+                out.push((
+                    CountWrite::ActiveSender,
+                    Write::put(&item, Some(Expr::absent_or_expired(now.unix_seconds())))?,
+                ));
             }
         }
         Tally::Conversation { .. } => {
-            out.push(Write::Update {
-                key: keys::stats_conversation(&day, shard, conversation),
-                update: Expr {
-                    expression: "SET #c = :c, #d = :d, #n = :true".to_owned(),
-                    ..item
-                }
-                .name("#n", "created")
-                .boolean(":true", true),
-            });
+            out.push((
+                CountWrite::Conversation,
+                Write::Update {
+                    key: keys::stats_conversation(&day, shard, conversation),
+                    update: Expr {
+                        expression: "SET #c = :c, #d = :d, #n = :true".to_owned(),
+                        ..item
+                    }
+                    .name("#n", "created")
+                    .boolean(":true", true),
+                },
+            ));
             let mut total = total.name("#n", "newConversations").number(":one", 1);
             total.expression = "SET #d = :d ADD #n :one".to_owned();
-            out.push(Write::Update {
-                key: keys::stats_total(&day, shard),
-                update: total,
-            });
+            out.push((
+                CountWrite::Total,
+                Write::Update {
+                    key: keys::stats_total(&day, shard),
+                    update: total,
+                },
+            ));
         }
     }
     Ok(out)
-}
-
-/// Waits a random 10 to 80 ms (doubling with the attempt) before another try.
-fn jitter(attempt: u32) -> Duration {
-    let base = 10u64 << attempt.min(3);
-    let random = u64::from(ulid::Ulid::new().random() as u16);
-    Duration::from_millis(base + random % (base * 7))
 }
 
 /// Counts one event into its day's aggregates, exactly once per event id (within `window`).
@@ -413,50 +414,55 @@ pub async fn count(
     window: DedupeWindow,
 ) -> Result<Outcome, CountError> {
     let dedupe = keys::stats_event(&event.id);
-    for attempt in 0..MAX_ATTEMPTS {
-        let new_sender = match &event.tally {
-            Tally::Message { sender, .. } => {
-                let day = event.day.to_string();
-                let marker = keys::stats_active_sender(&day, shard_of(sender.as_str()), sender);
-                let found = store
-                    .batch_get::<IgnoredAny>(&[dedupe.clone(), marker.clone()], Consistency::Strong)
-                    .await?;
-                if found.contains_key(&dedupe) {
-                    return Ok(Outcome::AlreadyCounted);
+    retry_races(
+        || async {
+            let new_sender = match &event.tally {
+                Tally::Message { sender, .. } => {
+                    let day = event.day.to_string();
+                    let marker = keys::stats_active_sender(&day, shard_of(sender.as_str()), sender);
+                    let found = store
+                        .batch_get::<IgnoredAny>(
+                            &[dedupe.clone(), marker.clone()],
+                            Consistency::Strong,
+                        )
+                        .await?;
+                    if found.contains_key(&dedupe) {
+                        return Ok(Attempt::Done(Outcome::AlreadyCounted));
+                    }
+                    !found.contains_key(&marker)
                 }
-                !found.contains_key(&marker)
-            }
-            Tally::Conversation { .. } => false,
-        };
-        match store
-            .transact(writes(event, store.now(), window, new_sender)?)
-            .await
-        {
-            Ok(()) => return Ok(Outcome::Counted),
-            Err(StoreError::TransactionCanceled { reasons }) => {
-                if reasons.first() == Some(&CancellationCode::ConditionalCheckFailed) {
-                    return Ok(Outcome::AlreadyCounted);
+                Tally::Conversation { .. } => false,
+            };
+            let writes = writes(event, store.now(), window, new_sender)?;
+            match store.transact_named(writes).await {
+                Ok(()) => Ok(Attempt::Done(Outcome::Counted)),
+                Err(error)
+                    if error.reason(CountWrite::Dedupe)
+                        == Some(&CancellationCode::ConditionalCheckFailed) =>
+                {
+                    Ok(Attempt::Done(Outcome::AlreadyCounted))
                 }
                 // A marker made meanwhile, a concurrent transaction on the same counters, or
                 // throttling: read again and retry.
-                let retry = reasons.iter().all(|r| {
-                    matches!(
-                        r,
-                        CancellationCode::None
-                            | CancellationCode::ConditionalCheckFailed
-                            | CancellationCode::TransactionConflict
-                            | CancellationCode::Throttling
-                    )
-                });
-                if !retry {
-                    return Err(StoreError::TransactionCanceled { reasons }.into());
+                Err(TransactError::Canceled(reasons))
+                    if reasons.iter().all(|(_, r)| {
+                        matches!(
+                            r,
+                            CancellationCode::None
+                                | CancellationCode::ConditionalCheckFailed
+                                | CancellationCode::TransactionConflict
+                                | CancellationCode::Throttling
+                        )
+                    }) =>
+                {
+                    Ok(Attempt::Retry)
                 }
-                tokio::time::sleep(jitter(attempt)).await;
+                Err(error) => Err(StoreError::from(error).into()),
             }
-            Err(error) => return Err(error.into()),
-        }
-    }
-    Err(CountError::Contended)
+        },
+        || CountError::Contended,
+    )
+    .await
 }
 
 /// A conversation's aggregates of a day.
@@ -545,7 +551,7 @@ pub async fn report(store: &DynamoStore, day: Day) -> Result<DayReport, StoreErr
                 .name("#pk", "PK")
                 .name("#sk", "SK")
                 .string(":pk", keys::stats_partition(&day_text, shard))
-                .string(":first", "CONV#"),
+                .string(":first", keys::prefix::CONVERSATION),
         );
         query.consistency = Consistency::Strong;
         for item in store.query_all::<StatsItem>(&query).await? {
@@ -697,7 +703,17 @@ mod tests {
         assert_eq!(window.seconds(), 7 * 86_400 + 8 * 86_400);
         let new = writes(&event, now, window, true).unwrap();
         assert_eq!(new.len(), 4, "dedupe, conversation, total, marker");
-        let Write::Put { item, condition } = &new[0] else {
+        let names: Vec<CountWrite> = new.iter().map(|(name, _)| *name).collect();
+        assert_eq!(
+            names,
+            [
+                CountWrite::Dedupe,
+                CountWrite::Conversation,
+                CountWrite::Total,
+                CountWrite::ActiveSender
+            ]
+        );
+        let (_, Write::Put { item, condition }) = &new[0] else {
             panic!("the dedupe put comes first: {new:?}");
         };
         assert_eq!(
@@ -711,17 +727,17 @@ mod tests {
             )
         );
         assert!(condition.is_some());
-        let Write::Put { item: marker, .. } = &new[3] else {
+        let (_, Write::Put { item: marker, .. }) = &new[3] else {
             panic!("the marker comes last: {new:?}");
         };
         assert_eq!(marker["expiresAt"], item["expiresAt"]);
-        let Write::Update { update, .. } = &new[2] else {
+        let (_, Write::Update { update, .. }) = &new[2] else {
             panic!("{new:?}");
         };
         assert_eq!(update.expression, "SET #d = :d ADD #m :one, #s :one");
         let known = writes(&event, now, window, false).unwrap();
         assert_eq!(known.len(), 3, "no marker for a known sender");
-        let Write::Update { update, .. } = &known[2] else {
+        let (_, Write::Update { update, .. }) = &known[2] else {
             panic!("{known:?}");
         };
         assert_eq!(update.expression, "SET #d = :d ADD #m :one");

@@ -146,7 +146,7 @@ fn connection_items(
         pk: key.pk,
         sk: key.sk,
         gsi1pk: keys::user_pk(user),
-        gsi1sk: format!("CONN#{connection_id}"),
+        gsi1sk: format!("{}{connection_id}", keys::prefix::CONNECTION),
         connection_id: connection_id.to_owned(),
         user_id: user.clone(),
         connected_at: now,
@@ -164,7 +164,7 @@ fn connection_items(
 
 /// A slot no one holds: absent, or expired but not yet removed by the TTL.
 fn unheld(now: Timestamp) -> Expr {
-    Expr::new("attribute_not_exists(PK) OR expiresAt < :now").number(":now", now.unix_seconds())
+    Expr::absent_or_expired(now.unix_seconds())
 }
 
 /// Every unexpired slot of a user, read strongly (a slot claimed a moment ago counts).

@@ -1,4 +1,5 @@
-//! What an HTTP route function builds once at start and lends to every invocation.
+//! What a route function (an HTTP route, or a WebSocket route that reads the table, limits and
+//! pushes) builds once at start and lends to every invocation.
 
 use std::sync::Arc;
 
@@ -11,10 +12,10 @@ use crate::adapters::store::StoreConfig;
 use crate::domain::limits::Limits;
 use crate::platform::config::{ConfigError, Env};
 
-/// Clients and configuration of the HTTP route functions, built once in `main` (or once by the
-/// local gateway for all of them).
+/// Clients and configuration of the route functions, HTTP and WebSocket alike, built once in
+/// `main` (or once by the local gateway for all of them).
 #[derive(Debug, Clone)]
-pub struct HttpDeps {
+pub struct RouteDeps {
     pub store: DynamoStore,
     /// Signs and checks pagination cursors: read from the table (`chat_shared::adapters::cursor_keys`).
     pub cursor_keys: CursorKeys,
@@ -25,7 +26,7 @@ pub struct HttpDeps {
     pub pusher: crate::adapters::push::Pusher,
 }
 
-impl HttpDeps {
+impl RouteDeps {
     /// Reads the configuration and builds the clients; an error names the variable at fault.
     pub async fn from_env<F: Fn(&str) -> Option<String>>(
         env: &Env<F>,

@@ -11,8 +11,9 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use serde_json::{Value, json};
 
 pub use crate::adapters::kinesis::{EventSink, KinesisSink, OutRecord, publish};
-pub use crate::domain::event::{CloudEvent, PendingEvent};
+pub use crate::domain::event::{CloudEvent, EventType, PendingEvent};
 
+use crate::adapters::store::keys::prefix;
 use crate::domain::UserId;
 use crate::platform::time::Timestamp;
 use crate::services::connections::ConnectionItem;
@@ -37,7 +38,7 @@ fn string_key(record: &EventRecord, name: &str) -> Option<String> {
 fn envelope(
     record: &EventRecord,
     index: usize,
-    kind: &str,
+    kind: EventType,
     subject: &str,
     data: Value,
 ) -> CloudEvent {
@@ -54,7 +55,7 @@ fn envelope(
         specversion: "1.0".to_owned(),
         id,
         source: "chat".to_owned(),
-        kind: kind.to_owned(),
+        kind: kind.name().to_owned(),
         time: Timestamp::from_unix_millis(millis),
         subject: subject.to_owned(),
         datacontenttype: "application/json".to_owned(),
@@ -71,7 +72,7 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
     let (Some(pk), Some(sk)) = (string_key(record, "PK"), string_key(record, "SK")) else {
         return Ok(Vec::new());
     };
-    if !pk.starts_with("CONV#") && !pk.starts_with("CONN#") {
+    if !pk.starts_with(prefix::CONVERSATION) && !pk.starts_with(prefix::CONNECTION) {
         return Ok(Vec::new());
     }
     fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Result<T, String> {
@@ -81,22 +82,26 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
     let old_image = &record.change.old_image;
     let mut events = Vec::new();
     match (record.event_name.as_str(), sk.as_str()) {
-        ("INSERT", "META") => {
+        ("INSERT", prefix::META) => {
             let meta: MetaItem = image(new_image).map_err(fail)?;
             let data = json!({"conversationId": meta.id, "kind": meta.kind, "createdBy": meta.created_by,
                               "memberCount": meta.member_count});
-            events.push((meta.id.to_string(), "chat.conversation.created", data));
+            events.push((meta.id.to_string(), EventType::ConversationCreated, data));
         }
-        ("INSERT", member) if member.starts_with("MEMBER#") => {
+        ("INSERT", member) if member.starts_with(prefix::MEMBER) => {
             let item: MemberItem = image(new_image).map_err(fail)?;
             // The first members arrive with the conversation; only later additions are events.
             if let Some(added_by) = item.added_by {
                 let data = json!({"conversationId": item.conversation_id, "userId": item.user_id,
                                   "addedBy": added_by, "role": item.role});
-                events.push((item.conversation_id.to_string(), "chat.member.added", data));
+                events.push((
+                    item.conversation_id.to_string(),
+                    EventType::MemberAdded,
+                    data,
+                ));
             }
         }
-        ("MODIFY", member) if member.starts_with("MEMBER#") => {
+        ("MODIFY", member) if member.starts_with(prefix::MEMBER) => {
             let (before, after): (MemberItem, MemberItem) = (
                 image(old_image).map_err(fail)?,
                 image(new_image).map_err(fail)?,
@@ -107,21 +112,25 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
             {
                 let data = json!({"conversationId": after.conversation_id, "userId": after.user_id,
                                   "lastReadSeq": after.last_read_seq});
-                events.push((after.conversation_id.to_string(), "chat.message.read", data));
+                events.push((
+                    after.conversation_id.to_string(),
+                    EventType::MessageRead,
+                    data,
+                ));
             }
         }
-        ("INSERT", message) if message.starts_with("MSG#") => {
+        ("INSERT", message) if message.starts_with(prefix::MESSAGE) => {
             let item: MessageItem = image(new_image).map_err(fail)?;
             let data = json!({"conversationId": item.conversation_id, "messageId": item.id, "seq": item.seq,
                               "rev": item.msg_rev, "senderId": item.sender_id,
                               "length": item.body.chars().count(), "replyToSeq": item.reply_to_seq});
             events.push((
                 item.conversation_id.to_string(),
-                "chat.message.created",
+                EventType::MessageCreated,
                 data,
             ));
         }
-        ("MODIFY", message) if message.starts_with("MSG#") => {
+        ("MODIFY", message) if message.starts_with(prefix::MESSAGE) => {
             let (before, after): (MessageItem, MessageItem) = (
                 image(old_image).map_err(fail)?,
                 image(new_image).map_err(fail)?,
@@ -139,14 +148,14 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
             if after.deleted && !before.deleted {
                 events.push((
                     subject.clone(),
-                    "chat.message.deleted",
+                    EventType::MessageDeleted,
                     with(json!({"senderId": after.sender_id})),
                 ));
             } else if after.edited_at != before.edited_at {
                 let length = after.body.chars().count();
                 events.push((
                     subject.clone(),
-                    "chat.message.edited",
+                    EventType::MessageEdited,
                     with(json!({"length": length})),
                 ));
             }
@@ -161,32 +170,32 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
             if !after.deleted {
                 for (emoji, user) in old_pairs.iter().filter(|p| !new_pairs.contains(p)) {
                     let data = with(json!({"userId": user, "emoji": emoji}));
-                    events.push((subject.clone(), "chat.reaction.removed", data));
+                    events.push((subject.clone(), EventType::ReactionRemoved, data));
                 }
             }
             for (emoji, user) in new_pairs.iter().filter(|p| !old_pairs.contains(p)) {
                 let data = with(json!({"userId": user, "emoji": emoji}));
-                events.push((subject.clone(), "chat.reaction.added", data));
+                events.push((subject.clone(), EventType::ReactionAdded, data));
             }
         }
         // User-level events: partition key the user.
         ("INSERT", "CONN") => {
             let item: ConnectionItem = image(new_image).map_err(fail)?;
             let data = json!({"userId": item.user_id, "connectionId": item.connection_id});
-            events.push((item.user_id.to_string(), "chat.connection.opened", data));
+            events.push((item.user_id.to_string(), EventType::ConnectionOpened, data));
         }
         ("REMOVE", "CONN") => {
             let item: ConnectionItem = image(old_image).map_err(fail)?;
             let data = json!({"userId": item.user_id, "connectionId": item.connection_id,
                               "connectedAt": item.connected_at});
-            events.push((item.user_id.to_string(), "chat.connection.closed", data));
+            events.push((item.user_id.to_string(), EventType::ConnectionClosed, data));
         }
-        ("REMOVE", member) if member.starts_with("MEMBER#") => {
+        ("REMOVE", member) if member.starts_with(prefix::MEMBER) => {
             let item: MemberItem = image(old_image).map_err(fail)?;
             let data = json!({"conversationId": item.conversation_id, "userId": item.user_id});
             events.push((
                 item.conversation_id.to_string(),
-                "chat.member.removed",
+                EventType::MemberRemoved,
                 data,
             ));
         }

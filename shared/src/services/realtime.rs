@@ -72,8 +72,7 @@ pub async fn consume(store: &DynamoStore, ticket: &str) -> Result<Option<UserId>
         return Ok(None);
     }
     let key = keys::ticket(&digest_hex(ticket));
-    let live = Expr::new("attribute_exists(PK) AND expiresAt >= :now")
-        .number(":now", store.now().unix_seconds());
+    let live = Expr::present_and_unexpired(store.now().unix_seconds());
     match store.delete_returning::<TicketItem>(&key, live).await {
         Ok(item) => Ok(item.map(|t| t.user_id)),
         Err(StoreError::ConditionFailed) => Ok(None),

@@ -18,7 +18,7 @@ use chat_shared::adapters::push::Pusher;
 use chat_shared::adapters::redis_link::IamUser;
 use chat_shared::adapters::store::DynamoStore;
 use chat_shared::edge::ws::WsDeps;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use local_iam::connector::CheckedClient;
 use local_iam::{LocalIam, Policies, StackFacts, Upstreams};
 
@@ -148,14 +148,14 @@ pub struct Functions {
     aws_url: String,
     redis: Option<RedisDoor>,
     stack: LocalStack,
-    deps: BTreeMap<String, HttpDeps>,
+    deps: BTreeMap<String, RouteDeps>,
 }
 
 impl Functions {
     /// Loads the roles, starts the IAM proxy, and builds each function's clients from `base`
     /// (whose table, Redis, limits, clock and `@connections` endpoint they share).
     pub async fn new(
-        base: &HttpDeps,
+        base: &RouteDeps,
         stack: &LocalStack,
         websocket_api: &str,
         websocket_stage: &str,
@@ -211,7 +211,7 @@ impl Functions {
             .ok_or("the stack's DynamoDB client has no HTTP client to check calls in")?;
         let deps = names
             .into_iter()
-            .map(|name| -> Result<(String, HttpDeps), String> {
+            .map(|name| -> Result<(String, RouteDeps), String> {
                 let credentials = SharedCredentialsProvider::new(iam.credentials(&name));
                 let store_config = base
                     .store
@@ -235,7 +235,7 @@ impl Functions {
                             .pointed_at(&door.url, Some(user.clone()))
                             .map_err(|e| e.to_string())?
                             .signing_with(credentials, &stack.region);
-                        HttpDeps::new(
+                        RouteDeps::new(
                             store,
                             base.cursor_keys.clone(),
                             Arc::new(link),
@@ -243,7 +243,7 @@ impl Functions {
                             pusher,
                         )
                     }
-                    _ => HttpDeps {
+                    _ => RouteDeps {
                         store,
                         pusher,
                         ..base.clone()
@@ -272,7 +272,7 @@ impl Functions {
 
     /// The function's deps. Every function of the template has them; a name that is not one is
     /// a bug of the caller's.
-    pub fn http(&self, function: &str) -> Option<&HttpDeps> {
+    pub fn http(&self, function: &str) -> Option<&RouteDeps> {
         self.deps.get(function)
     }
 

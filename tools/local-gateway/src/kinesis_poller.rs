@@ -1,13 +1,9 @@
-//! Plays the event source mapping of the event stream (Kinesis): reads kinesis-local's stream
-//! shard by shard from the trim horizon, hands each batch (as the Lambda event AWS would send)
-//! to a handler, and on a partial batch failure reads again from the lowest failed sequence
-//! number, with growing pauses, until the handler succeeds (`MaximumRetryAttempts: -1`; locally
-//! records never expire). An answer naming a record that is not in the batch fails the whole
-//! batch, as Lambda does.
+//! Plays the event source mapping of the event stream (Kinesis, `MaximumRetryAttempts: -1`):
+//! kinesis-local's stream as a [`ShardSource`] of [`crate::shard_poller`], read from the trim
+//! horizon. A partial batch failure is read again from the lowest failed sequence number; an
+//! answer naming a record that is not in the batch fails the whole batch, as Lambda does.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::time::Duration;
 
 use aws_lambda_events::encodings::SecondTimestamp;
 use aws_lambda_events::event::kinesis::{KinesisEvent, KinesisEventRecord, KinesisRecord};
@@ -15,21 +11,7 @@ use aws_lambda_events::event::streams::KinesisEventResponse;
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::types::{Record, ShardIteratorType};
 
-const BATCH_SIZE: i32 = 100;
-const IDLE_PAUSE: Duration = Duration::from_millis(100);
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
-const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(2);
-
-/// Where a shard's reading stands.
-#[derive(Debug, Default)]
-struct ShardState {
-    /// The last record handled successfully.
-    checkpoint: Option<String>,
-    /// Read again from this record (after a failure).
-    retry_from: Option<String>,
-    iterator: Option<String>,
-    closed: bool,
-}
+use crate::shard_poller::{Page, ShardSource, Start, failed};
 
 /// The record as the Lambda event carries it.
 fn lambda_record(record: &Record, shard_id: &str, stream_arn: &str) -> KinesisEventRecord {
@@ -90,6 +72,112 @@ fn retry_point(event: &KinesisEvent, response: &KinesisEventResponse) -> Option<
     })
 }
 
+/// The event stream, by its name (its ARN read once, for the records' `eventSourceARN`).
+#[derive(Debug)]
+struct EventStream {
+    client: Client,
+    stream_name: String,
+    stream_arn: String,
+}
+
+impl ShardSource for EventStream {
+    type Event = KinesisEvent;
+    type Response = KinesisEventResponse;
+
+    async fn shards(&mut self) -> Result<Vec<String>, String> {
+        if self.stream_arn.is_empty() {
+            let out = self
+                .client
+                .describe_stream_summary()
+                .stream_name(&self.stream_name)
+                .send()
+                .await
+                .map_err(|e| failed(&e))?;
+            self.stream_arn = out
+                .stream_description_summary()
+                .map(|s| s.stream_arn().to_owned())
+                .unwrap_or_default();
+        }
+        let mut ids = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let request = match &next {
+                // A page token carries the stream: naming it as well is an error.
+                Some(token) => self.client.list_shards().next_token(token),
+                None => self.client.list_shards().stream_name(&self.stream_name),
+            };
+            let out = request.send().await.map_err(|e| failed(&e))?;
+            ids.extend(out.shards().iter().map(|s| s.shard_id().to_owned()));
+            match out.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
+    async fn iterator(&self, shard: &str, start: Start) -> Result<Option<String>, String> {
+        let (kind, sequence) = match start {
+            Start::At(from) => (ShardIteratorType::AtSequenceNumber, Some(from)),
+            Start::After(done) => (ShardIteratorType::AfterSequenceNumber, Some(done)),
+            Start::TrimHorizon => (ShardIteratorType::TrimHorizon, None),
+        };
+        let out = self
+            .client
+            .get_shard_iterator()
+            .stream_name(&self.stream_name)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_starting_sequence_number(sequence)
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        Ok(out.shard_iterator)
+    }
+
+    async fn records(
+        &self,
+        shard: &str,
+        iterator: &str,
+        limit: i32,
+    ) -> Result<Page<KinesisEvent>, String> {
+        let out = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(limit)
+            .send()
+            .await
+            .map_err(|e| failed(&e))?;
+        let next_iterator = out.next_shard_iterator().map(str::to_owned);
+        let records = out.records();
+        if records.is_empty() {
+            return Ok(Page {
+                event: None,
+                last: None,
+                next_iterator,
+            });
+        }
+        let mut event = KinesisEvent::default();
+        event.records = records
+            .iter()
+            .map(|r| lambda_record(r, shard, &self.stream_arn))
+            .collect();
+        let last = event
+            .records
+            .last()
+            .map(|r| r.kinesis.sequence_number.clone());
+        Ok(Page {
+            event: Some(event),
+            last,
+            next_iterator,
+        })
+    }
+
+    fn retry_point(event: &KinesisEvent, response: &KinesisEventResponse) -> Option<String> {
+        retry_point(event, response)
+    }
+}
+
 /// Reads the stream until `shutdown` resolves, handing batches to `handler`.
 pub async fn run<H, Fut>(
     client: Client,
@@ -100,198 +188,12 @@ pub async fn run<H, Fut>(
     H: Fn(KinesisEvent) -> Fut,
     Fut: Future<Output = KinesisEventResponse>,
 {
-    tokio::select! {
-        () = poll(&client, &stream_name, &handler) => {}
-        () = shutdown => {}
-    }
-}
-
-async fn poll<H, Fut>(client: &Client, stream_name: &str, handler: &H)
-where
-    H: Fn(KinesisEvent) -> Fut,
-    Fut: Future<Output = KinesisEventResponse>,
-{
-    let mut shards: HashMap<String, ShardState> = HashMap::new();
-    let mut order: Vec<String> = Vec::new();
-    let mut stream_arn = String::new();
-    let mut pause = FIRST_RETRY_PAUSE;
-    loop {
-        if stream_arn.is_empty() {
-            match client
-                .describe_stream_summary()
-                .stream_name(stream_name)
-                .send()
-                .await
-            {
-                Ok(out) => {
-                    stream_arn = out
-                        .stream_description_summary()
-                        .map(|s| s.stream_arn().to_owned())
-                        .unwrap_or_default();
-                }
-                Err(error) => {
-                    tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "DescribeStreamSummary failed");
-                    tokio::time::sleep(LONGEST_RETRY_PAUSE).await;
-                    continue;
-                }
-            }
-        }
-        match list_shards(client, stream_name).await {
-            Ok(ids) => {
-                for id in ids {
-                    if !shards.contains_key(&id) {
-                        shards.insert(id.clone(), ShardState::default());
-                        order.push(id);
-                    }
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "ListShards failed");
-                tokio::time::sleep(LONGEST_RETRY_PAUSE).await;
-                continue;
-            }
-        }
-        let mut busy = false;
-        for shard_id in &order {
-            let Some(state) = shards.get_mut(shard_id) else {
-                continue;
-            };
-            if state.closed {
-                continue;
-            }
-            match step(client, stream_name, &stream_arn, shard_id, state, handler).await {
-                Step::Handled => {
-                    busy = true;
-                    pause = FIRST_RETRY_PAUSE;
-                }
-                Step::Idle => {}
-                Step::Failed => {
-                    tokio::time::sleep(pause).await;
-                    pause = (pause * 2).min(LONGEST_RETRY_PAUSE);
-                }
-            }
-        }
-        if !busy {
-            tokio::time::sleep(IDLE_PAUSE).await;
-        }
-    }
-}
-
-/// Every shard id of the stream (every page).
-async fn list_shards(client: &Client, stream_name: &str) -> Result<Vec<String>, String> {
-    let mut ids = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let request = match &next {
-            // A page token carries the stream: naming it as well is an error.
-            Some(token) => client.list_shards().next_token(token),
-            None => client.list_shards().stream_name(stream_name),
-        };
-        let out = request
-            .send()
-            .await
-            .map_err(|e| chat_shared::domain::error::ErrorChain(&e).to_string())?;
-        ids.extend(out.shards().iter().map(|s| s.shard_id().to_owned()));
-        match out.next_token() {
-            Some(token) if !token.is_empty() => next = Some(token.to_owned()),
-            _ => return Ok(ids),
-        }
-    }
-}
-
-enum Step {
-    Handled,
-    Idle,
-    Failed,
-}
-
-async fn step<H, Fut>(
-    client: &Client,
-    stream_name: &str,
-    stream_arn: &str,
-    shard_id: &str,
-    state: &mut ShardState,
-    handler: &H,
-) -> Step
-where
-    H: Fn(KinesisEvent) -> Fut,
-    Fut: Future<Output = KinesisEventResponse>,
-{
-    if state.iterator.is_none() {
-        let (kind, sequence) = match (&state.retry_from, &state.checkpoint) {
-            (Some(from), _) => (ShardIteratorType::AtSequenceNumber, Some(from.clone())),
-            (None, Some(done)) => (ShardIteratorType::AfterSequenceNumber, Some(done.clone())),
-            (None, None) => (ShardIteratorType::TrimHorizon, None),
-        };
-        let got = client
-            .get_shard_iterator()
-            .stream_name(stream_name)
-            .shard_id(shard_id)
-            .shard_iterator_type(kind)
-            .set_starting_sequence_number(sequence)
-            .send()
-            .await;
-        match got {
-            Ok(out) => state.iterator = out.shard_iterator,
-            Err(error) => {
-                tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetShardIterator failed");
-                return Step::Failed;
-            }
-        }
-        if state.iterator.is_none() {
-            state.closed = true;
-            return Step::Idle;
-        }
-    }
-    let Some(iterator) = state.iterator.clone() else {
-        return Step::Idle;
+    let source = EventStream {
+        client,
+        stream_name,
+        stream_arn: String::new(),
     };
-    let out = match client
-        .get_records()
-        .shard_iterator(iterator)
-        .limit(BATCH_SIZE)
-        .send()
-        .await
-    {
-        Ok(out) => out,
-        Err(error) => {
-            tracing::warn!(error = %chat_shared::domain::error::ErrorChain(&error), "GetRecords failed");
-            state.iterator = None;
-            return Step::Failed;
-        }
-    };
-    let records = out.records();
-    if records.is_empty() {
-        state.iterator = out.next_shard_iterator().map(str::to_owned);
-        state.closed = state.iterator.is_none();
-        return Step::Idle;
-    }
-    let mut event = KinesisEvent::default();
-    event.records = records
-        .iter()
-        .map(|r| lambda_record(r, shard_id, stream_arn))
-        .collect();
-    let last = event
-        .records
-        .last()
-        .map(|r| r.kinesis.sequence_number.clone());
-    let next_iterator = out.next_shard_iterator().map(str::to_owned);
-    let response = handler(event.clone()).await;
-    match retry_point(&event, &response) {
-        None => {
-            state.checkpoint = last;
-            state.retry_from = None;
-            state.iterator = next_iterator;
-            state.closed = state.iterator.is_none();
-            Step::Handled
-        }
-        Some(failed_at) => {
-            tracing::info!(shard = shard_id, from = %failed_at, "batch failed in part; reading again");
-            state.retry_from = Some(failed_at);
-            state.iterator = None;
-            Step::Failed
-        }
-    }
+    crate::shard_poller::run(source, handler, shutdown).await;
 }
 
 #[cfg(test)]

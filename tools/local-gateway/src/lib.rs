@@ -10,6 +10,7 @@ pub mod issuer;
 pub mod kinesis_poller;
 pub mod routes;
 pub mod server;
+pub mod shard_poller;
 pub mod stream_poller;
 pub mod web;
 pub mod websocket;

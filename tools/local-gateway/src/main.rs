@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use chat_shared::platform::config::process_env;
 use chat_shared::platform::time::Clock;
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use local_gateway::event::ApiFacts;
 use local_gateway::functions::LocalStack;
 use local_gateway::issuer::LocalIssuer;
@@ -58,7 +58,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .unwrap_or_else(|| "3000".to_owned())
         .parse()
         .map_err(|_| "the port must be a number".to_owned())?;
-    let mut deps = HttpDeps::from_env(&process_env())
+    let mut deps = RouteDeps::from_env(&process_env())
         .await
         .map_err(|e| e.to_string())?;
     let stack = LocalStack::from_env()?;

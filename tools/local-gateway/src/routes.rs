@@ -12,14 +12,14 @@ use chat_functions::{
 use std::future::Future;
 use std::pin::Pin;
 
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use lambda_http::{Body, Request, Response};
 
 pub type HandlerFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Response<Body>, lambda_http::Error>> + Send + 'a>>;
 
 /// A function's `handle`, as its `main.rs` runs it.
-pub type Handler = for<'a> fn(&'a HttpDeps, Request) -> HandlerFuture<'a>;
+pub type Handler = for<'a> fn(&'a RouteDeps, Request) -> HandlerFuture<'a>;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LambdaRoute {

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use chat_shared::edge::jwt::{JwtPolicy, KeySet, claims_as_strings, verify};
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ const MAX_GATEWAY_BODY: usize = 10 * 1024 * 1024;
 pub struct Gateway {
     /// The stack's own deps (its table, Redis, clock): what the functions' are made from, and what
     /// tests use to arrange data. Functions never use them: each has its own ([`Self::functions`]).
-    pub deps: HttpDeps,
+    pub deps: RouteDeps,
     /// Every function's clients, behind the stack's IAM.
     pub functions: crate::functions::Functions,
     pub issuer: LocalIssuer,
@@ -55,7 +55,7 @@ impl Gateway {
     /// A gateway whose authorizer trusts the local issuer, its functions' calls to `stack`
     /// checked against their roles. Fails when the roles cannot be loaded.
     pub async fn new(
-        mut deps: HttpDeps,
+        mut deps: RouteDeps,
         stack: &crate::functions::LocalStack,
         issuer: LocalIssuer,
         facts: ApiFacts,

@@ -33,7 +33,7 @@ use chat_shared::domain::UserId;
 use chat_shared::edge::jwt::{JwksCache, JwtPolicy};
 use chat_shared::edge::ws::WsDeps;
 use chat_shared::platform::time::{Clock, Timestamp};
-use chat_shared::services::deps::HttpDeps;
+use chat_shared::services::deps::RouteDeps;
 use futures::{SinkExt, StreamExt};
 use lambda_runtime::LambdaEvent;
 use serde_json::{Value, json};
@@ -73,12 +73,12 @@ pub struct WsSide {
     connections: Mutex<HashMap<String, Connection>>,
     /// Each route's function's own deps (`crate::functions`).
     authorizer: ws_authorizer::Deps,
-    connect: HttpDeps,
-    disconnect: HttpDeps,
-    send_message: HttpDeps,
-    mark_read: HttpDeps,
-    typing: HttpDeps,
-    ping: HttpDeps,
+    connect: RouteDeps,
+    disconnect: RouteDeps,
+    send_message: RouteDeps,
+    mark_read: RouteDeps,
+    typing: RouteDeps,
+    ping: RouteDeps,
     default: WsDeps,
     clock: Clock,
     domain_name: String,

@@ -45,6 +45,8 @@ pub struct Options {
     pub variants: Vec<Variant>,
     /// Variables every function's starts get besides the template's (`--env`).
     pub env: Vec<(String, String)>,
+    /// Only these functions (by handler), when not empty (`--only a,b`): to look at a few.
+    pub only: Vec<String>,
 }
 
 /// A start with some variables set (`Some`) or removed (`None`).
@@ -229,6 +231,7 @@ pub async fn run(
         variant_samples: Vec::new(),
     }];
     let mut defs: Vec<FunctionDef> = functions(template)?;
+    defs.retain(|d| o.only.is_empty() || o.only.contains(&d.handler));
     defs.sort_by(|a, b| a.handler.cmp(&b.handler));
     for def in defs {
         subjects.push(Subject {

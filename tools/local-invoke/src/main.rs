@@ -131,11 +131,13 @@ async fn run(args: Args) -> Result<bool, InvokeError> {
 }
 
 /// `local-invoke cold-start --bootstraps <dir> --floor <bootstrap> [--starts 10] [--warm 5]
-/// [--work <dir>] [--env NAME=VALUE]… [--variant LABEL:NAME=VALUE,-NAME,…]… [--tls]`: the
+/// [--work <dir>] [--env NAME=VALUE]… [--variant LABEL:NAME=VALUE,-NAME,…]… [--tls]
+/// [--only HANDLER,…]`: the
 /// cold-start table (`local_invoke::cold_start`) on stdout; exit 1 when a bootstrap misses an
 /// aim. `--env` gives every function's starts a variable besides the template's. `--tls` adds
 /// the "over TLS" variant: every AWS endpoint the running gateway's HTTPS front of its IAM proxy
-/// (its door's `tls`), that certificate the one trusted root.
+/// (its door's `tls`), that certificate the one trusted root. `--only` starts those functions
+/// (and the floor) only.
 async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
     let value = |name: &str| {
         args.iter()
@@ -187,6 +189,9 @@ async fn cold_start(args: &[String]) -> Result<bool, InvokeError> {
         emulator: emulator_path()?,
         work: value("--work").map_or_else(|| root.join("target/bench/cold-start"), PathBuf::from),
         variants,
+        only: value("--only")
+            .map(|list| list.split(',').map(str::to_owned).collect())
+            .unwrap_or_default(),
         env: args
             .windows(2)
             .filter(|pair| pair[0] == "--env")

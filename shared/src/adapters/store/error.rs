@@ -155,6 +155,36 @@ impl StoreError {
     }
 }
 
+/// Why a transaction of named writes ([`super::DynamoStore::transact_named`]) did not commit.
+#[derive(Debug)]
+pub enum TransactError<N> {
+    /// Cancelled: every write's reason, under the name the caller gave the write.
+    Canceled(Vec<(N, CancellationCode)>),
+    /// Anything else the store said (unavailable, throttled, invalid …).
+    Store(StoreError),
+}
+
+impl<N: PartialEq> TransactError<N> {
+    /// The reason the write named `name` gave, when the transaction was cancelled.
+    pub fn reason(&self, name: N) -> Option<&CancellationCode> {
+        match self {
+            Self::Canceled(reasons) => reasons.iter().find(|(n, _)| *n == name).map(|(_, r)| r),
+            Self::Store(_) => None,
+        }
+    }
+}
+
+impl<N> From<TransactError<N>> for StoreError {
+    fn from(error: TransactError<N>) -> Self {
+        match error {
+            TransactError::Canceled(reasons) => Self::TransactionCanceled {
+                reasons: reasons.into_iter().map(|(_, reason)| reason).collect(),
+            },
+            TransactError::Store(error) => error,
+        }
+    }
+}
+
 /// A store failure, as the API answers it: 503 when the table is unreachable or throttling, else
 /// 500.
 impl From<StoreError> for crate::domain::error::ApiError {

@@ -30,9 +30,26 @@ impl Expr {
         }
     }
 
+    /// `SET c1, c2, …`: an update of these clauses (names and values added after).
+    pub fn set<C: Into<String>>(clauses: impl IntoIterator<Item = C>) -> Self {
+        let clauses: Vec<String> = clauses.into_iter().map(Into::into).collect();
+        Self::new(format!("SET {}", clauses.join(", ")))
+    }
+
     /// `attribute_not_exists(PK)`: the item must not exist yet.
     pub fn item_absent() -> Self {
         Self::new("attribute_not_exists(PK)")
+    }
+
+    /// The item is absent, or present but expired at `now_seconds` (DynamoDB deletes expired items
+    /// late, and reads treat them as absent): a key that may be taken over.
+    pub fn absent_or_expired(now_seconds: i64) -> Self {
+        Self::new("attribute_not_exists(PK) OR expiresAt < :now").number(":now", now_seconds)
+    }
+
+    /// The item is present and not expired at `now_seconds`.
+    pub fn present_and_unexpired(now_seconds: i64) -> Self {
+        Self::new("attribute_exists(PK) AND expiresAt >= :now").number(":now", now_seconds)
     }
 
     /// `attribute_exists(PK)`: the item must exist.

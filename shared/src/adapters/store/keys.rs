@@ -22,6 +22,26 @@ pub mod attr {
     pub const EXPIRES_AT: &str = "expiresAt";
 }
 
+/// The prefixes and fixed sort keys of the layout: the one place they are spelled (the stream
+/// consumers and the analytics report read keys by them too).
+pub mod prefix {
+    /// `USER#u`: a user's partition (profile, inbox).
+    pub const USER: &str = "USER#";
+    /// `CONV#c`: a conversation's partition (`META`, members, messages, idempotency keys).
+    pub const CONVERSATION: &str = "CONV#";
+    /// `CONN#id`: a WebSocket connection's record.
+    pub const CONNECTION: &str = "CONN#";
+    pub const INBOX: &str = "INBOX#";
+    pub const MEMBER: &str = "MEMBER#";
+    pub const MESSAGE: &str = "MSG#";
+    pub const STATS: &str = "STATS#";
+    pub const TICKET: &str = "TICKET#";
+    /// The sort key of a conversation's `META` item.
+    pub const META: &str = "META";
+    /// The sort key of a user's profile.
+    pub const PROFILE: &str = "PROFILE";
+}
+
 /// Index names, as in `template.yaml`.
 pub mod index {
     pub const GSI1: &str = "GSI1";
@@ -43,35 +63,38 @@ pub fn escape(raw: &str) -> String {
 }
 
 pub fn user_pk(user: &UserId) -> String {
-    format!("USER#{}", escape(user.as_str()))
+    format!("{}{}", prefix::USER, escape(user.as_str()))
 }
 
 pub fn profile(user: &UserId) -> Key {
-    Key::new(user_pk(user), "PROFILE")
+    Key::new(user_pk(user), prefix::PROFILE)
 }
 
 pub fn inbox_entry(user: &UserId, conversation: &ConversationId) -> Key {
-    Key::new(user_pk(user), format!("INBOX#{conversation}"))
+    Key::new(user_pk(user), format!("{}{conversation}", prefix::INBOX))
 }
 
 pub fn conversation_pk(conversation: &ConversationId) -> String {
-    format!("CONV#{conversation}")
+    format!("{}{conversation}", prefix::CONVERSATION)
 }
 
 pub fn conversation_meta(conversation: &ConversationId) -> Key {
-    Key::new(conversation_pk(conversation), "META")
+    Key::new(conversation_pk(conversation), prefix::META)
 }
 
 pub fn membership(conversation: &ConversationId, user: &UserId) -> Key {
     Key::new(
         conversation_pk(conversation),
-        format!("MEMBER#{}", escape(user.as_str())),
+        format!("{}{}", prefix::MEMBER, escape(user.as_str())),
     )
 }
 
 /// Messages sort by `seq`, zero-padded to 12 digits so that string order is number order.
 pub fn message(conversation: &ConversationId, seq: u64) -> Key {
-    Key::new(conversation_pk(conversation), format!("MSG#{seq:012}"))
+    Key::new(
+        conversation_pk(conversation),
+        format!("{}{seq:012}", prefix::MESSAGE),
+    )
 }
 
 pub fn idempotency(conversation: &ConversationId, sender: &UserId, id: &ClientMessageId) -> Key {
@@ -107,11 +130,11 @@ pub fn group_request(user: &UserId, client_request_id: &ClientRequestId) -> Key 
 }
 
 pub fn member_prefix() -> &'static str {
-    "MEMBER#"
+    prefix::MEMBER
 }
 
 pub fn connection(connection_id: &str) -> Key {
-    Key::new(format!("CONN#{connection_id}"), "CONN")
+    Key::new(format!("{}{connection_id}", prefix::CONNECTION), "CONN")
 }
 
 /// The partition of a user's socket slots (`SOCKETS#u` / `SLOT#<n>`): a partition of its own,
@@ -136,13 +159,13 @@ pub fn cursor_keys() -> Key {
 }
 
 pub fn ticket(sha256_hex: &str) -> Key {
-    Key::new(format!("TICKET#{sha256_hex}"), "TICKET")
+    Key::new(format!("{}{sha256_hex}", prefix::TICKET), "TICKET")
 }
 
 /// Analytics (`chat_shared::services::analytics`): a day's aggregates are spread over partitions
 /// `STATS#<yyyy-mm-dd>#<shard, 2 digits>`, so that no partition takes every event of a day.
 pub fn stats_partition(day: &str, shard: u32) -> String {
-    format!("STATS#{day}#{shard:02}")
+    format!("{}{day}#{shard:02}", prefix::STATS)
 }
 
 /// A shard's running totals of a day (messages, active senders, new conversations).
@@ -152,7 +175,10 @@ pub fn stats_total(day: &str, shard: u32) -> Key {
 
 /// A conversation's aggregates of a day.
 pub fn stats_conversation(day: &str, shard: u32, conversation: &ConversationId) -> Key {
-    Key::new(stats_partition(day, shard), format!("CONV#{conversation}"))
+    Key::new(
+        stats_partition(day, shard),
+        format!("{}{conversation}", prefix::CONVERSATION),
+    )
 }
 
 /// The marker of a user who sent on a day. It sorts before `CONV#` and `TOTAL`, so a report
@@ -167,7 +193,10 @@ pub fn stats_active_sender(day: &str, shard: u32, user: &UserId) -> Key {
 /// An event already counted (the dedupe record, keyed by the CloudEvent id). Day partitions
 /// start with a digit after `STATS#`, so they never meet these.
 pub fn stats_event(event_id: &str) -> Key {
-    Key::new(format!("STATS#EVENT#{}", escape(event_id)), "EVENT")
+    Key::new(
+        format!("{}EVENT#{}", prefix::STATS, escape(event_id)),
+        "EVENT",
+    )
 }
 
 #[cfg(test)]

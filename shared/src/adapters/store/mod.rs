@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use config::StoreConfig;
-pub use error::{CancellationCode, StoreError};
+pub use error::{CancellationCode, StoreError, TransactError};
 pub use expr::Expr;
 
 use crate::adapters::store::keys::attr;
@@ -167,18 +167,6 @@ fn string_attr(item: &Item, name: &str) -> String {
         Some(AttributeValue::S(s)) => s.clone(),
         _ => String::new(),
     }
-}
-
-/// Waits before retrying unprocessed batch items: 50 ms doubling, at most 6 times.
-async fn backoff(attempt: u32, operation: &'static str) -> Result<(), StoreError> {
-    if attempt > 6 {
-        return Err(StoreError::Unavailable {
-            operation,
-            source: "items stayed unprocessed after 6 retries".into(),
-        });
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(50 << attempt.min(6))).await;
-    Ok(())
 }
 
 /// True when the item carries a TTL in the past.
@@ -348,7 +336,7 @@ impl DynamoStore {
                     .unwrap_or_default();
                 attempt += 1;
                 if !pending.is_empty() {
-                    backoff(attempt, "BatchGetItem").await?;
+                    retry::unprocessed_backoff(attempt, "BatchGetItem").await?;
                 }
             }
         }
@@ -387,7 +375,7 @@ impl DynamoStore {
                     .unwrap_or_default();
                 attempt += 1;
                 if !pending.is_empty() {
-                    backoff(attempt, "BatchWriteItem").await?;
+                    retry::unprocessed_backoff(attempt, "BatchWriteItem").await?;
                 }
             }
         }
@@ -462,6 +450,22 @@ impl DynamoStore {
             .await
             .map_err(StoreError::from_transact)?;
         Ok(())
+    }
+
+    /// [`Self::transact`] with each write under a name of the caller's: a cancellation comes
+    /// back as every write's reason under its name ([`TransactError::reason`]), so that the
+    /// caller reads it by what was written, not by the position of a write in a list.
+    pub async fn transact_named<N>(&self, writes: Vec<(N, Write)>) -> Result<(), TransactError<N>> {
+        let (names, writes): (Vec<N>, Vec<Write>) = writes.into_iter().unzip();
+        match self.transact(writes).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::TransactionCanceled { reasons }) if reasons.len() == names.len() => {
+                Err(TransactError::Canceled(
+                    names.into_iter().zip(reasons).collect(),
+                ))
+            }
+            Err(error) => Err(TransactError::Store(error)),
+        }
     }
 
     /// One write outside a transaction (see [`Self::transact`]), its refusal reported as the

@@ -1,13 +1,14 @@
-//! Optimistic writes: read, decide, write under a condition on what was read, and on a lost race
-//! read again, a bounded number of times with a random pause.
+//! Every retry of the store's callers, in one place: optimistic writes (read, decide, write under
+//! a condition on what was read, and on a lost race read again, a bounded number of times with a
+//! random pause), and the pause before a batch's unprocessed items go again.
 
 use std::time::Duration;
 
 use super::StoreError;
 use crate::domain::error::ApiError;
 
-/// Attempts of an optimistic write before answering 503.
-const MAX_ATTEMPTS: u32 = 8;
+/// Attempts of an optimistic write before giving up.
+pub const MAX_ATTEMPTS: u32 = 8;
 
 /// What one attempt of an optimistic write came to.
 #[derive(Debug)]
@@ -18,11 +19,14 @@ pub enum Attempt<T> {
 }
 
 /// Runs `attempt` until it is done, at most [`MAX_ATTEMPTS`] times, sleeping a random
-/// 10 to 80 ms (doubling) between tries; then 503.
-pub async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, ApiError>
+/// 10 to 80 ms (doubling) between tries; then `exhausted`.
+pub async fn retry_races<T, E, F, Fut>(
+    mut attempt: F,
+    exhausted: impl FnOnce() -> E,
+) -> Result<T, E>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Attempt<T>, ApiError>>,
+    Fut: Future<Output = Result<Attempt<T>, E>>,
 {
     for n in 0..MAX_ATTEMPTS {
         match attempt().await? {
@@ -30,9 +34,32 @@ where
             Attempt::Retry => tokio::time::sleep(jitter(n)).await,
         }
     }
-    Err(ApiError::Unavailable(
-        "lost the race too often; retry".into(),
-    ))
+    Err(exhausted())
+}
+
+/// [`retry_races`] for a route: 503 when the races are lost every time.
+pub async fn retrying<T, F, Fut>(attempt: F) -> Result<T, ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, ApiError>>,
+{
+    retry_races(attempt, || {
+        ApiError::Unavailable("lost the race too often; retry".into())
+    })
+    .await
+}
+
+/// Waits before retrying a batch's unprocessed items: 50 ms doubling, at most 6 times; then the
+/// table counts as unavailable.
+pub async fn unprocessed_backoff(attempt: u32, operation: &'static str) -> Result<(), StoreError> {
+    if attempt > 6 {
+        return Err(StoreError::Unavailable {
+            operation,
+            source: "items stayed unprocessed after 6 retries".into(),
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+    Ok(())
 }
 
 fn jitter(attempt: u32) -> Duration {

@@ -25,7 +25,8 @@ use crate::domain::input::Caller;
 use crate::domain::limits::{LimitKind, Quota};
 use crate::domain::{ClientRequestId, ConversationId, DisplayName, Title, UserId, ValidationError};
 use crate::platform::time::Timestamp;
-use crate::services::deps::HttpDeps;
+use crate::services::conversations::notify::{self, PushEvent};
+use crate::services::deps::RouteDeps;
 use crate::services::profiles::{self, Profile};
 
 /// How long a `clientRequestId` finds its group.
@@ -84,7 +85,7 @@ pub struct Created {
 /// A direct or self request refused by the creation limit first waits briefly for a concurrent
 /// creation of the same conversation to land, and is a lookup if it does.
 pub async fn create(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     caller: &Caller,
     request: Result<CreateConversation, ApiError>,
 ) -> Result<Created, ApiError> {
@@ -140,7 +141,7 @@ pub async fn create(
             .map(|(id, name)| (id.to_string(), name.as_str().to_lowercase()))
             .collect();
         member_names.insert(me.to_string(), mine.display_name.as_str().to_lowercase());
-        let plan = Plan {
+        let plan = NewConversation {
             creator: me.clone(),
             others,
             kind,
@@ -173,13 +174,7 @@ pub async fn create(
         .cloned()
         .collect();
     deps.cache.bump_generations(everyone.iter()).await;
-    crate::services::conversations::notify::conversation(
-        deps,
-        "conversation.created",
-        &id,
-        &everyone,
-    )
-    .await;
+    notify::conversation(deps, PushEvent::ConversationCreated, &id, &everyone).await;
     Ok(Created {
         conversation: load_member_view(deps, me, &id).await?,
         new: true,
@@ -212,7 +207,7 @@ fn plan_shape(
 }
 
 /// An existing conversation, found: it counts against the default limit.
-async fn lookup(deps: &HttpDeps, me: &UserId, id: &ConversationId) -> Result<Created, ApiError> {
+async fn lookup(deps: &RouteDeps, me: &UserId, id: &ConversationId) -> Result<Created, ApiError> {
     let quota = deps
         .limiter
         .acquire(LimitKind::Default, me.as_str())
@@ -258,7 +253,9 @@ async fn profiles_of(
     }
 }
 
-struct Plan {
+/// What a creation writes, decided from the request and the profiles read: pure, so that its
+/// items are tested without a table.
+struct NewConversation {
     creator: UserId,
     others: Vec<UserId>,
     kind: Kind,
@@ -266,7 +263,7 @@ struct Plan {
     member_names: BTreeMap<String, String>,
 }
 
-impl Plan {
+impl NewConversation {
     fn meta(&self, id: &ConversationId, at: Timestamp) -> MetaItem {
         let key = keys::conversation_meta(id);
         MetaItem {
@@ -320,7 +317,7 @@ impl Plan {
 /// a lost race) read the claim first, since the winner's conversation is the answer.
 async fn unique(
     store: &DynamoStore,
-    plan: &Plan,
+    plan: &NewConversation,
     claim_key: Key,
 ) -> Result<(ConversationId, bool), ApiError> {
     let first = std::sync::atomic::AtomicBool::new(true);
@@ -350,7 +347,7 @@ async fn unique(
 /// A group: claimed first when the client gave a request id, then written whole.
 async fn group(
     store: &DynamoStore,
-    plan: &Plan,
+    plan: &NewConversation,
     request_id: Option<&ClientRequestId>,
 ) -> Result<(ConversationId, bool), ApiError> {
     let now = store.now();
@@ -417,8 +414,7 @@ async fn claim_request(
         now,
         Some(now.unix_seconds() + REQUEST_ID_SECONDS),
     );
-    let unclaimed = Expr::new("attribute_not_exists(PK) OR expiresAt < :now")
-        .number(":now", now.unix_seconds());
+    let unclaimed = Expr::absent_or_expired(now.unix_seconds());
     match store.put(&claim, Some(unclaimed)).await {
         Ok(()) => Ok((id, now, false)),
         Err(StoreError::ConditionFailed) => {
@@ -446,5 +442,77 @@ mod tests {
         assert!(decide_kind(Some(Kind::Direct), 0).is_err());
         assert!(decide_kind(Some(Kind::SelfNote), 1).is_err());
         assert!(decide_kind(Some(Kind::Group), 0).is_err());
+    }
+
+    fn user(raw: &str) -> UserId {
+        raw.parse().unwrap()
+    }
+
+    fn request(
+        participants: &[&str],
+        kind: Option<Kind>,
+        title: Option<&str>,
+    ) -> CreateConversation {
+        CreateConversation {
+            participant_ids: participants.iter().map(|p| user(p)).collect(),
+            kind,
+            title: title.map(|t| t.parse().unwrap()),
+            client_request_id: None,
+        }
+    }
+
+    #[test]
+    fn the_others_are_deduplicated_without_the_creator_and_bounded() {
+        let me = user("ada");
+        let (others, kind, _) =
+            plan_shape(&me, request(&["bob", "ada", "bob", "cy"], None, None)).unwrap();
+        assert_eq!(others, [user("bob"), user("cy")]);
+        assert_eq!(kind, Kind::Group);
+        let many: Vec<String> = (0..MAX_MEMBERS).map(|i| format!("u{i}")).collect();
+        let many: Vec<&str> = many.iter().map(String::as_str).collect();
+        assert!(matches!(
+            plan_shape(&me, request(&many, None, None)),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(plan_shape(&me, request(&many[1..], None, None)).is_ok());
+        assert!(matches!(
+            plan_shape(&me, request(&["bob"], None, Some("Hi"))),
+            Err(ApiError::Conflict(_))
+        ));
+    }
+
+    #[test]
+    fn a_new_group_writes_meta_once_and_every_member_with_an_inbox_entry() {
+        let plan = NewConversation {
+            creator: user("ada"),
+            others: vec![user("bob"), user("cy")],
+            kind: Kind::Group,
+            title: Some("Trip".parse().unwrap()),
+            member_names: BTreeMap::new(),
+        };
+        let id = ConversationId::generate();
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        let meta = plan.meta(&id, at);
+        assert_eq!((meta.member_count, meta.last_seq, meta.rev), (3, 0, 0));
+        let (members, inbox) = plan.members(&id, at);
+        let roles: Vec<(String, Role)> = members
+            .iter()
+            .map(|m| (m.user_id.to_string(), m.role))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                ("ada".to_owned(), Role::Owner),
+                ("bob".to_owned(), Role::Member),
+                ("cy".to_owned(), Role::Member)
+            ]
+        );
+        assert_eq!(inbox.len(), 3);
+        let writes = plan.writes(&id, at).unwrap();
+        assert_eq!(writes.len(), 1 + 2 * 3);
+        let Write::Put { condition, .. } = &writes[0] else {
+            panic!("META first");
+        };
+        assert_eq!(condition, &Some(Expr::item_absent()));
     }
 }

@@ -4,6 +4,8 @@
 //! `memberCount` is still what was read, so concurrent changes are serialised (the loser reads
 //! again and retries) and the count, the 256 cap and the owner stay right.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 
 use super::model::{Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role};
@@ -13,7 +15,9 @@ use crate::adapters::store::retry::{Attempt, lost_race, retrying};
 use crate::adapters::store::{Consistency, Expr, Key, Write};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId, ValidationError};
-use crate::services::deps::HttpDeps;
+use crate::platform::time::Timestamp;
+use crate::services::conversations::notify::{self, PushEvent};
+use crate::services::deps::RouteDeps;
 use crate::services::profiles::Profile;
 
 /// New members per transaction: `META` + 2 × 48 items ≤ 100.
@@ -51,7 +55,7 @@ fn version_guard(meta: &MetaItem) -> Expr {
 /// `POST /conversations/{id}/members`: any member of a group adds people with a profile. Those
 /// already in are skipped; past 256 members is 409. New members start with nothing unread.
 pub async fn add_members(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     request: &AddMembers,
@@ -77,7 +81,7 @@ pub async fn add_members(
         }
     }
     let profile_keys: Vec<Key> = wanted.iter().map(keys::profile).collect();
-    let profiles: std::collections::HashMap<Key, Profile> =
+    let profiles: HashMap<Key, Profile> =
         store.batch_get(&profile_keys, Consistency::Strong).await?;
     let unknown: Vec<UserId> = wanted
         .iter()
@@ -88,68 +92,42 @@ pub async fn add_members(
         return Err(ApiError::UnknownUsers(unknown));
     }
 
+    // Their display names, lower-cased, as `META` keeps them for `q`.
+    let names: HashMap<UserId, String> = wanted
+        .iter()
+        .filter_map(|u| {
+            let profile = profiles.get(&keys::profile(u))?;
+            Some((u.clone(), profile.display_name.as_str().to_lowercase()))
+        })
+        .collect();
     // The users this request added (chunk by chunk, across retries).
     let joined: std::sync::Mutex<Vec<UserId>> = std::sync::Mutex::new(Vec::new());
     retrying(|| async {
-        let current = access(store, user, id).await?;
-        let meta = current.meta;
+        let meta = access(store, user, id).await?.meta;
         let member_keys: Vec<Key> = wanted.iter().map(|u| keys::membership(id, u)).collect();
-        let existing: std::collections::HashMap<Key, MemberItem> =
+        let existing: HashMap<Key, MemberItem> =
             store.batch_get(&member_keys, Consistency::Strong).await?;
-        let joining: Vec<&UserId> = wanted
-            .iter()
-            .filter(|u| !existing.contains_key(&keys::membership(id, u)))
-            .collect();
-        if joining.is_empty() {
+        let plan = plan_add(&meta, &wanted, &existing, &names, user, id, store.now())?;
+        let AddPlan::Add {
+            chunk,
+            writes,
+            last,
+        } = plan
+        else {
             return Ok(Attempt::Done(()));
-        }
-        if meta.member_count as usize + joining.len() > MAX_MEMBERS {
-            return Err(ApiError::Conflict("a group holds at most 256 members"));
-        }
-        // One chunk per attempt; the loop comes back for the rest with a fresh read.
-        let chunk = &joining[..joining.len().min(MEMBERS_PER_TRANSACTION)];
-        let now = store.now();
-        let mut update = version_guard(&meta)
-            .number(":added", chunk.len())
-            .string(":now", now.to_string())
-            .name("#names", "memberNames");
-        let mut sets = vec![
-            "memberCount = memberCount + :added".to_owned(),
-            "updatedAt = :now".to_owned(),
-        ];
-        for (i, u) in chunk.iter().enumerate() {
-            let name = profiles
-                .get(&keys::profile(u))
-                .map(|p| p.display_name.as_str().to_lowercase())
-                .unwrap_or_default();
-            update = update
-                .name(&format!("#u{i}"), u.as_str())
-                .string(&format!(":n{i}"), name);
-            sets.push(format!("#names.#u{i} = :n{i}"));
-        }
-        update.expression = format!("SET {}", sets.join(", "));
-        let mut writes = vec![Write::Update {
-            key: keys::conversation_meta(id),
-            update: update.when("memberCount = :seenCount"),
-        }];
-        for u in chunk {
-            let member = MemberItem {
-                added_by: Some(user.clone()),
-                ..MemberItem::new(id, u, Role::Member, now, meta.last_seq)
-            };
-            writes.push(Write::put(&member, Some(Expr::item_absent()))?);
-            let entry = InboxItem::new(u, id, meta.last_activity_at);
-            writes.push(Write::put(&entry, None)?);
-        }
-        let done = store.transact(writes).await;
-        if done.is_ok()
-            && let Ok(mut list) = joined.lock()
-        {
-            list.extend(chunk.iter().map(|u| (*u).clone()));
-        }
-        match done {
-            Ok(()) if chunk.len() == joining.len() => Ok(Attempt::Done(())),
-            Ok(()) => Ok(Attempt::Retry),
+        };
+        match store.transact(writes).await {
+            Ok(()) => {
+                if let Ok(mut list) = joined.lock() {
+                    list.extend(chunk);
+                }
+                // The loop comes back for the rest with a fresh read.
+                Ok(if last {
+                    Attempt::Done(())
+                } else {
+                    Attempt::Retry
+                })
+            }
             Err(e) if lost_race(&e) => Ok(Attempt::Retry),
             Err(e) => Err(e.into()),
         }
@@ -164,32 +142,94 @@ pub async fn add_members(
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !joined.is_empty() {
-        let members = crate::services::conversations::notify::members_of(deps, id).await;
-        crate::services::conversations::notify::members_changed(
-            deps,
-            "member.added",
-            id,
-            &joined,
-            &members,
-        )
-        .await;
+        let members = notify::members_of(deps, id).await;
+        notify::members_changed(deps, PushEvent::MemberAdded, id, &joined, &members).await;
         // The new members learn of the conversation itself.
-        crate::services::conversations::notify::conversation(
-            deps,
-            "conversation.created",
-            id,
-            &joined,
-        )
-        .await;
+        notify::conversation(deps, PushEvent::ConversationCreated, id, &joined).await;
     }
     load_member_view(deps, user, id).await
+}
+
+/// What one attempt of [`add_members`] decides from what it read.
+#[derive(Debug)]
+enum AddPlan {
+    /// Everyone wanted is a member already.
+    Done,
+    /// Add `chunk` (at most [`MEMBERS_PER_TRANSACTION`]) with `writes`, one transaction; `last`
+    /// when no one else is left to add.
+    Add {
+        chunk: Vec<UserId>,
+        writes: Vec<Write>,
+        last: bool,
+    },
+}
+
+/// The decision of one attempt of [`add_members`]: who joins (the wanted users `existing` has no
+/// membership of), at most 256 members in all (409), and the writes of the next chunk: `META` on
+/// condition that `memberCount` is as read, then each new member's item and inbox entry. No I/O.
+fn plan_add(
+    meta: &MetaItem,
+    wanted: &[UserId],
+    existing: &HashMap<Key, MemberItem>,
+    names: &HashMap<UserId, String>,
+    adder: &UserId,
+    id: &ConversationId,
+    now: Timestamp,
+) -> Result<AddPlan, ApiError> {
+    let joining: Vec<&UserId> = wanted
+        .iter()
+        .filter(|u| !existing.contains_key(&keys::membership(id, u)))
+        .collect();
+    if joining.is_empty() {
+        return Ok(AddPlan::Done);
+    }
+    if meta.member_count as usize + joining.len() > MAX_MEMBERS {
+        return Err(ApiError::Conflict("a group holds at most 256 members"));
+    }
+    let chunk = &joining[..joining.len().min(MEMBERS_PER_TRANSACTION)];
+    let sets = ["memberCount = memberCount + :added", "updatedAt = :now"]
+        .map(String::from)
+        .into_iter()
+        .chain((0..chunk.len()).map(|i| format!("#names.#u{i} = :n{i}")));
+    let mut update = Expr::set(sets)
+        .when("memberCount = :seenCount")
+        .number(":seenCount", meta.member_count)
+        .number(":added", chunk.len())
+        .string(":now", now.to_string())
+        .name("#names", "memberNames");
+    for (i, u) in chunk.iter().enumerate() {
+        let name = names.get(*u).cloned().unwrap_or_default();
+        update = update
+            .name(&format!("#u{i}"), u.as_str())
+            .string(&format!(":n{i}"), name);
+    }
+    let mut writes = vec![Write::Update {
+        key: keys::conversation_meta(id),
+        update,
+    }];
+    for u in chunk {
+        let member = MemberItem {
+            added_by: Some(adder.clone()),
+            ..MemberItem::new(id, u, Role::Member, now, meta.last_seq)
+        };
+        writes.push(Write::put(&member, Some(Expr::item_absent()))?);
+        writes.push(Write::put(
+            &InboxItem::new(u, id, meta.last_activity_at),
+            None,
+        )?);
+    }
+    Ok(AddPlan::Add {
+        chunk: chunk.iter().map(|u| (*u).clone()).collect(),
+        writes,
+        last: chunk.len() == joining.len(),
+    })
 }
 
 /// `DELETE /conversations/{id}/members/{userId}`: I leave (`me` or my id), or the owner removes
 /// another member (403 for anyone else). When the owner leaves, the longest-standing member
 /// becomes owner. Direct and self conversations have fixed members (409).
 pub async fn remove_member(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     target: &MemberTarget,
@@ -270,15 +310,109 @@ pub async fn remove_member(
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
     // Everyone still in, and the removed member last: after this, nothing more reaches them.
-    let mut recipients = crate::services::conversations::notify::members_of(deps, id).await;
+    let mut recipients = notify::members_of(deps, id).await;
     recipients.push(gone.clone());
-    crate::services::conversations::notify::members_changed(
+    notify::members_changed(
         deps,
-        "member.removed",
+        PushEvent::MemberRemoved,
         id,
         std::slice::from_ref(&gone),
         &recipients,
     )
     .await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn users(n: usize) -> Vec<UserId> {
+        (0..n)
+            .map(|i| format!("user-{i}").parse().unwrap())
+            .collect()
+    }
+
+    fn plan(
+        member_count: u32,
+        wanted: &[UserId],
+        existing: &[UserId],
+    ) -> Result<AddPlan, ApiError> {
+        let id = ConversationId::generate();
+        let mut meta = MetaItem::for_test(&id, Kind::Group);
+        meta.member_count = member_count;
+        let now = meta.created_at;
+        let existing = existing
+            .iter()
+            .map(|u| {
+                let member = MemberItem::new(&id, u, Role::Member, now, 0);
+                (keys::membership(&id, u), member)
+            })
+            .collect();
+        let names = wanted
+            .iter()
+            .map(|u| (u.clone(), format!("name of {u}")))
+            .collect();
+        let adder: UserId = "ada".parse().unwrap();
+        plan_add(&meta, wanted, &existing, &names, &adder, &id, now)
+    }
+
+    #[test]
+    fn members_already_in_are_skipped_and_no_one_left_is_done() {
+        let wanted = users(3);
+        assert!(matches!(plan(4, &wanted, &wanted), Ok(AddPlan::Done)));
+        let Ok(AddPlan::Add {
+            chunk,
+            writes,
+            last,
+        }) = plan(4, &wanted, &wanted[..1])
+        else {
+            panic!("two join");
+        };
+        assert_eq!(chunk, wanted[1..]);
+        assert!(last);
+        // META, then a membership and an inbox entry each.
+        assert_eq!(writes.len(), 1 + 2 * 2);
+        let Write::Update { update, .. } = &writes[0] else {
+            panic!("META first");
+        };
+        assert_eq!(
+            update.expression,
+            "SET memberCount = memberCount + :added, updatedAt = :now, #names.#u0 = :n0, \
+             #names.#u1 = :n1"
+        );
+        assert_eq!(
+            update.condition.as_deref(),
+            Some("memberCount = :seenCount")
+        );
+    }
+
+    #[test]
+    fn a_large_addition_goes_in_chunks_of_48() {
+        let wanted = users(50);
+        let Ok(AddPlan::Add {
+            chunk,
+            writes,
+            last,
+        }) = plan(1, &wanted, &[])
+        else {
+            panic!("50 join");
+        };
+        assert_eq!((chunk.len(), writes.len(), last), (48, 97, false));
+    }
+
+    #[test]
+    fn a_group_holds_at_most_256_members() {
+        let wanted = users(6);
+        assert!(matches!(plan(250, &wanted, &[]), Ok(AddPlan::Add { .. })));
+        assert!(matches!(
+            plan(251, &wanted, &[]),
+            Err(ApiError::Conflict(_))
+        ));
+        // Those already in do not count twice.
+        assert!(matches!(
+            plan(251, &wanted, &wanted[..1]),
+            Ok(AddPlan::Add { .. })
+        ));
+    }
 }

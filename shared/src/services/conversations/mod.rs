@@ -2,17 +2,18 @@
 //! title, my settings, members. Every route checks membership against the table itself, never a
 //! cache, and answers 404 to a non-member.
 
+mod change;
 mod create;
 mod members;
 pub mod notify;
-pub use crate::services::model::conversation as model;
 mod read;
 
+/// The items and views, shared with the other services (`services::model`).
+pub use crate::services::model::conversation as model;
+
+pub use change::{SettingsChanges, TitleChange, set_title, update_settings};
 pub use create::{CreateConversation, create};
 pub use members::{AddMembers, MemberTarget, add_members, remove_member};
 pub use model::{Conversation, Kind, LastMessage, Me, Member, MemberItem, MetaItem, Role};
-pub use read::{
-    ConversationPage, ListParams, SettingsChanges, TitleChange, get, list, load_member_view,
-    set_title, update_settings,
-};
+pub use read::{ConversationPage, ListParams, get, list, load_member_view};
 pub(crate) use read::{access, access_with, member_items, views_for};

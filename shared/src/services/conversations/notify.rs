@@ -6,11 +6,41 @@ use serde_json::{Value, json};
 
 use super::{member_items, views_for};
 use crate::domain::{ConversationId, UserId};
-use crate::services::deps::HttpDeps;
+use crate::services::deps::RouteDeps;
 use crate::services::model::message::Message;
 
+/// The events pushed to connections: their `type`, as `asyncapi.yaml` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushEvent {
+    MessageCreated,
+    MessageUpdated,
+    MessageDeleted,
+    Read,
+    Typing,
+    MemberAdded,
+    MemberRemoved,
+    ConversationCreated,
+    ConversationUpdated,
+}
+
+impl PushEvent {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::MessageDeleted => "message.deleted",
+            Self::Read => "read",
+            Self::Typing => "typing",
+            Self::MemberAdded => "member.added",
+            Self::MemberRemoved => "member.removed",
+            Self::ConversationCreated => "conversation.created",
+            Self::ConversationUpdated => "conversation.updated",
+        }
+    }
+}
+
 /// Every current member's id (empty when the list cannot be read: the push is skipped).
-pub async fn members_of(deps: &HttpDeps, id: &ConversationId) -> Vec<UserId> {
+pub async fn members_of(deps: &RouteDeps, id: &ConversationId) -> Vec<UserId> {
     match member_items(&deps.store, id, None).await {
         Ok(members) => members.into_iter().map(|m| m.user_id).collect(),
         Err(error) => {
@@ -22,13 +52,13 @@ pub async fn members_of(deps: &HttpDeps, id: &ConversationId) -> Vec<UserId> {
 
 /// `message.created`, `message.updated` or `message.deleted` to every member.
 pub async fn message(
-    deps: &HttpDeps,
-    kind: &str,
+    deps: &RouteDeps,
+    kind: PushEvent,
     message: &Message,
     members: &[UserId],
     except: Option<&str>,
 ) {
-    let event = json!({"type": kind, "conversationId": message.conversation_id, "rev": message.rev,
+    let event = json!({"type": kind.name(), "conversationId": message.conversation_id, "rev": message.rev,
                        "message": message});
     deps.pusher
         .fan_out(&deps.store, members, &event, except)
@@ -36,24 +66,22 @@ pub async fn message(
 }
 
 /// `read` to every member.
-pub async fn read(deps: &HttpDeps, id: &ConversationId, user: &UserId, last_read_seq: u64) {
+pub async fn read(deps: &RouteDeps, id: &ConversationId, user: &UserId, last_read_seq: u64) {
     let members = members_of(deps, id).await;
-    let event =
-        json!({"type": "read", "conversationId": id, "userId": user, "lastReadSeq": last_read_seq});
+    let event = json!({"type": PushEvent::Read.name(), "conversationId": id, "userId": user, "lastReadSeq": last_read_seq});
     deps.pusher
         .fan_out(&deps.store, &members, &event, None)
         .await;
 }
 
 /// `typing` to the other members.
-pub async fn typing(deps: &HttpDeps, id: &ConversationId, user: &UserId, is_typing: bool) {
+pub async fn typing(deps: &RouteDeps, id: &ConversationId, user: &UserId, is_typing: bool) {
     let others: Vec<UserId> = members_of(deps, id)
         .await
         .into_iter()
         .filter(|m| m != user)
         .collect();
-    let event =
-        json!({"type": "typing", "conversationId": id, "userId": user, "isTyping": is_typing});
+    let event = json!({"type": PushEvent::Typing.name(), "conversationId": id, "userId": user, "isTyping": is_typing});
     deps.pusher
         .fan_out(&deps.store, &others, &event, None)
         .await;
@@ -61,20 +89,25 @@ pub async fn typing(deps: &HttpDeps, id: &ConversationId, user: &UserId, is_typi
 
 /// `member.added` or `member.removed` with the users concerned, to `recipients`.
 pub async fn members_changed(
-    deps: &HttpDeps,
-    kind: &str,
+    deps: &RouteDeps,
+    kind: PushEvent,
     id: &ConversationId,
     users: &[UserId],
     recipients: &[UserId],
 ) {
-    let event = json!({"type": kind, "conversationId": id, "userIds": users});
+    let event = json!({"type": kind.name(), "conversationId": id, "userIds": users});
     deps.pusher
         .fan_out(&deps.store, recipients, &event, None)
         .await;
 }
 
 /// `conversation.created` or `conversation.updated` to each recipient, with their own `me`.
-pub async fn conversation(deps: &HttpDeps, kind: &str, id: &ConversationId, recipients: &[UserId]) {
+pub async fn conversation(
+    deps: &RouteDeps,
+    kind: PushEvent,
+    id: &ConversationId,
+    recipients: &[UserId],
+) {
     let views = match views_for(deps, id, recipients).await {
         Ok(views) => views,
         Err(error) => {
@@ -83,7 +116,7 @@ pub async fn conversation(deps: &HttpDeps, kind: &str, id: &ConversationId, reci
         }
     };
     for (recipient, view) in views {
-        let event: Value = json!({"type": kind, "conversationId": id, "conversation": view});
+        let event: Value = json!({"type": kind.name(), "conversationId": id, "conversation": view});
         deps.pusher
             .fan_out(&deps.store, std::slice::from_ref(&recipient), &event, None)
             .await;

@@ -6,18 +6,16 @@ use std::collections::{HashMap, HashSet};
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Conversation, InboxItem, Kind, LIST_MEMBERS, Member, MemberItem, MetaItem};
+use super::model::{Conversation, InboxItem, LIST_MEMBERS, Member, MemberItem, MetaItem};
 use crate::adapters::cache::{
     self, CONVERSATION_TTL_SECONDS, LIST_PAGE_TTL_SECONDS, PROFILE_TTL_SECONDS,
 };
 use crate::adapters::store::keys::{self, attr, index};
-use crate::adapters::store::{
-    CancellationCode, Consistency, DynamoStore, Expr, Key, Query, StartKey, StoreError, Write,
-};
+use crate::adapters::store::{Consistency, DynamoStore, Expr, Key, Query, StartKey};
 use crate::domain::error::ApiError;
-use crate::domain::{ConversationId, DisplayName, Limit, Title, UserId};
+use crate::domain::{ConversationId, DisplayName, Limit, UserId};
 use crate::platform::time::Timestamp;
-use crate::services::deps::HttpDeps;
+use crate::services::deps::RouteDeps;
 use crate::services::profiles::Profile;
 
 /// The caller's access to a conversation: its `META`, their membership, their inbox entry.
@@ -91,7 +89,7 @@ pub async fn member_items(
 
 /// Display names for these users: from the profile cache, the misses from one batch (then cached).
 async fn display_names(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     users: impl Iterator<Item = &UserId>,
 ) -> Result<HashMap<UserId, DisplayName>, ApiError> {
     let users: Vec<&UserId> = users.collect::<HashSet<_>>().into_iter().collect();
@@ -137,7 +135,7 @@ impl CachedMembers {
 
 /// Every member: from the cache when it was filled at this version of `META` (every member
 /// change moves `updatedAt`), else from the table, then cached.
-async fn all_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+async fn all_members(deps: &RouteDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
     let key = cache::members_key(&meta.id);
     if let Some(members) = deps
         .cache
@@ -158,7 +156,7 @@ async fn all_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>
 }
 
 /// The first members for a list entry: from a fresh cache entry, else the first 10 from the table.
-async fn preview_members(deps: &HttpDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
+async fn preview_members(deps: &RouteDeps, meta: &MetaItem) -> Result<Vec<MemberItem>, ApiError> {
     let key = cache::members_key(&meta.id);
     if let Some(mut members) = deps
         .cache
@@ -190,7 +188,7 @@ fn as_members(items: Vec<MemberItem>, names: &HashMap<UserId, DisplayName>) -> V
 
 /// One conversation as the caller sees it, with every member.
 pub async fn load_member_view(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
 ) -> Result<Conversation, ApiError> {
@@ -208,7 +206,7 @@ pub async fn load_member_view(
 
 /// `GET /conversations/{id}`.
 pub async fn get(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
 ) -> Result<Conversation, ApiError> {
@@ -271,7 +269,7 @@ pub struct ConversationPage {
 /// consistent batches; the first 10 members of each, with their names. `q` filters after reading,
 /// so a page may hold fewer than `limit` items while `nextCursor` is set.
 pub async fn list(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     params: &ListParams,
 ) -> Result<ConversationPage, ApiError> {
@@ -345,7 +343,7 @@ async fn inbox_page(
 }
 
 async fn render_page(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     params: &ListParams,
     scope: &str,
@@ -396,131 +394,11 @@ async fn render_page(
     Ok(ConversationPage { items, next_cursor })
 }
 
-/// `PATCH /conversations/{id}` body.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TitleChange {
-    pub title: Title,
-}
-
-/// `PATCH /conversations/{id}`: any member of a group renames it; direct and self have no title.
-pub async fn set_title(
-    deps: &HttpDeps,
-    user: &UserId,
-    id: &ConversationId,
-    change: &TitleChange,
-) -> Result<Conversation, ApiError> {
-    let store = &deps.store;
-    let Access { meta, .. } = access(store, user, id).await?;
-    if meta.kind != Kind::Group {
-        return Err(ApiError::Conflict("only a group has a title"));
-    }
-    match store
-        .transact(title_writes(id, user, change, store.now()))
-        .await
-    {
-        Ok(()) => {}
-        // The group is gone, or I was removed since I read it: nothing of mine lands.
-        Err(StoreError::TransactionCanceled { reasons })
-            if reasons.contains(&CancellationCode::ConditionalCheckFailed) =>
-        {
-            return Err(ApiError::NotFound);
-        }
-        Err(error) => return Err(error.into()),
-    }
-    let members = crate::services::conversations::notify::members_of(deps, id).await;
-    crate::services::conversations::notify::conversation(
-        deps,
-        "conversation.updated",
-        id,
-        &members,
-    )
-    .await;
-    load_member_view(deps, user, id).await
-}
-
-/// The writes of a rename by `user`: the title, while the group exists and `user` is still a
-/// member (a member being removed must not land one last change).
-fn title_writes(
-    id: &ConversationId,
-    user: &UserId,
-    change: &TitleChange,
-    now: Timestamp,
-) -> Vec<Write> {
-    vec![
-        Write::Update {
-            key: keys::conversation_meta(id),
-            update: Expr::new("SET title = :title, updatedAt = :now")
-                .when("attribute_exists(PK)")
-                .string(":title", change.title.as_str())
-                .string(":now", now.to_string()),
-        },
-        Write::Check {
-            key: keys::membership(id, user),
-            condition: Expr::item_present(),
-        },
-    ]
-}
-
-/// `PATCH /conversations/{id}/settings` body: my settings, each optional, never null.
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SettingsChanges {
-    #[serde(default, deserialize_with = "crate::domain::input::not_null")]
-    pub muted: Option<bool>,
-    #[serde(default, deserialize_with = "crate::domain::input::not_null")]
-    pub archived: Option<bool>,
-}
-
-/// `PATCH /conversations/{id}/settings`: `muted` lives on my membership, `archived` on my inbox
-/// entry; both change in one transaction, and only while I am a member.
-pub async fn update_settings(
-    deps: &HttpDeps,
-    user: &UserId,
-    id: &ConversationId,
-    changes: &SettingsChanges,
-) -> Result<Conversation, ApiError> {
-    let store = &deps.store;
-    access(store, user, id).await?;
-    let mut writes = Vec::new();
-    if let Some(muted) = changes.muted {
-        writes.push(Write::Update {
-            key: keys::membership(id, user),
-            update: Expr::new("SET muted = :muted")
-                .when("attribute_exists(PK)")
-                .boolean(":muted", muted),
-        });
-    }
-    if let Some(archived) = changes.archived {
-        writes.push(Write::Update {
-            key: keys::inbox_entry(user, id),
-            update: Expr::new("SET archived = :archived")
-                .when("attribute_exists(PK)")
-                .boolean(":archived", archived),
-        });
-    }
-    if !writes.is_empty() {
-        match store.transact(writes).await {
-            Ok(()) => {}
-            // I left between the check and the write.
-            Err(e) if e.cancellation_reasons().is_some() && !e.is_unavailable() => {
-                return Err(ApiError::NotFound);
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    if changes.archived.is_some() {
-        // Archiving moves the conversation between my lists.
-        deps.cache.bump_generations([user]).await;
-    }
-    load_member_view(deps, user, id).await
-}
-
 /// The conversation as each of `recipients` sees it (their own `me`, at most 10 members), for the
 /// `conversation.*` events: one read of the member list (or the cache), one of names, one of the
 /// recipients' inbox entries.
 pub(crate) async fn views_for(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     id: &ConversationId,
     recipients: &[UserId],
 ) -> Result<Vec<(UserId, Conversation)>, ApiError> {
@@ -575,21 +453,6 @@ mod tests {
     }
 
     /// A rename lands only while its author is a member (and the group exists).
-    #[test]
-    fn a_rename_is_conditioned_on_the_authors_membership() {
-        let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
-        let ada: UserId = "ada".parse().unwrap();
-        let change = TitleChange {
-            title: "Trip".parse().unwrap(),
-        };
-        let writes = title_writes(&id, &ada, &change, Timestamp::from_unix_millis(0));
-        assert!(matches!(
-            &writes[..],
-            [Write::Update { .. }, Write::Check { key, condition }]
-                if *key == keys::membership(&id, &ada) && condition.expression == "attribute_exists(PK)"
-        ));
-    }
-
     #[test]
     fn q_is_at_most_100_characters_as_sent() {
         let within = parse(&[("q", &format!("  {}  ", "É".repeat(96)))]);

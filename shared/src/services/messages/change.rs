@@ -14,8 +14,9 @@ use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Emoji, Limit, MessageBody, UserId};
 use crate::platform::time::Timestamp;
 use crate::services::conversations::model::MetaItem;
+use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::conversations::{access, access_with};
-use crate::services::deps::HttpDeps;
+use crate::services::deps::RouteDeps;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -45,7 +46,7 @@ impl Change {
 
 /// Reads `META`, my membership and the message consistently; 404 for a non-member or no message.
 async fn read(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -56,7 +57,7 @@ async fn read(
 
 /// Applies `rule` to the message with optimistic retries; the message as it is afterwards.
 async fn change_message<F>(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -91,12 +92,12 @@ where
     if changed {
         // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
         let kind = if message.deleted {
-            "message.deleted"
+            PushEvent::MessageDeleted
         } else {
-            "message.updated"
+            PushEvent::MessageUpdated
         };
-        let members = crate::services::conversations::notify::members_of(deps, id).await;
-        crate::services::conversations::notify::message(deps, kind, &message, &members, None).await;
+        let members = notify::members_of(deps, id).await;
+        notify::message(deps, kind, &message, &members, None).await;
     }
     Ok(message)
 }
@@ -189,7 +190,7 @@ fn not_unsent(item: &MessageItem) -> Result<(), ApiError> {
 
 /// `PATCH …/messages/{seq}`: the sender edits the body; the same body again changes nothing.
 pub async fn edit(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -213,7 +214,7 @@ pub async fn edit(
 /// `DELETE …/messages/{seq}`: the sender unsends; the message becomes a tombstone that keeps its
 /// `seq` (empty body, no reactions). Unsending again changes nothing.
 pub async fn unsend(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -235,7 +236,7 @@ pub async fn unsend(
 
 /// `PUT …/reactions/{emoji}`: my one reaction becomes this emoji (replacing another).
 pub async fn react(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -265,7 +266,7 @@ pub async fn react(
 
 /// `DELETE …/reactions/{emoji}`: removes my reaction if it is this emoji.
 pub async fn unreact(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
@@ -322,7 +323,7 @@ pub struct ChangesPage {
 /// `sinceRev`, in ascending `rev`, from the `ByRev` index. The message holding the conversation's
 /// newest `rev` is always among them, so "more" is known exactly: the page ends below that `rev`.
 pub async fn changes(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     since: u64,

@@ -6,7 +6,7 @@ use crate::adapters::store::{Consistency, Expr, Query};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Limit, UserId};
 use crate::services::conversations::access;
-use crate::services::deps::HttpDeps;
+use crate::services::deps::RouteDeps;
 use serde::Serialize;
 
 /// Which page: the newest (default), the one before a `seq`, or the one after it.
@@ -51,7 +51,7 @@ pub struct HistoryPage {
 
 /// Reads a page. `seq`s have no gaps, so whether more lie beyond is arithmetic, not a guess.
 pub async fn history(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     params: HistoryParams,

@@ -7,9 +7,11 @@
 
 mod change;
 mod history;
-pub use crate::services::model::message as model;
 mod read;
 mod send;
+
+/// The items and views, shared with the other services (`services::model`).
+pub use crate::services::model::message as model;
 
 pub use change::{ChangesPage, EditMessage, changes, edit, react, unreact, unsend};
 pub use history::{HistoryPage, HistoryParams, history};

@@ -8,7 +8,7 @@ use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId};
 use crate::services::conversations::access;
 use crate::services::conversations::model::MemberItem;
-use crate::services::deps::HttpDeps;
+use crate::services::deps::RouteDeps;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -26,7 +26,7 @@ pub struct ReadState {
 /// Moves my read position to `seq` if that is forward; a `seq` above `lastSeq` is 400. The
 /// answer is my position afterwards (which a concurrent read may have moved further).
 pub async fn mark_read(
-    deps: &HttpDeps,
+    deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     request: &MarkRead,

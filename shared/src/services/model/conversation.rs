@@ -254,3 +254,28 @@ impl Conversation {
             || meta.member_names.values().any(|n| n.contains(q))
     }
 }
+
+#[cfg(test)]
+impl MetaItem {
+    /// A conversation's `META` at seq 7, rev 12, with three members, for the plans' unit tests.
+    pub(crate) fn for_test(id: &ConversationId, kind: Kind) -> Self {
+        let key = keys::conversation_meta(id);
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        Self {
+            pk: key.pk,
+            sk: key.sk,
+            id: id.clone(),
+            kind,
+            title: None,
+            created_by: "ada".parse().unwrap_or_else(|_| unreachable!()),
+            created_at: at,
+            updated_at: at,
+            last_activity_at: at,
+            last_seq: 7,
+            rev: 12,
+            last_message: None,
+            member_count: 3,
+            member_names: BTreeMap::new(),
+        }
+    }
+}
