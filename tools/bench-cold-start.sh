@@ -8,6 +8,8 @@
 #   tools/bench-cold-start.sh                      build, then 10 starts of each, 5 warm invokes
 #   BENCH_NO_BUILD=1 tools/bench-cold-start.sh     use the bootstraps already built
 #   BENCH_STARTS=20 BENCH_WARM=10 tools/bench-cold-start.sh
+#   BENCH_ONLY=ws-authorizer,ws-ping tools/bench-cold-start.sh   those functions (and the floor)
+#                                                  only, printed, not written to docs/benchmarks
 #
 # Every start of http-create-conversation asks for the same direct conversation as the same
 # user: with the default creation limit (20 an hour) all but the first round would time the 429
@@ -73,8 +75,13 @@ GATEWAY_PORT=$port AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI=http://127.0.0.1:$po
   --env RATE_LIMIT_CREATE_CONVERSATION=100000/3600 \
   --variant "TLS_ROOTS=system:TLS_ROOTS=system" --tls \
   --variant "Redis without IAM:REDIS_URL=$REDIS_URL,-REDIS_IAM_USER,-REDIS_IAM_CACHE" \
-  >target/bench/cold-start/table.md || status=$?
+  ${BENCH_ONLY:+--only "$BENCH_ONLY"} >target/bench/cold-start/table.md || status=$?
 [ "$status" -le 1 ] || die "the benchmark failed (exit $status)"
+if [ -n "${BENCH_ONLY:-}" ]; then
+  # A look at a few functions: not the results of record.
+  cat target/bench/cold-start/table.md
+  exit "$status"
+fi
 {
   echo "Command: \`tools/bench-cold-start.sh\` (BENCH_STARTS=$starts, BENCH_WARM=$warm)"
   echo

@@ -1,7 +1,8 @@
 //! The cold-start benchmark (`local-invoke cold-start`, run by `tools/bench-cold-start.sh`):
 //! every function's release bootstrap, and a hello-world Rust Lambda built with the same profile
 //! as the floor, started again and again under the Runtime Interface Emulator. Starts are
-//! interleaved (one start of each bootstrap per round) so that drift in the machine hits them all
+//! interleaved (one start of each bootstrap per round, in an order shuffled per round) so that
+//! drift in the machine, and a busy emulator after a heavy start, hit them all
 //! alike, and each is compared with the floor as a ratio of medians.
 //!
 //! Per start: init (the emulator's `INIT REPORT`: from exec until the runtime asks for its first
@@ -93,6 +94,24 @@ impl Variant {
         );
         env
     }
+}
+
+/// The order of the starts of round `round`: a permutation of `0..count`, another each round
+/// (Fisher-Yates on a xorshift seeded by the round, so that a run repeats). A start right after
+/// one whose first invoke left the emulators busy (`stream-publisher`'s puts to kinesis-mock) is
+/// slower; in a fixed order the same function would always pay for it.
+fn round_order(count: usize, round: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..count).collect();
+    let mut state =
+        0x9E37_79B9_7F4A_7C15_u64 ^ (round as u64 + 1).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    for i in (1..count).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = (state % (i as u64 + 1)) as usize;
+        order.swap(i, j);
+    }
+    order
 }
 
 /// One bootstrap under test: a function of the template, or the floor.
@@ -250,7 +269,8 @@ pub async fn run(
         });
     }
     for round in 0..o.starts {
-        for subject in &mut subjects {
+        for index in round_order(subjects.len(), round) {
+            let subject = &mut subjects[index];
             let sample = start_once(o, subject, round, &subject.env).await?;
             subject.samples.push(sample);
             for i in 0..subject.variant_samples.len() {
@@ -359,6 +379,24 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_round_starts_each_subject_once_in_another_order() {
+        let orders: Vec<Vec<usize>> = (0..10).map(|round| round_order(31, round)).collect();
+        for order in &orders {
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            assert_eq!(sorted, (0..31).collect::<Vec<_>>());
+        }
+        // Who comes right before subject 24 varies from round to round.
+        let before = |order: &Vec<usize>| {
+            let at = order.iter().position(|&s| s == 24).unwrap();
+            at.checked_sub(1).map(|i| order[i])
+        };
+        let predecessors: std::collections::BTreeSet<_> = orders.iter().map(before).collect();
+        assert!(predecessors.len() >= 5, "{predecessors:?}");
+        assert_eq!(round_order(31, 3), round_order(31, 3), "a run repeats");
+    }
 
     #[test]
     fn the_emulator_log_gives_init_and_invoke_durations() {

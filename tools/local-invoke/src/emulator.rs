@@ -27,6 +27,12 @@ impl Invocation {
     }
 }
 
+/// Why an emulator is not ready.
+enum Ready {
+    Exited,
+    TimedOut,
+}
+
 #[derive(Debug)]
 pub struct Emulator {
     child: Child,
@@ -35,10 +41,13 @@ pub struct Emulator {
     http: reqwest::Client,
 }
 
-/// A loopback port that was free a moment ago.
-fn free_port() -> Result<u16, InvokeError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok(listener.local_addr()?.port())
+/// Two loopback ports that were free a moment ago, and not the same one: both are held while the
+/// second is picked (picked one after the other, the second could be the first again, and the
+/// emulator would then fail to listen on its second address).
+fn free_ports() -> Result<(u16, u16), InvokeError> {
+    let first = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let second = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
 }
 
 impl Emulator {
@@ -56,37 +65,63 @@ impl Emulator {
         if !bootstrap.is_file() {
             return Err(InvokeError::NoBootstrap(bootstrap.to_owned()));
         }
-        let invoke_port = free_port()?;
-        let runtime_port = free_port()?;
-        let log = std::fs::File::create(log_path)?;
-        let child = Command::new(emulator)
-            .arg("--runtime-interface-emulator-address")
-            .arg(format!("127.0.0.1:{invoke_port}"))
-            .arg("--runtime-api-address")
-            .arg(format!("127.0.0.1:{runtime_port}"))
-            .arg(bootstrap)
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .env("TZ", ":UTC")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
-        let emulator = Self {
-            child,
-            invoke_url: format!(
-                "http://127.0.0.1:{invoke_port}/2015-03-31/functions/function/invocations"
-            ),
-            log_path: log_path.to_owned(),
-            http: reqwest::Client::new(),
-        };
-        emulator.wait_ready(invoke_port, 10).await?;
-        Ok(emulator)
+        Self::start_on(emulator, bootstrap, env, log_path, free_ports).await
     }
 
-    async fn wait_ready(&self, port: u16, seconds: u64) -> Result<(), InvokeError> {
+    /// [`Self::start`] on the ports `ports` picks. A port picked free can be taken before the
+    /// emulator listens on it (by an outgoing connection's ephemeral port): the emulator then
+    /// exits at once, and another pair is tried, three times at most.
+    async fn start_on(
+        emulator: &Path,
+        bootstrap: &Path,
+        env: &[(String, String)],
+        log_path: &Path,
+        mut ports: impl FnMut() -> Result<(u16, u16), InvokeError>,
+    ) -> Result<Self, InvokeError> {
+        for _ in 0..3 {
+            let (invoke_port, runtime_port) = ports()?;
+            let log = std::fs::File::create(log_path)?;
+            let child = Command::new(emulator)
+                .arg("--runtime-interface-emulator-address")
+                .arg(format!("127.0.0.1:{invoke_port}"))
+                .arg("--runtime-api-address")
+                .arg(format!("127.0.0.1:{runtime_port}"))
+                .arg(bootstrap)
+                .env_clear()
+                .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+                .env("TZ", ":UTC")
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .kill_on_drop(true)
+                .spawn()?;
+            let mut emulator = Self {
+                child,
+                invoke_url: format!(
+                    "http://127.0.0.1:{invoke_port}/2015-03-31/functions/function/invocations"
+                ),
+                log_path: log_path.to_owned(),
+                http: reqwest::Client::new(),
+            };
+            match emulator.wait_ready(invoke_port, 10).await {
+                Ok(()) => return Ok(emulator),
+                Err(Ready::Exited) => {
+                    let printed = std::fs::read_to_string(log_path).unwrap_or_default();
+                    if !printed.contains("address already in use") {
+                        let start = printed.len().saturating_sub(1_000);
+                        let tail = printed.get(start..).unwrap_or(&printed);
+                        return Err(InvokeError::Exited(tail.to_owned()));
+                    }
+                }
+                Err(Ready::TimedOut) => return Err(InvokeError::NotReady(10)),
+            }
+        }
+        Err(InvokeError::NotReady(10))
+    }
+
+    /// Waits until the invoke endpoint accepts connections, or the emulator exits.
+    async fn wait_ready(&mut self, port: u16, seconds: u64) -> Result<(), Ready> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(seconds);
         while tokio::time::Instant::now() < deadline {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -95,9 +130,12 @@ impl Emulator {
             {
                 return Ok(());
             }
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return Err(Ready::Exited);
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(InvokeError::NotReady(seconds))
+        Err(Ready::TimedOut)
     }
 
     /// The bootstrap's process id, once the emulator has started it (at the first invoke).
@@ -130,5 +168,40 @@ impl Emulator {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
         Ok(tokio::fs::read_to_string(&self.log_path).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The emulator of `tools/.venv` (tools/install.sh) with a bootstrap it never runs: it starts
+    /// one only at the first invoke.
+    #[tokio::test]
+    async fn a_taken_port_is_tried_again_with_another() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let taken_port = taken.local_addr().unwrap().port();
+        let log = std::env::temp_dir().join(format!("emulator-port-{}.log", std::process::id()));
+        let mut picks = 0;
+        let emulator = Emulator::start_on(
+            &crate::emulator_path().unwrap(),
+            Path::new("/bin/true"),
+            &[],
+            &log,
+            || {
+                picks += 1;
+                let (invoke, runtime) = free_ports()?;
+                Ok(if picks == 1 {
+                    (invoke, taken_port)
+                } else {
+                    (invoke, runtime)
+                })
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(picks, 2, "the first pair's runtime port was taken");
+        let _ = emulator.stop().await;
+        let _ = std::fs::remove_file(&log);
     }
 }

@@ -34,6 +34,8 @@ pub enum InvokeError {
     Io(#[from] std::io::Error),
     #[error("invoke: {0}")]
     Http(#[from] reqwest::Error),
+    #[error("the emulator exited before it was ready: {0}")]
+    Exited(String),
     #[error("the emulator did not start within {0} s")]
     NotReady(u64),
     #[error("{0}")]
