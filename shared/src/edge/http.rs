@@ -169,38 +169,48 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde-value's tree: its errors are serde's data (which field, what was expected), not a
     // message to parse, and they never hold the offending value.
     let tree = serde_value::to_value(value).map_err(ApiError::internal)?;
-    serde_path_to_error::deserialize(tree).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::Validation(shape_error(&path, e.inner()))
-    })
+    serde_path_to_error::deserialize(tree)
+        .map_err(|e| ApiError::Validation(shape_error(e.path(), e.inner())))
 }
 
-/// A path as the answer and the logs may show it: each segment that is not a plain name
-/// (`[A-Za-z0-9_]`, at most 64) or an index is `?`. An unknown key is the client's text: echoed
-/// raw, a newline or an escape sequence forged log lines, and a 60 KB key doubled the answer.
-fn safe_path(path: &str) -> String {
-    let plain = |segment: &str| {
-        let name = segment.split('[').next().unwrap_or_default();
-        let indexes = &segment[name.len()..];
-        (1..=64).contains(&name.len())
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-            && indexes
-                .bytes()
-                .all(|b| b.is_ascii_digit() || b == b'[' || b == b']')
-    };
-    if path == "." {
-        // serde_path_to_error's name for the root; any other empty segment is a key "".
-        return path.to_owned();
+/// A key as the answer and the logs may show it: a plain name (`[A-Za-z0-9_]`, 1 to 64), else
+/// `?`. A key is the client's text: echoed raw, a newline or an escape sequence forged log lines,
+/// a 60 KB key doubled the answer, and a `.` in it would pass for a path.
+fn safe_key(key: &str) -> &str {
+    let plain = (1..=64).contains(&key.len())
+        && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain { key } else { "?" }
+}
+
+/// The path to a shape error, from serde_path_to_error's segments (not its text, where a key
+/// holding `.` or `[` would read as a path): keys made safe ([`safe_key`]), `[n]` for an index,
+/// `.` for the root.
+fn safe_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(safe_key(key));
+            }
+            Segment::Unknown => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push('?');
+            }
+        }
     }
-    path.split('.')
-        .map(|segment| if plain(segment) { segment } else { "?" })
-        .collect::<Vec<_>>()
-        .join(".")
+    if out.is_empty() { ".".to_owned() } else { out }
 }
 
 /// Names the field of a shape error: the path where it happened or, for an unknown or missing
-/// field, the field serde names (made safe: [`safe_path`]), and says what was expected.
-fn shape_error(path: &str, error: &DeserializerError) -> ValidationError {
+/// field, the field serde names (made safe: [`safe_key`]), and says what was expected.
+fn shape_error(path: &serde_path_to_error::Path, error: &DeserializerError) -> ValidationError {
     let path = &safe_path(path);
     // The path already ends at an unknown field; a missing one is named only by the error.
     let (named, message) = match error {
@@ -219,7 +229,7 @@ fn shape_error(path: &str, error: &DeserializerError) -> ValidationError {
         DeserializerError::DuplicateField(name) => (None, format!("duplicate field `{name}`")),
         DeserializerError::Custom(message) => (None, message.clone()),
     };
-    let named = named.map(safe_path);
+    let named = named.map(|name| safe_key(name).to_owned());
     let field = match (path.as_str(), named) {
         (".", Some(name)) => name,
         (p, Some(name)) if matches!(error, DeserializerError::MissingField(_)) => {
@@ -410,10 +420,12 @@ mod tests {
                 "{key:.20}"
             );
         }
-        assert_eq!(safe_path("participantIds[3]"), "participantIds[3]");
-        assert_eq!(safe_path("a.b\nc.d"), "a.?.d");
-        assert_eq!(safe_path(""), "?", "an empty key");
-        assert_eq!(safe_path("."), ".", "the root");
+        // A key that looks like a path is one key, not a path.
+        let (_, field) = refusal(r#"{"title": "ok", "p.articipantIds": "x"}"#);
+        assert_eq!(field.as_deref(), Some("?"));
+        assert_eq!(safe_key("participantIds"), "participantIds");
+        assert_eq!(safe_key(""), "?", "an empty key");
+        assert_eq!(safe_key("a[3]"), "?");
     }
 
     #[test]

@@ -41,13 +41,46 @@ pub struct Emulator {
     http: reqwest::Client,
 }
 
-/// Two loopback ports that were free a moment ago, and not the same one: both are held while the
-/// second is picked (picked one after the other, the second could be the first again, and the
-/// emulator would then fail to listen on its second address).
+/// The lowest port the kernel hands out for outgoing connections (Linux's
+/// `ip_local_port_range`; 32768 when it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768)
+}
+
+/// Two loopback ports that were free a moment ago, different, and below the range the kernel
+/// gives outgoing connections: a port picked with `bind(0)` comes from that range, and an outgoing
+/// connection (the gateway's, a bootstrap's) could take it before the emulator listens on it.
+/// Both are held while the second is picked.
 fn free_ports() -> Result<(u16, u16), InvokeError> {
-    let first = std::net::TcpListener::bind("127.0.0.1:0")?;
-    let second = std::net::TcpListener::bind("127.0.0.1:0")?;
-    Ok((first.local_addr()?.port(), second.local_addr()?.port()))
+    let high = ephemeral_low().max(12_000);
+    let low = high - 10_000;
+    let mut seed = u64::from(std::process::id())
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0)
+        | 1;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        low + (seed % u64::from(high - low)) as u16
+    };
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", next())) {
+            held.push(listener);
+            if let [first, second] = held.as_slice() {
+                return Ok((first.local_addr()?.port(), second.local_addr()?.port()));
+            }
+        }
+    }
+    Err(InvokeError::Io(std::io::Error::other(
+        "no free loopback port below the ephemeral range",
+    )))
 }
 
 impl Emulator {
@@ -65,21 +98,10 @@ impl Emulator {
         if !bootstrap.is_file() {
             return Err(InvokeError::NoBootstrap(bootstrap.to_owned()));
         }
-        Self::start_on(emulator, bootstrap, env, log_path, free_ports).await
-    }
-
-    /// [`Self::start`] on the ports `ports` picks. A port picked free can be taken before the
-    /// emulator listens on it (by an outgoing connection's ephemeral port): the emulator then
-    /// exits at once, and another pair is tried, three times at most.
-    async fn start_on(
-        emulator: &Path,
-        bootstrap: &Path,
-        env: &[(String, String)],
-        log_path: &Path,
-        mut ports: impl FnMut() -> Result<(u16, u16), InvokeError>,
-    ) -> Result<Self, InvokeError> {
+        // Should a port still be taken before the emulator listens on it, the emulator exits at
+        // once, and another pair is tried, three times at most.
         for _ in 0..3 {
-            let (invoke_port, runtime_port) = ports()?;
+            let (invoke_port, runtime_port) = free_ports()?;
             let log = std::fs::File::create(log_path)?;
             let child = Command::new(emulator)
                 .arg("--runtime-interface-emulator-address")
@@ -175,33 +197,13 @@ impl Emulator {
 mod tests {
     use super::*;
 
-    /// The emulator of `tools/.venv` (tools/install.sh) with a bootstrap it never runs: it starts
-    /// one only at the first invoke.
-    #[tokio::test]
-    async fn a_taken_port_is_tried_again_with_another() {
-        let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let taken_port = taken.local_addr().unwrap().port();
-        let log = std::env::temp_dir().join(format!("emulator-port-{}.log", std::process::id()));
-        let mut picks = 0;
-        let emulator = Emulator::start_on(
-            &crate::emulator_path().unwrap(),
-            Path::new("/bin/true"),
-            &[],
-            &log,
-            || {
-                picks += 1;
-                let (invoke, runtime) = free_ports()?;
-                Ok(if picks == 1 {
-                    (invoke, taken_port)
-                } else {
-                    (invoke, runtime)
-                })
-            },
-        )
-        .await
-        .unwrap();
-        assert_eq!(picks, 2, "the first pair's runtime port was taken");
-        let _ = emulator.stop().await;
-        let _ = std::fs::remove_file(&log);
+    #[test]
+    fn the_two_ports_differ_and_are_never_ones_the_kernel_gives_outgoing_connections() {
+        let low = ephemeral_low();
+        for _ in 0..50 {
+            let (a, b) = free_ports().unwrap();
+            assert_ne!(a, b);
+            assert!(a < low && b < low, "{a}, {b} (ephemeral from {low})");
+        }
     }
 }
