@@ -48,8 +48,11 @@ impl MemberTarget {
     }
 }
 
-fn version_guard(meta: &MetaItem) -> Expr {
-    Expr::default().number(":seenCount", meta.member_count)
+/// `update`, on condition that `memberCount` is still what was read in `meta`.
+fn version_guard(update: Expr, meta: &MetaItem) -> Expr {
+    update
+        .when("memberCount = :seenCount")
+        .number(":seenCount", meta.member_count)
 }
 
 /// `POST /conversations/{id}/members`: any member of a group adds people with a profile. Those
@@ -191,9 +194,7 @@ fn plan_add(
         .map(String::from)
         .into_iter()
         .chain((0..chunk.len()).map(|i| format!("#names.#u{i} = :n{i}")));
-    let mut update = Expr::set(sets)
-        .when("memberCount = :seenCount")
-        .number(":seenCount", meta.member_count)
+    let mut update = version_guard(Expr::set(sets), meta)
         .number(":added", chunk.len())
         .string(":now", now.to_string())
         .name("#names", "memberNames");
@@ -255,11 +256,10 @@ pub async fn remove_member(
         };
         let now = store.now();
         let last_one_out = meta.member_count <= 1;
-        let mut update = version_guard(&meta)
+        let mut update = version_guard(Expr::default(), &meta)
             .name("#names", "memberNames")
             .number(":one", 1)
-            .string(":now", now.to_string())
-            .when("memberCount = :seenCount");
+            .string(":now", now.to_string());
         // The last member out removes the whole map rather than leave it empty (an empty map in
         // DynamoDB Local's stream cannot be parsed; see `MetaItem::member_names`).
         update.expression = if last_one_out {
