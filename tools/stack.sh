@@ -16,6 +16,8 @@
 #   CHAT_REDIS_PORT=6390               redis-server
 #   TABLE_NAME=chat-local              the table, created as template.yaml defines ChatTable
 #   EVENT_STREAM_NAME=chat-events-local  the Kinesis stream, as template.yaml defines EventStream
+#   CHAT_STACK_PREBUILT=0              1: create them with target/$CARGO_PROFILE/local-stack as
+#                                      built, not `cargo run` (tools/bench-hot.sh BENCH_NO_BUILD=1)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -116,8 +118,13 @@ setup_resources() {
   (
     eval "$(print_env)"
     cd "$root"
-    cargo run --quiet --profile "${CARGO_PROFILE:-ci}" -p local-stack -- \
-      setup --table "$table" --stream "$stream" --template "$root/template.yaml"
+    local built=$root/target/${CARGO_PROFILE:-ci}/local-stack
+    if [ "${CHAT_STACK_PREBUILT:-0}" = 1 ] && [ -x "$built" ]; then
+      "$built" setup --table "$table" --stream "$stream" --template "$root/template.yaml"
+    else
+      cargo run --quiet --profile "${CARGO_PROFILE:-ci}" -p local-stack -- \
+        setup --table "$table" --stream "$stream" --template "$root/template.yaml"
+    fi
   ) >&2
 }
 

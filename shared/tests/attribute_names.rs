@@ -114,7 +114,7 @@ fn literals(code: &str) -> Vec<String> {
     out
 }
 
-const WORDS: [&str; 15] = [
+const WORDS: [&str; 17] = [
     "SET",
     "ADD",
     "REMOVE",
@@ -126,8 +126,10 @@ const WORDS: [&str; 15] = [
     "IN",
     "attribute_exists",
     "attribute_not_exists",
+    "attribute_type",
     "begins_with",
     "if_not_exists",
+    "list_append",
     "size",
     "PK",
 ];

@@ -162,10 +162,11 @@ async fn every_route_stays_within_its_dynamodb_budget() {
         Some(json!({"userIds": [cy]})),
     )
     .await;
-    // A send: one read and one transaction, then the members query and one move per member (3).
+    // A send: one read, the counter, one transaction, `lastMessage` and my read position; then the
+    // members query and one move per member (3), and the push (3).
     b.call(
         "POST /conversations/{id}/messages",
-        3 + 3 + 3,
+        5 + 1 + 3 + 3,
         Method::POST,
         &format!("{c}/messages"),
         me,
@@ -174,7 +175,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "POST /conversations/{id}/messages (retry)",
-        2 + 1 + 3,
+        2 + 2 + 1 + 3,
         Method::POST,
         &format!("{c}/messages"),
         me,
@@ -201,7 +202,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "PATCH /conversations/{id}/messages/{seq}",
-        2 + 1 + 3,
+        5 + 1 + 3,
         Method::PATCH,
         &format!("{c}/messages/1"),
         me,
@@ -210,7 +211,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "PUT …/reactions/{emoji}",
-        2 + 1 + 3,
+        5 + 1 + 3,
         Method::PUT,
         &format!("{c}/messages/1/reactions/%F0%9F%91%8D"),
         bob,
@@ -219,7 +220,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "DELETE …/reactions/{emoji}",
-        2 + 1 + 3,
+        5 + 1 + 3,
         Method::DELETE,
         &format!("{c}/messages/1/reactions/%F0%9F%91%8D"),
         bob,
@@ -228,7 +229,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "DELETE /conversations/{id}/messages/{seq}",
-        2 + 1 + 3,
+        5 + 1 + 3,
         Method::DELETE,
         &format!("{c}/messages/1"),
         me,
@@ -237,7 +238,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "GET /conversations/{id}/changes",
-        2,
+        4,
         Method::GET,
         &format!("{c}/changes?sinceRev=0"),
         cy,
@@ -273,7 +274,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     )
     .await;
 
-    // The send path itself: exactly one consistent read and one transaction.
+    // The send path itself: exactly one consistent read, the counter and one transaction.
     b.log.take();
     let (status, _) = b
         .api
@@ -287,12 +288,12 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     assert_eq!(status, 201);
     let calls = b.log.take().operations();
     assert_eq!(
-        &calls[..2],
-        ["BatchGetItem", "TransactWriteItems"],
+        &calls[..3],
+        ["BatchGetItem", "UpdateItem", "TransactWriteItems"],
         "{calls:?}"
     );
     assert!(
-        calls[2..]
+        calls[3..]
             .iter()
             .all(|c| *c == "Query" || *c == "UpdateItem"),
         "{calls:?}"

@@ -828,8 +828,9 @@ async fn every_route_priced_against_the_least_it_could_cost() {
         .find(|r| r.0 == "POST /conversations/{id}/messages")
         .unwrap()
         .2;
-    // The message, META, the idempotency key, the sender's read position and three inbox moves.
-    assert_eq!(send.stream_records, 7, "{send:?}");
+    // The message, its ledger entry, the idempotency key, META twice (the counter, then
+    // `lastMessage`), the sender's read position and three inbox moves.
+    assert_eq!(send.stream_records, 9, "{send:?}");
     // message.sent; and a push to each of the three members' sockets.
     assert_eq!((send.kinesis_records, send.posts), (1, 3), "{send:?}");
 }

@@ -154,6 +154,9 @@ pub async fn seed_event_group(deps: &RouteDeps) {
             .iter()
             .map(|m| ((*m).to_owned(), format!("name of {m}")))
             .collect(),
+        issued_at: None,
+        settled_rev: None,
+        void_seqs: Vec::new(),
     };
     deps.store.put(&meta, None).await.unwrap();
     for (i, m) in members.iter().enumerate() {

@@ -30,6 +30,7 @@ mod realtime;
 mod runtime;
 mod schema;
 mod security;
+mod sequencing;
 mod store;
 mod support;
 mod web_client;

@@ -352,6 +352,9 @@ async fn message_route_handlers_answer_and_push() {
         last_message: None,
         member_count: 2,
         member_names: Default::default(),
+        issued_at: None,
+        settled_rev: None,
+        void_seqs: Vec::new(),
     };
     deps.store.put(&meta, None).await.unwrap();
     for (user, role) in [

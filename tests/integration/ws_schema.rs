@@ -429,7 +429,7 @@ fn the_event_files_hold_the_frames_of_their_routes() {
 fn frames_that_break_the_description_are_refused_with_every_violation() {
     let id = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW";
     let message = json!({"id": "01JDQ8A1B2C3D4E5F6G7H8J9KM", "conversationId": id, "seq": 1,
-        "rev": 1, "senderId": "ada", "body": "hi", "clientMessageId": "c1", "replyToSeq": null,
+        "rev": 1, "kind": "text", "senderId": "ada", "body": "hi", "clientMessageId": "c1", "replyToSeq": null,
         "createdAt": "2026-11-25T13:14:50.123Z", "editedAt": null, "deleted": false,
         "reactions": {}});
     let good =

@@ -440,6 +440,8 @@ export class Chat {
 
   /** Upserts a message by its own `rev` (a repeated or older event changes nothing). */
   private applyMessage(state: ConversationState, m: Message): void {
+    // A void holds a number, not a message: nothing to show or to count.
+    if (m.kind === "void") return;
     if (state.messages) {
       const current = state.messages.get(m.seq);
       if (!current || m.rev >= current.rev) state.messages.set(m.seq, m);

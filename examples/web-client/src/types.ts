@@ -57,6 +57,8 @@ export interface Message {
   conversationId: string;
   seq: number;
   rev: number;
+  /** `void`: a number whose write never landed (no sender or body); never shown. */
+  kind: "text" | "void";
   senderId: string;
   body: string;
   clientMessageId: string;

@@ -98,7 +98,8 @@ fn message() -> impl Strategy<Value = MessageItem> {
                     created_at: Timestamp::from_unix_millis(1_795_612_490_123),
                     edited_at: edited.map(Timestamp::from_unix_millis),
                     deleted,
-                    reactions,
+                    legacy_reactions: reactions,
+                    reacted: Default::default(),
                 }
             },
         )
@@ -351,13 +352,18 @@ proptest! {
     fn reactions_make_one_event_per_change(old in message(), new_reactions in reactions()) {
         let mut old = old;
         old.deleted = false;
-        let new = MessageItem { reactions: new_reactions, ..old.clone() };
+        // Stored the new way (one attribute per user), from a message stored the old way.
+        let reacted = new_reactions
+            .iter()
+            .flat_map(|(e, us)| us.iter().map(move |u| (crate::services::model::message::reaction_attribute(u), e.clone())))
+            .collect();
+        let new = MessageItem { legacy_reactions: Default::default(), reacted, ..old.clone() };
         let record: EventRecord =
             serde_json::from_value(record("MODIFY", Some(image(&new)), Some(image(&old)))).unwrap();
         let events = events_of(&record).unwrap();
         well_formed(&record, &events)?;
         let pairs = |m: &MessageItem| -> Vec<(String, UserId)> {
-            m.reactions.iter().flat_map(|(e, us)| us.iter().map(move |u| (e.clone(), u.clone()))).collect()
+            m.reactions().into_iter().flat_map(|(e, us)| us.into_iter().map(move |u| (e.clone(), u))).collect()
         };
         let (before, after) = (pairs(&old), pairs(&new));
         let added = after.iter().filter(|p| !before.contains(p)).count();
@@ -367,4 +373,25 @@ proptest! {
         prop_assert_eq!(count("chat.reaction.removed"), removed);
         prop_assert_eq!(events.len(), added + removed);
     }
+}
+
+/// A void holds a number, not a message: writing one makes no event, whoever reads the stream.
+#[test]
+fn a_void_makes_no_event() {
+    use crate::services::model::message::{VoidItem, VoidKind};
+    let id: ConversationId = CONVERSATION.parse().unwrap();
+    let key = keys::message(&id, 3);
+    let void = VoidItem {
+        pk: key.pk,
+        sk: key.sk,
+        kind: VoidKind::Void,
+        id: crate::domain::MessageId::generate(),
+        conversation_id: id,
+        seq: 3,
+        msg_rev: 5,
+        created_at: Timestamp::from_unix_millis(1_795_612_490_123),
+    };
+    let record: EventRecord =
+        serde_json::from_value(record("INSERT", Some(image(&void)), None)).unwrap();
+    assert_eq!(events_of(&record).unwrap().len(), 0);
 }

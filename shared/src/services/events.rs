@@ -18,7 +18,7 @@ use crate::domain::UserId;
 use crate::platform::time::Timestamp;
 use crate::services::connections::ConnectionItem;
 use crate::services::conversations::model::{MemberItem, MetaItem};
-use crate::services::messages::MessageItem;
+use crate::services::messages::model::{MessageItem, StoredMessage};
 
 /// Why a record could not be read (a bug: logged, never retried forever).
 #[derive(Debug, thiserror::Error)]
@@ -120,7 +120,10 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
             }
         }
         ("INSERT", message) if message.starts_with(prefix::MESSAGE) => {
-            let item: MessageItem = image(new_image).map_err(fail)?;
+            // A void holds a number, not a message: nothing happened that an event tells.
+            let StoredMessage::Message(item) = image(new_image).map_err(fail)? else {
+                return Ok(Vec::new());
+            };
             let data = json!({"conversationId": item.conversation_id, "messageId": item.id, "seq": item.seq,
                               "rev": item.msg_rev, "senderId": item.sender_id,
                               "length": item.body.chars().count(), "replyToSeq": item.reply_to_seq});
@@ -131,10 +134,12 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
             ));
         }
         ("MODIFY", message) if message.starts_with(prefix::MESSAGE) => {
-            let (before, after): (MessageItem, MessageItem) = (
+            let (StoredMessage::Message(before), StoredMessage::Message(after)) = (
                 image(old_image).map_err(fail)?,
                 image(new_image).map_err(fail)?,
-            );
+            ) else {
+                return Ok(Vec::new());
+            };
             let subject = after.conversation_id.to_string();
             let base = json!({"conversationId": after.conversation_id, "messageId": after.id, "seq": after.seq,
                               "rev": after.msg_rev});
@@ -160,9 +165,9 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
                 ));
             }
             let pairs = |m: &MessageItem| -> Vec<(String, UserId)> {
-                m.reactions
-                    .iter()
-                    .flat_map(|(e, users)| users.iter().map(move |u| (e.clone(), u.clone())))
+                m.reactions()
+                    .into_iter()
+                    .flat_map(|(e, users)| users.into_iter().map(move |u| (e.clone(), u)))
                     .collect()
             };
             let (old_pairs, new_pairs) = (pairs(&before), pairs(&after));

@@ -2,12 +2,13 @@
 //! that log what they receive, with the time it arrived.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -22,9 +23,12 @@ pub struct Api {
 
 impl Api {
     pub fn new(base: &str) -> Result<Self, Error> {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()?;
+        Self::with_timeout(base, Duration::from_secs(30))
+    }
+
+    /// A client of its own (its own connection pool), whose calls give up after `timeout`.
+    pub fn with_timeout(base: &str, timeout: Duration) -> Result<Self, Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
             http,
@@ -123,6 +127,29 @@ impl Api {
             self.base.replacen("http", "ws", 1)
         )
     }
+
+    /// The URL of a socket opened as the web client opens it: with a single-use ticket from
+    /// `POST /realtime/tickets`.
+    pub async fn websocket_ticket_url(&self, token: &str) -> Result<String, Error> {
+        let answer = self
+            .ok(reqwest::Method::POST, "/realtime/tickets", token, None)
+            .await?;
+        let ticket = answer["ticket"]
+            .as_str()
+            .ok_or("the ticket answer has no ticket")?;
+        // URL-safe base64 today; anything else would need escaping in the query.
+        if ticket.is_empty()
+            || !ticket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(format!("a ticket that is not URL-safe: {ticket:?}").into());
+        }
+        Ok(format!(
+            "{}/local?ticket={ticket}",
+            self.base.replacen("http", "ws", 1)
+        ))
+    }
 }
 
 /// What a client saw of one frame that matters here.
@@ -135,6 +162,8 @@ pub struct Seen {
     pub rev: u64,
     pub message_id: String,
     pub client_message_id: String,
+    /// The error code of a `Refused` frame (`unavailable`, `rate_limited`, …); empty otherwise.
+    pub error: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +174,8 @@ pub enum SeenKind {
     Created,
     /// An `error` answer to this socket's frame.
     Refused,
+    /// The answer to a `ping`.
+    Pong,
 }
 
 impl Seen {
@@ -153,6 +184,7 @@ impl Seen {
             ("ack", Some("sendMessage")) => SeenKind::Ack,
             ("message.created", _) => SeenKind::Created,
             ("error", _) => SeenKind::Refused,
+            ("pong", _) => SeenKind::Pong,
             _ => return None,
         };
         let message = &frame["message"];
@@ -173,6 +205,7 @@ impl Seen {
             } else {
                 text(&message["clientMessageId"])
             },
+            error: text(&frame["error"]["code"]),
         })
     }
 }
@@ -180,11 +213,12 @@ impl Seen {
 type Sink = SplitSink<WebSocketStream<MaybeTlsStream<TcpStream>>, Message>;
 
 /// One WebSocket client: frames go out through `send`, and a reader task logs every frame that
-/// arrives, timed on arrival.
+/// arrives, timed on arrival (and wakes whoever waits for one in [`Socket::first`]).
 #[derive(Debug)]
 pub struct Socket {
     sink: tokio::sync::Mutex<Sink>,
     seen: Arc<Mutex<Vec<Seen>>>,
+    arrived: Arc<Notify>,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -199,7 +233,8 @@ impl Socket {
         let (ws, _) = tokio_tungstenite::connect_async(url).await?;
         let (sink, mut stream) = ws.split();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
+        let arrived = Arc::new(Notify::new());
+        let (log, wake) = (seen.clone(), arrived.clone());
         let reader = tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let at = Instant::now();
@@ -207,13 +242,17 @@ impl Socket {
                     let frame: Value = serde_json::from_str(&text).unwrap_or_default();
                     if let Some(seen) = Seen::from_frame(at, &frame) {
                         lock(&log).push(seen);
+                        wake.notify_waiters();
                     }
                 }
             }
+            // Closed: nothing more will come, so no waiter should wait for its deadline.
+            wake.notify_waiters();
         });
         Ok(Self {
             sink: tokio::sync::Mutex::new(sink),
             seen,
+            arrived,
             reader,
         })
     }
@@ -244,7 +283,30 @@ impl Socket {
         lock(&self.seen).iter().filter(|s| s.kind == kind).count()
     }
 
-    pub async fn close(self) {
+    /// The first frame (in arrival order) that `matches`, waiting for it until `deadline`;
+    /// `None` when none has come by then or the socket has closed without one.
+    pub async fn first(&self, deadline: Instant, matches: impl Fn(&Seen) -> bool) -> Option<Seen> {
+        loop {
+            // Registered before the log is read, so a frame logged in between still wakes it.
+            let notified = self.arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(seen) = lock(&self.seen).iter().find(|s| matches(s)) {
+                return Some(seen.clone());
+            }
+            if self.reader.is_finished() {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline.into(), notified)
+                .await
+                .is_err()
+            {
+                return None;
+            }
+        }
+    }
+
+    pub async fn close(&self) {
         let _ = self.sink.lock().await.close().await;
         self.reader.abort();
     }

@@ -258,7 +258,7 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
                             writeln!(plot, "ack,{:.3},{ms:.2}", (send.at - start).as_secs_f64());
                     }
                     SeenKind::Refused => *refused.entry("refused".into()).or_default() += 1,
-                    SeenKind::Created => {}
+                    SeenKind::Created | SeenKind::Pong => {}
                 }
             }
         }

@@ -1,16 +1,19 @@
-//! `load-gen`: the load and delivery benchmark and the fan-out benchmark, against a gateway
-//! (the local one by default). See BENCHMARKS.md and `tools/bench-load.sh`,
-//! `tools/bench-fan-out.sh`, which start the stack and the gateway around it.
+//! `load-gen`: the load and delivery benchmark, the fan-out benchmark and the hot-conversation
+//! benchmark, against a gateway (the local one by default). See BENCHMARKS.md and
+//! `tools/bench-load.sh`, `tools/bench-fan-out.sh`, `tools/bench-hot.sh`, which start the stack
+//! and the gateway around it.
 //!
 //! ```text
 //! load-gen delivery [--url http://127.0.0.1:3000] [--users 100] [--sockets 2]
 //!                   [--groups 50,25,10,5,3,2] [--rate 5] [--seconds 60] [--grace 15]
 //!                   [--seed 1] [--out target/bench/load] [--lenient]
 //! load-gen fan-out  [--url …] [--members 256] [--sockets 2] [--messages 10] [--label x]
+//! load-gen hot      [--url …] [--writers 50,200] [--timeout 60] [--gateway-log file]
 //! ```
 //! Exits 1 when a message is lost, a push is missed or duplicated, or a send is refused
-//! (delivery; with `--lenient`, a stress run, only when a message is lost), or a socket never
-//! gets one (fan-out).
+//! (delivery; with `--lenient`, a stress run, only when a message is lost), when a socket never
+//! gets one (fan-out), or when an attempt is refused or a conversation's seq or rev has a gap
+//! (hot); 2 when the run itself fails.
 
 #![allow(
     clippy::print_stdout,
@@ -20,6 +23,7 @@
 mod api;
 mod delivery;
 mod fan_out;
+mod hot;
 
 use std::time::Duration;
 
@@ -90,6 +94,35 @@ async fn run(args: &[String]) -> Result<bool, api::Error> {
             println!("{}", report.row);
             Ok(report.missing == 0)
         }
-        _ => Err("usage: load-gen delivery|fan-out [flags] (see the crate's doc comment)".into()),
+        Some("hot") => {
+            let writers: String = flag(args, "--writers", "50,200".to_owned())?;
+            let options = hot::Options {
+                base: url,
+                writers: writers
+                    .split(',')
+                    .map(|w| w.trim().parse())
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| "--writers: counts separated by commas")?,
+                timeout: Duration::from_secs_f64(flag(args, "--timeout", 60.0)?),
+                gateway_log: match flag(args, "--gateway-log", String::new())? {
+                    path if path.is_empty() => None,
+                    path => Some(path.into()),
+                },
+            };
+            if options.writers.is_empty()
+                || options
+                    .writers
+                    .iter()
+                    .any(|&w| !(2..=hot::MAX_WRITERS).contains(&w))
+            {
+                return Err(format!("--writers: each from 2 to {}", hot::MAX_WRITERS).into());
+            }
+            let report = hot::run(&options).await?;
+            println!("{}", report.text);
+            Ok(report.passes)
+        }
+        _ => {
+            Err("usage: load-gen delivery|fan-out|hot [flags] (see the crate's doc comment)".into())
+        }
     }
 }

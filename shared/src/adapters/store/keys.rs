@@ -29,6 +29,9 @@ pub mod prefix {
     pub const USER: &str = "USER#";
     /// `CONV#c`: a conversation's partition (`META`, members, messages, idempotency keys).
     pub const CONVERSATION: &str = "CONV#";
+    /// `REVS#c`: a conversation's ledger of landed revisions. Outside `CONV#c` so that the
+    /// stream's filter leaves it out (no event is made of it).
+    pub const REVISIONS: &str = "REVS#";
     /// `CONN#id`: a WebSocket connection's record.
     pub const CONNECTION: &str = "CONN#";
     pub const INBOX: &str = "INBOX#";
@@ -95,6 +98,15 @@ pub fn message(conversation: &ConversationId, seq: u64) -> Key {
         conversation_pk(conversation),
         format!("{}{seq:012}", prefix::MESSAGE),
     )
+}
+
+/// One landed (or voided) revision of a conversation, zero-padded to 20 digits (any `u64`).
+pub fn revision(conversation: &ConversationId, rev: u64) -> Key {
+    Key::new(revisions_pk(conversation), format!("{rev:020}"))
+}
+
+pub fn revisions_pk(conversation: &ConversationId) -> String {
+    format!("{}{}", prefix::REVISIONS, conversation.as_str())
 }
 
 pub fn idempotency(conversation: &ConversationId, sender: &UserId, id: &ClientMessageId) -> Key {

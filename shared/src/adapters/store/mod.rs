@@ -443,9 +443,13 @@ impl DynamoStore {
             .into_iter()
             .map(|w| self.transact_item(w))
             .collect::<Result<Vec<_>, _>>()?;
+        // The token makes the SDK's own retries of this call idempotent: a retry of a
+        // transaction that committed while its answer was lost succeeds instead of failing its
+        // conditions against its own writes.
         self.client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(ulid::Ulid::new().to_string())
             .send()
             .await
             .map_err(StoreError::from_transact)?;

@@ -82,3 +82,57 @@ pub fn lost_race(error: &StoreError) -> bool {
         _ => false,
     }
 }
+
+/// A forward-only update (its condition says "only if this moves it forward"): refused means
+/// something newer is there already, which is fine; a conflict with a transaction is retried.
+pub async fn update_forward(
+    store: &super::DynamoStore,
+    key: &super::Key,
+    update: super::Expr,
+) -> Result<(), ApiError> {
+    retrying(|| async {
+        match store
+            .update::<serde::de::IgnoredAny>(key, update.clone())
+            .await
+        {
+            Ok(_) | Err(StoreError::ConditionFailed) => Ok(Attempt::Done(())),
+            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
+            Err(e) => Err(ApiError::from(e)),
+        }
+    })
+    .await
+}
+
+/// What a transaction that did not commit means to its caller.
+#[derive(Debug)]
+pub enum Cancelled<R> {
+    /// Another transaction held one of its items: the same writes again, after a pause.
+    Conflict,
+    /// Anything else: the caller's answer.
+    Refused(R),
+}
+
+/// Writes `writes` in one named transaction, again (the same writes, [`retry_races`]'s pauses
+/// and bound) for as long as `read` calls its cancellation a conflict; `exhausted` when that
+/// never ends.
+pub async fn transact_through_conflicts<N: Clone, R>(
+    store: &super::DynamoStore,
+    writes: &[(N, super::Write)],
+    read: impl Fn(super::TransactError<N>) -> Cancelled<R>,
+    exhausted: impl FnOnce() -> R,
+) -> Result<(), R> {
+    retry_races(
+        || async {
+            match store.transact_named(writes.to_vec()).await {
+                Ok(()) => Ok(Attempt::Done(Ok(()))),
+                Err(error) => match read(error) {
+                    Cancelled::Conflict => Ok(Attempt::Retry),
+                    Cancelled::Refused(refusal) => Ok(Attempt::Done(Err(refusal))),
+                },
+            }
+        },
+        exhausted,
+    )
+    .await
+    .unwrap_or_else(Err)
+}

@@ -281,6 +281,9 @@ impl NewConversation {
             last_message: None,
             member_count: u32::try_from(self.others.len() + 1).unwrap_or(u32::MAX),
             member_names: self.member_names.clone(),
+            issued_at: None,
+            settled_rev: None,
+            void_seqs: Vec::new(),
         }
     }
 

@@ -1,15 +1,21 @@
 //! Changes to a sent message: edit and unsend (the sender only), reactions (any member), and the
-//! catch-up read `/changes`. Every change takes the conversation's next `rev`: the message and
-//! `META` are written in one transaction, each guarded by the revision that was read.
-
-use std::collections::BTreeMap;
+//! catch-up read `/changes`. Every change takes the conversation's next `rev` from its counter
+//! and lands with that revision's ledger entry in one transaction (see `sequence`). The update of
+//! the message touches only what the change owns (the body, or one user's own reaction
+//! attribute), so concurrent changes to one message never overwrite each other.
 
 use serde::{Deserialize, Serialize};
 
-use super::model::{Message, MessageItem, preview};
+use super::model::Message;
+use super::model::{MessageItem, REACTION_PREFIX, StoredMessage, preview, reaction_attribute};
+use super::sequence::{self, Issue, RevisionItem};
 use crate::adapters::store::keys::{self, attr, index};
-use crate::adapters::store::retry::{Attempt, lost_race, retrying};
-use crate::adapters::store::{Consistency, Expr, Query, Write};
+use crate::adapters::store::retry::{
+    Cancelled, MAX_ATTEMPTS, lost_race, transact_through_conflicts, update_forward,
+};
+use crate::adapters::store::{
+    CancellationCode, Consistency, Expr, Query, StoreError, TransactError, Write,
+};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Emoji, Limit, MessageBody, UserId};
 use crate::platform::time::Timestamp;
@@ -24,38 +30,70 @@ pub struct EditMessage {
     pub body: MessageBody,
 }
 
-/// What a change does to a message; `None` from a rule means "nothing to do" (idempotent).
+/// What a change does to a message.
 #[derive(Debug, Clone, PartialEq)]
-struct Change {
-    body: String,
-    edited_at: Option<Timestamp>,
-    deleted: bool,
-    reactions: BTreeMap<String, Vec<UserId>>,
+enum Change {
+    Edit { body: String, at: Timestamp },
+    Unsend,
+    React { emoji: String },
+    Unreact { emoji: String },
 }
 
-impl Change {
-    fn of(item: &MessageItem) -> Self {
-        Self {
-            body: item.body.clone(),
-            edited_at: item.edited_at,
-            deleted: item.deleted,
-            reactions: item.reactions.clone(),
-        }
-    }
-}
-
-/// Reads `META`, my membership and the message consistently; 404 for a non-member or no message.
+/// Reads `META`, my membership and the message consistently; 404 for a non-member or no
+/// message, 409 for a void.
 async fn read(
     deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     seq: u64,
 ) -> Result<(MetaItem, MessageItem), ApiError> {
-    let (meta, _, message) = access_with(&deps.store, user, id, &keys::message(id, seq)).await?;
-    Ok((meta, message.ok_or(ApiError::NotFound)?))
+    let (meta, _, message) =
+        access_with::<StoredMessage>(&deps.store, user, id, &keys::message(id, seq)).await?;
+    match message.ok_or(ApiError::NotFound)? {
+        StoredMessage::Message(item) => Ok((meta, *item)),
+        StoredMessage::Void(_) => Err(ApiError::Conflict("no message was stored at this seq")),
+    }
 }
 
-/// Applies `rule` to the message with optimistic retries; the message as it is afterwards.
+/// The writes of a change, by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChangeWrite {
+    /// The message's update, on condition that what the change decided from still holds.
+    Message,
+    /// The revision's ledger entry, on condition that the `rev` was not voided.
+    Ledger,
+    /// The writer is still a member (a member being removed must not land one last change).
+    Member,
+}
+
+/// What a change's transaction that did not commit means.
+#[derive(Debug)]
+enum Refusal {
+    /// The message moved since it was read (a concurrent edit or unsend): decide again.
+    Moved,
+    /// The writer is no longer a member: 404.
+    NotMember,
+    /// A reader voided the `rev` under a slow writer: take a new one.
+    RevTaken,
+    /// Another transaction held an item: the same writes again.
+    Conflict,
+    Failed(ApiError),
+}
+
+fn after_cancel(error: TransactError<ChangeWrite>) -> Refusal {
+    let failed = |name| error.reason(name) == Some(&CancellationCode::ConditionalCheckFailed);
+    match &error {
+        TransactError::Canceled(_) if failed(ChangeWrite::Member) => Refusal::NotMember,
+        TransactError::Canceled(_) if failed(ChangeWrite::Message) => Refusal::Moved,
+        TransactError::Canceled(_) if failed(ChangeWrite::Ledger) => Refusal::RevTaken,
+        TransactError::Canceled(_) => Refusal::Conflict,
+        TransactError::Store(store) if lost_race(store) => Refusal::Conflict,
+        TransactError::Store(_) => Refusal::Failed(StoreError::from(error).into()),
+    }
+}
+
+/// Applies the change `rule` decides (from the message as read) under a new `rev`; the message
+/// as it is afterwards. `None` from the rule means "nothing to do" (idempotent).
 async fn change_message<F>(
     deps: &RouteDeps,
     user: &UserId,
@@ -66,112 +104,226 @@ async fn change_message<F>(
 where
     F: Fn(&MessageItem, Timestamp) -> Result<Option<Change>, ApiError>,
 {
-    let (message, changed) = retrying(|| async {
-        let (meta, item) = read(deps, user, id, seq).await?;
-        let now = deps.store.now();
-        let Some(change) = rule(&item, now)? else {
-            return Ok(Attempt::Done((Message::from(item), false)));
+    let store = &deps.store;
+    let (mut meta, mut item) = read(deps, user, id, seq).await?;
+    let mut landed = None;
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(change) = rule(&item, store.now())? else {
+            return Ok(Message::from(item));
         };
-        let writes = change_writes(&meta, &item, &change, user, now)?;
-        match deps.store.transact(writes).await {
+        let numbers = sequence::issue(store, id, Issue::Change, store.now()).await?;
+        // Read after the counter: the ledger entry bounds when the numbers below it were issued.
+        let now = store.now();
+        let writes = change_writes(&item, &change, user, numbers.rev, now)?;
+        let written = transact_through_conflicts(
+            store,
+            &writes,
+            |error| match after_cancel(error) {
+                Refusal::Conflict => Cancelled::Conflict,
+                other => Cancelled::Refused(other),
+            },
+            || {
+                Refusal::Failed(ApiError::Unavailable(
+                    "the change kept conflicting; retry".into(),
+                ))
+            },
+        )
+        .await;
+        let refusal = match written {
             Ok(()) => {
-                let mut updated = item;
-                updated.body = change.body;
-                updated.edited_at = change.edited_at;
-                updated.deleted = change.deleted;
-                updated.reactions = change.reactions;
-                updated.msg_rev = meta.rev + 1;
-                Ok(Attempt::Done((Message::from(updated), true)))
+                landed = Some(change);
+                break;
             }
-            // A lost race, or the writer is no longer a member: read again (and 404).
-            Err(e) if lost_race(&e) => Ok(Attempt::Retry),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await?;
-    if changed {
-        // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
-        let kind = if message.deleted {
-            PushEvent::MessageDeleted
-        } else {
-            PushEvent::MessageUpdated
+            Err(refusal) => refusal,
         };
-        let members = notify::members_of(deps, id).await;
-        notify::message(deps, kind, &message, &members, None).await;
+        if !matches!(refusal, Refusal::RevTaken) {
+            sequence::give_back(store, id, numbers).await;
+        }
+        match refusal {
+            Refusal::NotMember => return Err(ApiError::NotFound),
+            Refusal::Moved => (meta, item) = read(deps, user, id, seq).await?,
+            Refusal::RevTaken => {}
+            Refusal::Failed(error) => return Err(error),
+            Refusal::Conflict => {
+                return Err(ApiError::Unavailable(
+                    "the change kept conflicting; retry".into(),
+                ));
+            }
+        }
     }
+    let Some(change) = landed else {
+        return Err(ApiError::Unavailable(
+            "the message kept moving; retry".into(),
+        ));
+    };
+    let message: Message = store
+        .get::<StoredMessage>(&keys::message(id, seq), Consistency::Strong)
+        .await?
+        .ok_or_else(|| ApiError::internal("a changed message is gone"))?
+        .into();
+    keep_last_message_true(deps, &meta, &message, &change).await?;
+    // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
+    let kind = if message.deleted {
+        PushEvent::MessageDeleted
+    } else {
+        PushEvent::MessageUpdated
+    };
+    let members = notify::members_of(deps, id).await;
+    notify::message(deps, kind, &message, &members, None).await;
     Ok(message)
 }
 
-/// The writes of a change to `item` by `user`, decided from what was read: the message and
-/// `META` move to the next `rev` if neither moved meanwhile, and only while `user` is still a
-/// member (a member being removed must not land one last change).
-fn change_writes(
+/// The conversation shows its last message: an edit or unsend of it moves the summary too
+/// (only while it is still the last one).
+async fn keep_last_message_true(
+    deps: &RouteDeps,
     meta: &MetaItem,
+    message: &Message,
+    change: &Change,
+) -> Result<(), ApiError> {
+    if !matches!(change, Change::Edit { .. } | Change::Unsend)
+        || meta
+            .last_message
+            .as_ref()
+            .is_none_or(|l| l.seq != message.seq)
+    {
+        return Ok(());
+    }
+    let update = Expr::new(
+        "SET lastMessage.preview = :preview, lastMessage.deleted = :deleted, updatedAt = :now",
+    )
+    .when("lastMessage.seq = :seq")
+    .string(":preview", preview(&message.body))
+    .boolean(":deleted", message.deleted)
+    .string(":now", deps.store.now().to_string())
+    .number(":seq", message.seq);
+    update_forward(&deps.store, &keys::conversation_meta(&meta.id), update).await
+}
+
+/// The writes of `change` to `item` by `user` under `rev`: no I/O, tested without a table.
+fn change_writes(
     item: &MessageItem,
     change: &Change,
     user: &UserId,
+    rev: u64,
     now: Timestamp,
-) -> Result<Vec<Write>, ApiError> {
-    let (id, seq) = (&meta.id, item.seq);
-    {
-        let rev = meta.rev + 1;
-        let mut message_update = Expr::default()
-            .string(":body", change.body.clone())
-            .boolean(":deleted", change.deleted)
-            .number(":rev", rev)
-            .number(":seenRev", item.msg_rev);
-        let mut sets = vec!["body = :body", "deleted = :deleted", "msgRev = :rev"];
-        if let Some(edited) = change.edited_at {
-            message_update = message_update.string(":edited", edited.to_string());
-            sets.push("editedAt = :edited");
-        }
-        // An empty map is removed, never stored (see `MessageItem::reactions`).
-        let reactions = if change.reactions.is_empty() {
-            " REMOVE reactions".to_owned()
-        } else {
-            let value =
-                serde_dynamo::to_attribute_value(&change.reactions).map_err(ApiError::internal)?;
-            message_update = message_update.value_raw(":reactions", value);
-            sets.push("reactions = :reactions");
-            String::new()
-        };
-        message_update.expression = format!("SET {}{reactions}", sets.join(", "));
-        let message_update = message_update.when("msgRev = :seenRev");
-
-        let mut meta_update = Expr::default()
-            .number(":rev", rev)
-            .number(":seenRev", meta.rev)
-            .string(":now", now.to_string());
-        meta_update.expression = "SET rev = :rev, updatedAt = :now".to_owned();
-        if meta.last_seq == seq
-            && let Some(mut last) = meta.last_message.clone()
-        {
-            // The conversation shows its last message: keep that summary true.
-            last.preview = if change.deleted {
-                String::new()
-            } else {
-                preview(&change.body)
-            };
-            last.deleted = change.deleted;
-            let value = serde_dynamo::to_attribute_value(&last).map_err(ApiError::internal)?;
-            meta_update = meta_update.value_raw(":last", value);
-            meta_update.expression.push_str(", lastMessage = :last");
-        }
-        Ok(vec![
+) -> Result<Vec<(ChangeWrite, Write)>, ApiError> {
+    let id = &item.conversation_id;
+    let ledger = RevisionItem::new(id, rev, Some(item.seq), now, false);
+    Ok(vec![
+        (
+            ChangeWrite::Message,
             Write::Update {
-                key: keys::conversation_meta(id),
-                update: meta_update.when("rev = :seenRev"),
+                key: keys::message(id, item.seq),
+                update: message_update(item, change, user, rev),
             },
-            Write::Update {
-                key: keys::message(id, seq),
-                update: message_update,
-            },
+        ),
+        (ChangeWrite::Ledger, ledger.write()?),
+        (
+            ChangeWrite::Member,
             Write::Check {
                 key: keys::membership(id, user),
                 condition: Expr::item_present(),
             },
-        ])
+        ),
+    ])
+}
+
+/// The message's update for `change`. Its condition is what the change was decided from: a
+/// message (not a void), not unsent, sent by the writer for an edit or unsend, and for removing
+/// a reaction, that reaction. Reactions stored the old way (one map) are moved to one
+/// attribute per user by the first reaction change, guarded by the map still being there.
+fn message_update(item: &MessageItem, change: &Change, user: &UserId, rev: u64) -> Expr {
+    let mut sets = vec!["msgRev = :rev".to_owned()];
+    let mut removes: Vec<String> = Vec::new();
+    let mut conditions = vec!["attribute_exists(senderId)".to_owned()];
+    let mut update = Expr::default().number(":rev", rev);
+    let not_unsent = "(attribute_not_exists(deleted) OR deleted = :false)";
+    let legacy = |update: Expr, sets: &mut Vec<String>, removes: &mut Vec<String>| {
+        if item.legacy_reactions.is_empty() {
+            return update;
+        }
+        let mut update = update;
+        let mut n = 0;
+        for (emoji, users) in &item.legacy_reactions {
+            for other in users.iter().filter(|u| *u != user) {
+                update = update
+                    .name(&format!("#r{n}"), &reaction_attribute(other))
+                    .string(&format!(":e{n}"), emoji.clone());
+                sets.push(format!("#r{n} = :e{n}"));
+                n += 1;
+            }
+        }
+        removes.push("reactions".to_owned());
+        update
+    };
+    match change {
+        Change::Edit { body, at } => {
+            sets.push("body = :body".into());
+            sets.push("editedAt = :at".into());
+            conditions.push("senderId = :me".into());
+            conditions.push(not_unsent.into());
+            update = update
+                .string(":body", body.clone())
+                .string(":at", at.to_string())
+                .string(":me", user.to_string())
+                .boolean(":false", false);
+        }
+        Change::Unsend => {
+            sets.push("deleted = :true".into());
+            sets.push("body = :empty".into());
+            conditions.push("senderId = :me".into());
+            for (n, attribute) in item
+                .reacted
+                .keys()
+                .filter(|a| a.starts_with(REACTION_PREFIX))
+                .enumerate()
+            {
+                update = update.name(&format!("#x{n}"), attribute);
+                removes.push(format!("#x{n}"));
+            }
+            if !item.legacy_reactions.is_empty() {
+                removes.push("reactions".into());
+            }
+            update = update
+                .boolean(":true", true)
+                .string(":empty", "")
+                .string(":me", user.to_string());
+        }
+        Change::React { emoji } => {
+            update = legacy(update, &mut sets, &mut removes);
+            sets.push("#mine = :emoji".into());
+            conditions.push(not_unsent.into());
+            update = update
+                .name("#mine", &reaction_attribute(user))
+                .string(":emoji", emoji.clone())
+                .boolean(":false", false);
+        }
+        Change::Unreact { emoji } => {
+            update = legacy(update, &mut sets, &mut removes);
+            conditions.push(not_unsent.into());
+            if item.reacted.contains_key(&reaction_attribute(user)) {
+                removes.push("#mine".into());
+                conditions.push("#mine = :emoji".into());
+                update = update
+                    .name("#mine", &reaction_attribute(user))
+                    .string(":emoji", emoji.clone());
+            }
+            update = update.boolean(":false", false);
+        }
     }
+    if !item.legacy_reactions.is_empty()
+        && matches!(change, Change::React { .. } | Change::Unreact { .. })
+    {
+        conditions.push("attribute_exists(reactions)".into());
+    }
+    update.expression = format!("SET {}", sets.join(", "));
+    if !removes.is_empty() {
+        update
+            .expression
+            .push_str(&format!(" REMOVE {}", removes.join(", ")));
+    }
+    update.when(conditions.join(" AND "))
 }
 
 fn only_the_sender(item: &MessageItem, user: &UserId, what: &'static str) -> Result<(), ApiError> {
@@ -202,10 +354,9 @@ pub async fn edit(
         if item.body == request.body.as_str() {
             return Ok(None);
         }
-        Ok(Some(Change {
+        Ok(Some(Change::Edit {
             body: request.body.to_string(),
-            edited_at: Some(now),
-            ..Change::of(item)
+            at: now,
         }))
     })
     .await
@@ -221,15 +372,7 @@ pub async fn unsend(
 ) -> Result<Message, ApiError> {
     change_message(deps, user, id, seq, |item, _| {
         only_the_sender(item, user, "only the sender unsends a message")?;
-        if item.deleted {
-            return Ok(None);
-        }
-        Ok(Some(Change {
-            body: String::new(),
-            edited_at: item.edited_at,
-            deleted: true,
-            reactions: BTreeMap::new(),
-        }))
+        Ok((!item.deleted).then_some(Change::Unsend))
     })
     .await
 }
@@ -244,22 +387,11 @@ pub async fn react(
 ) -> Result<Message, ApiError> {
     change_message(deps, user, id, seq, |item, _| {
         not_unsent(item)?;
-        if item
-            .reactions
-            .get(emoji.as_str())
-            .is_some_and(|users| users.contains(user))
-        {
-            return Ok(None);
-        }
-        let mut reactions = without(&item.reactions, user);
-        reactions
-            .entry(emoji.to_string())
-            .or_default()
-            .push(user.clone());
-        Ok(Some(Change {
-            reactions,
-            ..Change::of(item)
-        }))
+        Ok(
+            (item.reaction_of(user) != Some(emoji.as_str())).then(|| Change::React {
+                emoji: emoji.to_string(),
+            }),
+        )
     })
     .await
 }
@@ -274,40 +406,13 @@ pub async fn unreact(
 ) -> Result<Message, ApiError> {
     change_message(deps, user, id, seq, |item, _| {
         not_unsent(item)?;
-        if !item
-            .reactions
-            .get(emoji.as_str())
-            .is_some_and(|users| users.contains(user))
-        {
-            return Ok(None);
-        }
-        Ok(Some(Change {
-            reactions: without(&item.reactions, user),
-            ..Change::of(item)
-        }))
+        Ok(
+            (item.reaction_of(user) == Some(emoji.as_str())).then(|| Change::Unreact {
+                emoji: emoji.to_string(),
+            }),
+        )
     })
     .await
-}
-
-/// The reactions with `user`'s removed (and emptied emoji dropped).
-fn without(
-    reactions: &BTreeMap<String, Vec<UserId>>,
-    user: &UserId,
-) -> BTreeMap<String, Vec<UserId>> {
-    reactions
-        .iter()
-        .map(|(emoji, users)| {
-            (
-                emoji.clone(),
-                users
-                    .iter()
-                    .filter(|u| *u != user)
-                    .cloned()
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .filter(|(_, users)| !users.is_empty())
-        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -320,8 +425,9 @@ pub struct ChangesPage {
 }
 
 /// `GET /conversations/{id}/changes?sinceRev&limit`: every message whose latest change is after
-/// `sinceRev`, in ascending `rev`, from the `ByRev` index. The message holding the conversation's
-/// newest `rev` is always among them, so "more" is known exactly: the page ends below that `rev`.
+/// `sinceRev`, in ascending `rev`, from the `ByRev` index, up to the watermark (the highest
+/// `rev` below which every revision has landed or was voided, `sequence::watermark`): a change
+/// still in flight is never skipped by a client that goes on from the answered `rev`.
 pub async fn changes(
     deps: &RouteDeps,
     user: &UserId,
@@ -330,28 +436,32 @@ pub async fn changes(
     limit: Limit,
 ) -> Result<ChangesPage, ApiError> {
     let meta = access(&deps.store, user, id).await?.meta;
-    let condition = Expr::new("#pk = :pk AND #rev > :since")
+    let mark = sequence::watermark(&deps.store, &meta, since).await?;
+    if mark <= since {
+        return Ok(ChangesPage {
+            items: Vec::new(),
+            has_more: false,
+            rev: mark.max(since),
+        });
+    }
+    let condition = Expr::new("#pk = :pk AND #rev BETWEEN :low AND :high")
         .name("#pk", attr::PK)
         .name("#rev", attr::MSG_REV)
         .string(":pk", keys::conversation_pk(id))
-        .number(":since", since);
+        .number(":low", since + 1)
+        .number(":high", mark);
     let query = Query {
         page_size: i32::try_from(limit.get()).ok(),
         consistency: Consistency::Strong,
         ..Query::new(Some(index::BY_REV), condition)
     };
-    let items: Vec<MessageItem> = deps.store.query_page(&query, None).await?.items;
-    let newest = items.last().map_or(since, |m| m.msg_rev);
-    let has_more = newest < meta.rev && items.len() == limit.get();
-    let rev = if has_more {
-        newest
-    } else {
-        meta.rev.max(newest)
-    };
+    let items: Vec<StoredMessage> = deps.store.query_page(&query, None).await?.items;
+    let newest = items.last().map_or(since, StoredMessage::rev);
+    let has_more = items.len() == limit.get() && newest < mark;
     Ok(ChangesPage {
         items: items.into_iter().map(Message::from).collect(),
         has_more,
-        rev,
+        rev: if has_more { newest } else { mark },
     })
 }
 
@@ -359,77 +469,149 @@ pub async fn changes(
 mod tests {
     use super::*;
 
-    /// A change lands only while its writer is a member: the membership is checked in the same
-    /// transaction, so a member removed between the read and the write changes nothing.
-    #[test]
-    fn a_change_is_conditioned_on_the_writers_membership() {
-        let at = Timestamp::from_unix_millis(1_800_000_000_000);
+    fn item(reacted: &[(&str, &str)], legacy: &[(&str, &[&str])]) -> MessageItem {
         let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
-        let ada: UserId = "ada".parse().unwrap();
-        let meta_key = keys::conversation_meta(&id);
-        let meta = MetaItem {
-            pk: meta_key.pk,
-            sk: meta_key.sk,
-            id: id.clone(),
-            kind: crate::services::conversations::Kind::Group,
-            title: None,
-            created_by: ada.clone(),
-            created_at: at,
-            updated_at: at,
-            last_activity_at: at,
-            last_seq: 1,
-            rev: 4,
-            last_message: None,
-            member_count: 2,
-            member_names: BTreeMap::new(),
-        };
         let key = keys::message(&id, 1);
-        let item = MessageItem {
+        MessageItem {
             pk: key.pk,
             sk: key.sk,
             id: "01JDQ7Z8K3M4N5P6Q7R8S9T0VX".parse().unwrap(),
-            conversation_id: id.clone(),
+            conversation_id: id,
             seq: 1,
             msg_rev: 1,
-            sender_id: ada.clone(),
+            sender_id: "ada".parse().unwrap(),
             body: "hello".to_owned(),
             client_message_id: "m1".parse().unwrap(),
             reply_to_seq: None,
-            created_at: at,
+            created_at: Timestamp::from_unix_millis(1_800_000_000_000),
             edited_at: None,
             deleted: false,
-            reactions: BTreeMap::new(),
+            legacy_reactions: legacy
+                .iter()
+                .map(|(e, users)| {
+                    (
+                        (*e).to_owned(),
+                        users.iter().map(|u| u.parse().unwrap()).collect(),
+                    )
+                })
+                .collect(),
+            reacted: reacted
+                .iter()
+                .map(|(u, e)| (reaction_attribute(&u.parse().unwrap()), (*e).to_owned()))
+                .collect(),
+        }
+    }
+
+    fn user(raw: &str) -> UserId {
+        raw.parse().unwrap()
+    }
+
+    /// A change lands only while its writer is a member, with its ledger entry: the membership
+    /// is checked in the same transaction, so a member removed between the read and the write
+    /// changes nothing; `META` is not in it, so concurrent changes never conflict there.
+    #[test]
+    fn a_change_lands_with_its_ledger_entry_while_its_writer_is_a_member() {
+        let at = Timestamp::from_unix_millis(1_800_000_000_000);
+        let change = Change::Edit {
+            body: "hello!".into(),
+            at,
         };
-        let change = Change {
-            body: "hello!".to_owned(),
-            edited_at: Some(at),
-            deleted: false,
-            reactions: BTreeMap::new(),
-        };
-        let writes = change_writes(&meta, &item, &change, &ada, at).unwrap();
-        let checks: Vec<&crate::adapters::store::Key> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Check { key, condition } => {
-                    assert_eq!(condition.expression, "attribute_exists(PK)");
-                    Some(key)
-                }
-                _ => None,
-            })
-            .collect();
-        assert_eq!(checks, [&keys::membership(&id, &ada)]);
+        let writes = change_writes(&item(&[], &[]), &change, &user("ada"), 9, at).unwrap();
+        let names: Vec<ChangeWrite> = writes.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                ChangeWrite::Message,
+                ChangeWrite::Ledger,
+                ChangeWrite::Member
+            ]
+        );
+        assert!(writes.iter().all(|(_, w)| !matches!(w,
+            Write::Update { key, .. } if key.sk == keys::prefix::META)));
     }
 
     #[test]
-    fn removing_a_users_reaction_drops_emptied_emoji() {
-        let (a, b): (UserId, UserId) = ("a".parse().unwrap(), "b".parse().unwrap());
-        let reactions = BTreeMap::from([
-            ("👍".to_owned(), vec![a.clone(), b.clone()]),
-            ("🎉".to_owned(), vec![a.clone()]),
-        ]);
-        assert_eq!(
-            without(&reactions, &a),
-            BTreeMap::from([("👍".to_owned(), vec![b])])
+    fn a_reaction_writes_only_its_users_attribute_and_the_rev() {
+        let update = message_update(
+            &item(&[("bob", "🎉")], &[]),
+            &Change::React {
+                emoji: "👍".into()
+            },
+            &user("ada"),
+            9,
         );
+        assert_eq!(update.expression, "SET msgRev = :rev, #mine = :emoji");
+        assert_eq!(update.names.unwrap()["#mine"], "react#ada");
+    }
+
+    #[test]
+    fn removing_a_reaction_is_conditioned_on_it_still_being_there() {
+        let update = message_update(
+            &item(&[("ada", "👍")], &[]),
+            &Change::Unreact {
+                emoji: "👍".into()
+            },
+            &user("ada"),
+            9,
+        );
+        assert_eq!(update.expression, "SET msgRev = :rev REMOVE #mine");
+        assert!(update.condition.unwrap().contains("#mine = :emoji"));
+    }
+
+    #[test]
+    fn reactions_stored_as_one_map_move_to_one_attribute_per_user_on_the_first_change() {
+        let old = item(&[], &[("👍", &["ada", "bob"]), ("🎉", &["cy"])]);
+        assert_eq!(old.reaction_of(&user("bob")), Some("👍"));
+        let update = message_update(
+            &old,
+            &Change::React {
+                emoji: "🎉".into()
+            },
+            &user("ada"),
+            9,
+        );
+        // bob and cy keep theirs; ada's old one is replaced by the new one; the map goes.
+        assert!(
+            update.expression.ends_with(" REMOVE reactions"),
+            "{}",
+            update.expression
+        );
+        let names: Vec<String> = update.names.unwrap().into_values().collect();
+        for attribute in ["react#bob", "react#cy", "react#ada"] {
+            assert!(
+                names.iter().any(|n| n == attribute),
+                "{attribute} in {names:?}"
+            );
+        }
+        assert!(
+            update
+                .condition
+                .unwrap()
+                .contains("attribute_exists(reactions)")
+        );
+    }
+
+    #[test]
+    fn reactions_read_from_both_ways_of_storing_them() {
+        let both = item(&[("dee", "👍")], &[("👍", &["bob"]), ("🎉", &["cy"])]);
+        let reactions = both.reactions();
+        assert_eq!(reactions["👍"], [user("bob"), user("dee")]);
+        assert_eq!(reactions["🎉"], [user("cy")]);
+    }
+
+    #[test]
+    fn an_unsend_removes_every_reaction_it_read() {
+        let update = message_update(
+            &item(&[("bob", "👍"), ("cy", "🎉")], &[]),
+            &Change::Unsend,
+            &user("ada"),
+            9,
+        );
+        assert!(
+            update.expression.contains(" REMOVE #x0, #x1"),
+            "{}",
+            update.expression
+        );
+        assert!(update.condition.unwrap().contains("senderId = :me"));
     }
 }

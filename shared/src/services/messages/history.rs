@@ -1,11 +1,15 @@
 //! `GET /conversations/{id}/messages?limit&beforeSeq&afterSeq`: a page in ascending `seq`.
 
-use super::model::{Message, MessageItem};
+use std::collections::BTreeMap;
+
+use super::model::{Message, StoredMessage};
+use super::sequence::{self, FILLS_PER_READ};
 use crate::adapters::store::keys::{self, attr};
 use crate::adapters::store::{Consistency, Expr, Query};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Limit, UserId};
 use crate::services::conversations::access;
+use crate::services::conversations::model::MetaItem;
 use crate::services::deps::RouteDeps;
 use serde::Serialize;
 
@@ -49,7 +53,10 @@ pub struct HistoryPage {
     pub has_more: bool,
 }
 
-/// Reads a page. `seq`s have no gaps, so whether more lie beyond is arithmetic, not a guess.
+/// Reads a page. `seq`s have no gaps, so whether more lie beyond is arithmetic, not a guess. A
+/// `seq` whose message is still being written ends the page below it (a client going on from
+/// the page's newest `seq` must not skip it; it arrives as an event); one overdue for
+/// [`sequence::VOID_AFTER_MILLIS`] is filled with a void here (see `sequence`).
 pub async fn history(
     deps: &RouteDeps,
     user: &UserId,
@@ -84,17 +91,64 @@ pub async fn history(
         consistency: Consistency::Strong,
         ..Query::new(None, condition)
     };
-    let mut items: Vec<MessageItem> = deps.store.query_page(&query, None).await?.items;
+    let mut items: Vec<StoredMessage> = deps.store.query_page(&query, None).await?.items;
     if newest_first {
         items.reverse();
     }
+    // The seqs this page stands for: from the range's end it was read from to where it stopped.
+    let full = items.len() == limit.get();
+    let (from, to) = match (newest_first, items.first(), items.last()) {
+        (true, Some(oldest), _) if full => (oldest.seq(), high),
+        (false, _, Some(newest)) if full => (low, newest.seq()),
+        _ => (low, high),
+    };
+    let (items, cut) = settle(deps, &meta, items, from, to).await?;
     let has_more = match (params, items.first(), items.last()) {
-        (HistoryParams::After(..), _, Some(newest)) => newest.seq < last,
+        (HistoryParams::After(..), _, Some(newest)) => !cut && newest.seq < last,
         (_, Some(oldest), _) => oldest.seq > 1,
         _ => false,
     };
-    Ok(HistoryPage {
-        items: items.into_iter().map(Message::from).collect(),
-        has_more,
-    })
+    Ok(HistoryPage { items, has_more })
+}
+
+/// The page with every missing `seq` in `from..=to` settled: overdue ones filled with voids,
+/// and the page ended below the first one still being written (`true` when that happened).
+async fn settle(
+    deps: &RouteDeps,
+    meta: &MetaItem,
+    items: Vec<StoredMessage>,
+    from: u64,
+    to: u64,
+) -> Result<(Vec<Message>, bool), ApiError> {
+    let now = deps.store.now();
+    let mut present: BTreeMap<u64, StoredMessage> =
+        items.into_iter().map(|m| (m.seq(), m)).collect();
+    let mut fills = 0;
+    let mut cut = None;
+    for seq in from..=to {
+        if present.contains_key(&seq) {
+            continue;
+        }
+        // Issued no later than the next number that landed, or than the counter's last issue.
+        let bound = present
+            .range(seq..)
+            .next()
+            .map(|(_, m)| m.created_at())
+            .or(meta.issued_at)
+            .unwrap_or(now);
+        if !sequence::overdue(bound, now) || fills == FILLS_PER_READ {
+            cut = Some(seq);
+            break;
+        }
+        fills += 1;
+        if let Some(filled) = sequence::fill_seq(&deps.store, &meta.id, seq).await? {
+            present.insert(seq, filled);
+        }
+    }
+    let messages = present
+        .into_values()
+        .filter(|m| cut.is_none_or(|c| m.seq() < c))
+        .map(Message::from)
+        .collect();
+    Ok((messages, cut.is_some()))
 }

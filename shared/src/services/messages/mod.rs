@@ -1,14 +1,13 @@
 //! Messages: send (ordered and idempotent), history, and read positions.
 //!
-//! `seq` numbers a conversation's messages and `rev` every change of its timeline, both gap-free:
-//! a send reads `META` consistently and writes it back in one transaction conditioned on the
-//! `lastSeq` and `rev` it read, together with the message, the sender's idempotency key and the
-//! sender's read position. A lost race retries with jitter (at most 8 times, then 503).
+//! `seq` numbers a conversation's messages and `rev` every change of its timeline, both gap-free
+//! and handed out without contention: see [`sequence`].
 
 mod change;
 mod history;
 mod read;
 mod send;
+pub mod sequence;
 
 /// The items and views, shared with the other services (`services::model`).
 pub use crate::services::model::message as model;

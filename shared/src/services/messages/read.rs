@@ -70,6 +70,6 @@ pub async fn mark_read(
     };
     Ok(ReadState {
         last_read_seq: position,
-        unread_count: last.saturating_sub(position),
+        unread_count: seen.meta.unread_above(position),
     })
 }

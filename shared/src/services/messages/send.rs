@@ -6,8 +6,11 @@ use serde::Deserialize;
 use super::model::{
     IDEMPOTENCY_SECONDS, IdempotencyItem, Message, MessageItem, body_digest, preview,
 };
+use super::sequence::{self, Issue, Numbers, RevisionItem, Voided};
 use crate::adapters::store::keys;
-use crate::adapters::store::retry::{Attempt, lost_race, retrying};
+use crate::adapters::store::retry::{
+    Cancelled, MAX_ATTEMPTS, lost_race, transact_through_conflicts, update_forward,
+};
 use crate::adapters::store::{
     CancellationCode, Consistency, Expr, Key, StoreError, TransactError, Write,
 };
@@ -78,28 +81,35 @@ async fn read_state(
     Ok(Seen { meta, idempotency })
 }
 
-/// The message a retried send refers to: its current state, or 409 for another body.
+/// The message a retried send refers to, as stored now, or 409 for another body.
 async fn stored(
     deps: &RouteDeps,
     id: &ConversationId,
     key: &IdempotencyItem,
     body: &MessageBody,
-) -> Result<Message, ApiError> {
+) -> Result<MessageItem, ApiError> {
     if key.body_digest != body_digest(body.as_str()) {
         return Err(ApiError::Conflict(
             "this clientMessageId was used with another body",
         ));
     }
-    let item: MessageItem = deps
-        .store
+    deps.store
         .get(&keys::message(id, key.seq), Consistency::Strong)
         .await?
-        .ok_or_else(|| ApiError::internal("an idempotency key names a missing message"))?;
-    Ok(item.into())
+        .ok_or_else(|| ApiError::internal("an idempotency key names a missing message"))
 }
 
-/// Sends a message: one consistent read and one conditional transaction on the message path,
-/// then every member's inbox entry is moved to the top (and unarchived). The caller pushes the
+/// The idempotency key of this send as it is now (after a concurrent retry stored it).
+async fn key_now(deps: &RouteDeps, key: &Key) -> Result<IdempotencyItem, ApiError> {
+    deps.store
+        .get(key, Consistency::Strong)
+        .await?
+        .ok_or_else(|| ApiError::internal("a refused idempotency key is not there"))
+}
+
+/// Sends a message: one consistent read, numbers from the conversation's counter, and one
+/// transaction that stores the message under them (see `sequence`); then `lastMessage`, the
+/// sender's read position and every member's inbox entry move forward. The caller pushes the
 /// event with [`Sent::push`].
 /// Counted in the metrics: a new message as `MessagesSent`, a server error as `SendsFailed`.
 pub async fn send(
@@ -129,41 +139,26 @@ async fn send_unmetered(
         return Err(no_such_reply());
     }
     let idem_key = keys::idempotency(id, user, &request.client_message_id);
-    let outcome = retrying(|| async {
-        let seen = read_state(deps, user, id, &idem_key).await?;
-        let plan = plan_send(
-            &seen,
-            user,
-            id,
-            request,
-            deps.store.now(),
-            MessageId::generate(),
-        )?;
-        let (item, writes) = match plan {
-            SendPlan::Retried(existing) => return Ok(Attempt::Done(Err(existing))),
-            SendPlan::Store { item, writes } => (item, writes),
-        };
-        match deps.store.transact_named(writes).await {
-            Ok(()) => Ok(Attempt::Done(Ok(item))),
-            Err(error) => after_cancel(error).map(|()| Attempt::Retry),
-        }
-    })
-    .await?;
-    let item = match outcome {
-        Ok(item) => item,
-        Err(existing) => {
-            let message = stored(deps, id, &existing, &request.body).await?;
-            // The first attempt may have failed after storing, before moving the inboxes: moving
-            // them again is harmless (each move is conditioned on being newer).
-            move_inboxes(deps, id, message.created_at).await?;
+    let seen = read_state(deps, user, id, &idem_key).await?;
+    let stored_now = match first_look(&seen, request, deps.store.now())? {
+        Look::Retried(existing) => *existing,
+        Look::New => store_new(deps, user, id, request).await?,
+    };
+    let item = match stored_now {
+        Stored::New(item) => item,
+        Stored::Existing(existing) => {
+            let item = stored(deps, id, &existing, &request.body).await?;
+            // The first attempt may have stopped after storing, before the upkeep: doing it
+            // again is harmless (each update moves forward only).
+            after_landing(deps, user, id, &item).await?;
             return Ok(Sent {
-                message,
+                message: Message::from(item),
                 new: false,
                 members: Vec::new(),
             });
         }
     };
-    let members = move_inboxes(deps, id, item.created_at).await?;
+    let members = after_landing(deps, user, id, &item).await?;
     deps.cache
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
@@ -174,6 +169,79 @@ async fn send_unmetered(
     })
 }
 
+/// What a send found of itself.
+#[derive(Debug)]
+enum Stored {
+    /// Stored now.
+    New(MessageItem),
+    /// Stored by an earlier attempt with this `clientMessageId`.
+    Existing(IdempotencyItem),
+}
+
+/// Takes numbers and stores the message under them; numbers that cannot be used are given
+/// back (voided). A `seq` voided under a slow writer sends it round again with new numbers.
+async fn store_new(
+    deps: &RouteDeps,
+    user: &UserId,
+    id: &ConversationId,
+    request: &SendMessage,
+) -> Result<Stored, ApiError> {
+    let store = &deps.store;
+    let idem_key = keys::idempotency(id, user, &request.client_message_id);
+    for _ in 0..MAX_ATTEMPTS {
+        let numbers = sequence::issue(store, id, Issue::Message, store.now()).await?;
+        // Read after the counter: no later than every number below this one was issued, which
+        // is what a reader judges a gap's age by (the message's `createdAt`, its ledger entry).
+        let now = store.now();
+        let (item, writes) = plan_send(user, id, request, numbers, now, MessageId::generate())?;
+        let written = transact_through_conflicts(
+            store,
+            &writes,
+            |error| match after_cancel(error) {
+                Refusal::Conflict => Cancelled::Conflict,
+                other => Cancelled::Refused(other),
+            },
+            || {
+                Refusal::Failed(ApiError::Unavailable(
+                    "the message's writes kept conflicting; retry".into(),
+                ))
+            },
+        )
+        .await;
+        let refusal = match written {
+            Ok(()) => return Ok(Stored::New(item)),
+            Err(refusal) => refusal,
+        };
+        // The numbers are unused: give them back, unless the message landed after all (an
+        // answer lost on the way): only this send writes a message at its seq.
+        if sequence::give_back(store, id, numbers).await == Voided::Landed {
+            return Ok(Stored::New(item));
+        }
+        match refusal {
+            Refusal::Retried => return Ok(Stored::Existing(key_now(deps, &idem_key).await?)),
+            Refusal::NotMember => return Err(ApiError::NotFound),
+            Refusal::ReplyUnavailable => {
+                return Err(ApiError::Conflict(
+                    "the message replied to is not available",
+                ));
+            }
+            Refusal::NumbersTaken => continue,
+            // Conflicts are retried above and never come out as a refusal.
+            Refusal::Conflict | Refusal::Failed(_) => {
+                return Err(match refusal {
+                    Refusal::Failed(error) => error,
+                    _ => {
+                        ApiError::Unavailable("the message's writes kept conflicting; retry".into())
+                    }
+                });
+            }
+        }
+    }
+    Err(ApiError::Unavailable(
+        "the message's numbers were voided under it too often; retry".into(),
+    ))
+}
+
 fn no_such_reply() -> ApiError {
     ApiError::validation("replyToSeq", "no message has this seq")
 }
@@ -181,52 +249,55 @@ fn no_such_reply() -> ApiError {
 /// The writes of a send's transaction, by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SendWrite {
-    /// `META`: `lastSeq` and `rev` one up, on condition that they are still what was read.
-    Meta,
-    /// The message, on condition that its key is new.
+    /// The message, on condition that its `seq` is free (not voided meanwhile).
     Message,
+    /// The ledger entry of its `rev`, on condition that the `rev` is free.
+    Ledger,
     /// The sender's idempotency key, on condition that it is absent or expired.
     Idempotency,
-    /// The sender's read position, up to the new message, on condition that they are a member.
-    SenderRead,
+    /// The sender is still a member.
+    Member,
+    /// The message replied to is stored and not a void.
+    ReplyTo,
 }
 
-/// What a send decides from its one consistent read.
+/// What a send decides before it writes.
 #[derive(Debug)]
-enum SendPlan {
+enum Look {
     /// An earlier attempt of this very send was stored: answer with it (409 for another body).
-    Retried(IdempotencyItem),
-    /// Store this message with these writes, in one transaction.
-    Store {
-        item: MessageItem,
-        writes: Vec<(SendWrite, Write)>,
-    },
+    Retried(Box<Stored>),
+    New,
 }
 
-/// The decision of a send, from what was read: no I/O, so that it is tested without a table.
-/// `message_id` is the new message's id (generated by the caller).
-fn plan_send(
-    seen: &Seen,
-    user: &UserId,
-    id: &ConversationId,
-    request: &SendMessage,
-    now: Timestamp,
-    message_id: MessageId,
-) -> Result<SendPlan, ApiError> {
+fn first_look(seen: &Seen, request: &SendMessage, now: Timestamp) -> Result<Look, ApiError> {
     if let Some(existing) = seen
         .idempotency
         .as_ref()
         .filter(|k| k.expires_at >= now.unix_seconds())
     {
-        return Ok(SendPlan::Retried(existing.clone()));
+        return Ok(Look::Retried(Box::new(Stored::Existing(existing.clone()))));
     }
-    let meta = &seen.meta;
     if let Some(reply) = request.reply_to_seq
-        && (reply == 0 || reply > meta.last_seq)
+        && (reply == 0 || reply > seen.meta.last_seq)
     {
         return Err(no_such_reply());
     }
-    let (seq, rev) = (meta.last_seq + 1, meta.rev + 1);
+    Ok(Look::New)
+}
+
+/// The message and the writes that store it under `numbers`: no I/O, so that it is tested
+/// without a table. `message_id` is the new message's id (generated by the caller).
+fn plan_send(
+    user: &UserId,
+    id: &ConversationId,
+    request: &SendMessage,
+    numbers: Numbers,
+    now: Timestamp,
+    message_id: MessageId,
+) -> Result<(MessageItem, Vec<(SendWrite, Write)>), ApiError> {
+    let seq = numbers
+        .seq
+        .ok_or_else(|| ApiError::internal("a send needs a seq"))?;
     let message_key = keys::message(id, seq);
     let item = MessageItem {
         pk: message_key.pk,
@@ -234,7 +305,7 @@ fn plan_send(
         id: message_id,
         conversation_id: id.clone(),
         seq,
-        msg_rev: rev,
+        msg_rev: numbers.rev,
         sender_id: user.clone(),
         body: request.body.to_string(),
         client_message_id: request.client_message_id.clone(),
@@ -242,27 +313,9 @@ fn plan_send(
         created_at: now,
         edited_at: None,
         deleted: false,
-        reactions: Default::default(),
+        legacy_reactions: Default::default(),
+        reacted: Default::default(),
     };
-    let last = LastMessage {
-        seq,
-        id: item.id.clone(),
-        sender_id: user.clone(),
-        preview: preview(request.body.as_str()),
-        created_at: now,
-        deleted: false,
-    };
-    let last = serde_dynamo::to_attribute_value(&last).map_err(ApiError::internal)?;
-    let meta_update = Expr::new(
-        "SET lastSeq = :seq, rev = :rev, lastMessage = :last, lastActivityAt = :now, updatedAt = :now",
-    )
-    .when("lastSeq = :seenSeq AND rev = :seenRev")
-    .number(":seq", seq)
-    .number(":rev", rev)
-    .value_raw(":last", last)
-    .string(":now", now.to_string())
-    .number(":seenSeq", meta.last_seq)
-    .number(":seenRev", meta.rev);
     let idem_key = keys::idempotency(id, user, &request.client_message_id);
     let idempotency = IdempotencyItem {
         pk: idem_key.pk,
@@ -272,59 +325,106 @@ fn plan_send(
         expires_at: now.unix_seconds() + IDEMPOTENCY_SECONDS,
     };
     let unused = Expr::absent_or_expired(now.unix_seconds());
-    let writes = vec![
-        (
-            SendWrite::Meta,
-            Write::Update {
-                key: keys::conversation_meta(id),
-                update: meta_update,
-            },
-        ),
+    let mut writes = vec![
         (
             SendWrite::Message,
             Write::put(&item, Some(Expr::item_absent()))?,
         ),
         (
+            SendWrite::Ledger,
+            RevisionItem::new(id, numbers.rev, Some(seq), now, false).write()?,
+        ),
+        (
             SendWrite::Idempotency,
             Write::put(&idempotency, Some(unused))?,
         ),
-        // Sending marks everything up to the new message as read for the sender.
         (
-            SendWrite::SenderRead,
-            Write::Update {
+            SendWrite::Member,
+            Write::Check {
                 key: keys::membership(id, user),
-                update: Expr::new("SET lastReadSeq = :seq")
-                    .when("attribute_exists(PK)")
-                    .number(":seq", seq),
+                condition: Expr::item_present(),
             },
         ),
     ];
-    Ok(SendPlan::Store { item, writes })
+    if let Some(reply) = request.reply_to_seq {
+        // A void has no sender: only a stored message can be replied to.
+        writes.push((
+            SendWrite::ReplyTo,
+            Write::Check {
+                key: keys::message(id, reply),
+                condition: Expr::new("attribute_exists(senderId)"),
+            },
+        ));
+    }
+    Ok((item, writes))
 }
 
-/// What a send's transaction that did not commit means: `Ok` to read again and retry, or the
-/// answer.
-fn after_cancel(error: TransactError<SendWrite>) -> Result<(), ApiError> {
-    use CancellationCode::{ConditionalCheckFailed, None as Fine};
+/// What a send's transaction that did not commit means.
+#[derive(Debug)]
+enum Refusal {
+    /// A concurrent retry of this same send took the idempotency key: answer with its message.
+    Retried,
+    /// The sender left the conversation meanwhile: 404.
+    NotMember,
+    /// The message replied to is a void (or not stored yet): 409.
+    ReplyUnavailable,
+    /// A reader voided the numbers under a slow writer: take new ones.
+    NumbersTaken,
+    /// Another transaction held one of the items: write again with the same numbers.
+    Conflict,
+    /// The store failed.
+    Failed(ApiError),
+}
+
+fn after_cancel(error: TransactError<SendWrite>) -> Refusal {
+    use CancellationCode::ConditionalCheckFailed as Failed;
+    let failed = |name| error.reason(name) == Some(&Failed);
     match &error {
-        // The key was taken by a concurrent retry of this same send: the retry finds it.
-        TransactError::Canceled(_)
-            if error.reason(SendWrite::Idempotency) == Some(&ConditionalCheckFailed) =>
-        {
-            Ok(())
+        TransactError::Canceled(_) if failed(SendWrite::Idempotency) => Refusal::Retried,
+        TransactError::Canceled(_) if failed(SendWrite::Member) => Refusal::NotMember,
+        TransactError::Canceled(_) if failed(SendWrite::ReplyTo) => Refusal::ReplyUnavailable,
+        TransactError::Canceled(_) if failed(SendWrite::Message) || failed(SendWrite::Ledger) => {
+            Refusal::NumbersTaken
         }
-        // The sender left the conversation meanwhile (`META` itself was as read).
-        TransactError::Canceled(_)
-            if error.reason(SendWrite::Meta) == Some(&Fine)
-                && error.reason(SendWrite::SenderRead) == Some(&ConditionalCheckFailed) =>
-        {
-            Err(ApiError::NotFound)
-        }
-        // A concurrent write moved `META` on, or another transaction was in the way.
-        TransactError::Canceled(_) => Ok(()),
-        TransactError::Store(store) if lost_race(store) => Ok(()),
-        TransactError::Store(_) => Err(StoreError::from(error).into()),
+        TransactError::Canceled(_) => Refusal::Conflict,
+        TransactError::Store(store) if lost_race(store) => Refusal::Conflict,
+        TransactError::Store(_) => Refusal::Failed(StoreError::from(error).into()),
     }
+}
+
+/// The upkeep after a message landed, each step forward-only so that concurrent sends landing in
+/// any order leave the newest in place: `lastMessage` and `lastActivityAt` on `META`, the
+/// sender's read position, and every member's inbox entry. Returns the members.
+async fn after_landing(
+    deps: &RouteDeps,
+    user: &UserId,
+    id: &ConversationId,
+    item: &MessageItem,
+) -> Result<Vec<UserId>, ApiError> {
+    let last = LastMessage {
+        seq: item.seq,
+        id: item.id.clone(),
+        sender_id: item.sender_id.clone(),
+        preview: preview(&item.body),
+        created_at: item.created_at,
+        deleted: item.deleted,
+    };
+    let last = serde_dynamo::to_attribute_value(&last).map_err(ApiError::internal)?;
+    let meta_update = Expr::new(
+        "SET lastMessage = :last, lastActivityAt = :at, updatedAt = :at",
+    )
+    .when("attribute_exists(PK) AND (attribute_type(lastMessage, :null) OR NOT attribute_exists(lastMessage) OR lastMessage.seq < :seq)")
+    .value_raw(":last", last)
+    .string(":at", item.created_at.to_string())
+    .string(":null", "NULL")
+    .number(":seq", item.seq);
+    update_forward(&deps.store, &keys::conversation_meta(id), meta_update).await?;
+    // Sending marks everything up to the new message as read for the sender.
+    let read = Expr::new("SET lastReadSeq = :seq")
+        .when("attribute_exists(PK) AND lastReadSeq < :seq")
+        .number(":seq", item.seq);
+    update_forward(&deps.store, &keys::membership(id, user), read).await?;
+    move_inboxes(deps, id, item.created_at).await
 }
 
 /// Moves every member's inbox entry to `at` (and unarchives it) with a conditional update: an
@@ -385,7 +485,6 @@ mod tests {
         }
     }
 
-    /// The time `MetaItem::for_test` was last active.
     fn now() -> Timestamp {
         Timestamp::from_unix_millis(1_700_000_000_000)
     }
@@ -398,41 +497,54 @@ mod tests {
         }
     }
 
-    fn plan(seen: &Seen, request: &SendMessage) -> Result<SendPlan, ApiError> {
-        let id = seen.meta.id.clone();
+    fn plan(reply_to_seq: Option<u64>) -> (MessageItem, Vec<(SendWrite, Write)>) {
+        let id = ConversationId::generate();
+        let numbers = Numbers {
+            seq: Some(8),
+            rev: 13,
+        };
         plan_send(
-            seen,
             &user("ada"),
             &id,
-            request,
+            &request(reply_to_seq),
+            numbers,
             now(),
             MessageId::generate(),
         )
+        .unwrap()
     }
 
     #[test]
-    fn a_new_message_takes_the_next_seq_and_rev_in_four_named_writes() {
-        let id = ConversationId::generate();
-        let Ok(SendPlan::Store { item, writes }) = plan(&seen(&id, None), &request(Some(7))) else {
-            panic!("a new send stores its message");
-        };
+    fn a_new_message_is_stored_under_its_numbers_with_its_ledger_entry() {
+        let (item, writes) = plan(None);
         assert_eq!((item.seq, item.msg_rev), (8, 13));
-        assert_eq!(item.reply_to_seq, Some(7));
         assert_eq!(item.created_at, now());
         let names: Vec<SendWrite> = writes.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
             [
-                SendWrite::Meta,
                 SendWrite::Message,
+                SendWrite::Ledger,
                 SendWrite::Idempotency,
-                SendWrite::SenderRead
+                SendWrite::Member
             ]
         );
-        let Write::Update { key, .. } = &writes[0].1 else {
-            panic!("META is updated");
+        // No write touches META: concurrent sends never conflict on it.
+        assert!(writes.iter().all(|(_, w)| !matches!(w,
+            Write::Update { key, .. } if key.sk == keys::prefix::META)));
+    }
+
+    #[test]
+    fn a_reply_checks_that_its_message_is_stored_and_not_a_void() {
+        let (item, writes) = plan(Some(7));
+        assert_eq!(item.reply_to_seq, Some(7));
+        let Some((_, Write::Check { key, condition })) =
+            writes.iter().find(|(n, _)| *n == SendWrite::ReplyTo)
+        else {
+            panic!("a reply checks its message");
         };
-        assert_eq!(*key, keys::conversation_meta(&id));
+        assert_eq!(key.sk, keys::message(&item.conversation_id, 7).sk);
+        assert_eq!(condition.expression, "attribute_exists(senderId)");
     }
 
     #[test]
@@ -446,21 +558,25 @@ mod tests {
             expires_at,
         };
         let at = now().unix_seconds();
+        let Ok(Look::Retried(found)) = first_look(&seen(&id, Some(key(at))), &request(None), now())
+        else {
+            panic!("an unexpired key is a retry");
+        };
         assert!(matches!(
-            plan(&seen(&id, Some(key(at))), &request(None)),
-            Ok(SendPlan::Retried(IdempotencyItem { seq: 5, .. }))
+            *found,
+            Stored::Existing(IdempotencyItem { seq: 5, .. })
         ));
         // Expired a second ago: a new send, which takes the key over.
         assert!(matches!(
-            plan(&seen(&id, Some(key(at - 1))), &request(None)),
-            Ok(SendPlan::Store { .. })
+            first_look(&seen(&id, Some(key(at - 1))), &request(None), now()),
+            Ok(Look::New)
         ));
     }
 
     #[test]
     fn a_reply_to_a_message_that_does_not_exist_is_refused() {
         let id = ConversationId::generate();
-        let refused = plan(&seen(&id, None), &request(Some(8)));
+        let refused = first_look(&seen(&id, None), &request(Some(8)), now());
         assert!(
             matches!(refused, Err(ApiError::Validation(_))),
             "{refused:?}"
@@ -469,41 +585,56 @@ mod tests {
 
     #[test]
     fn a_cancelled_send_is_read_by_the_names_of_its_writes() {
-        use CancellationCode::{ConditionalCheckFailed as Failed, None as Fine};
-        let canceled = |meta, idempotency, read| {
+        use CancellationCode::{
+            ConditionalCheckFailed as Failed, None as Fine, TransactionConflict,
+        };
+        let canceled = |message, idempotency, member| {
             TransactError::Canceled(vec![
-                (SendWrite::Meta, meta),
-                (SendWrite::Message, Fine),
+                (SendWrite::Message, message),
+                (SendWrite::Ledger, Fine),
                 (SendWrite::Idempotency, idempotency),
-                (SendWrite::SenderRead, read),
+                (SendWrite::Member, member),
             ])
         };
-        // A concurrent retry of this send took the key: read again, and find it.
-        assert!(after_cancel(canceled(Fine, Failed, Fine)).is_ok());
-        // Even when the sender's read position failed too: the retry's read decides.
-        assert!(after_cancel(canceled(Fine, Failed, Failed)).is_ok());
+        // A concurrent retry of this send took the key: answer with its message.
+        assert!(matches!(
+            after_cancel(canceled(Fine, Failed, Fine)),
+            Refusal::Retried
+        ));
+        assert!(matches!(
+            after_cancel(canceled(Fine, Failed, Failed)),
+            Refusal::Retried
+        ));
         // The sender is no longer a member: 404.
         assert!(matches!(
             after_cancel(canceled(Fine, Fine, Failed)),
-            Err(ApiError::NotFound)
+            Refusal::NotMember
         ));
-        // Another send moved META on: read again.
-        assert!(after_cancel(canceled(Failed, Fine, Failed)).is_ok());
+        // A reader voided the seq under a slow writer: new numbers.
+        assert!(matches!(
+            after_cancel(canceled(Failed, Fine, Fine)),
+            Refusal::NumbersTaken
+        ));
+        // Another transaction held an item: the same numbers again.
+        assert!(matches!(
+            after_cancel(canceled(TransactionConflict, Fine, Fine)),
+            Refusal::Conflict
+        ));
         // Whatever the order the writes were listed in.
         let reordered = TransactError::Canceled(vec![
-            (SendWrite::SenderRead, Failed),
+            (SendWrite::Member, Failed),
             (SendWrite::Idempotency, Fine),
+            (SendWrite::Ledger, Fine),
             (SendWrite::Message, Fine),
-            (SendWrite::Meta, Fine),
         ]);
-        assert!(matches!(after_cancel(reordered), Err(ApiError::NotFound)));
+        assert!(matches!(after_cancel(reordered), Refusal::NotMember));
         // The table is unreachable: 503, not a retry.
         let unavailable = after_cancel(TransactError::Store(StoreError::Unavailable {
             operation: "TransactWriteItems",
             source: "throttled".into(),
         }));
         assert!(
-            matches!(unavailable, Err(ApiError::Unavailable(_))),
+            matches!(unavailable, Refusal::Failed(ApiError::Unavailable(_))),
             "{unavailable:?}"
         );
     }

@@ -67,6 +67,30 @@ pub struct MetaItem {
     /// cannot parse, so the last member to leave removes the whole map.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub member_names: BTreeMap<String, String>,
+    /// When the counter last handed out a number (`seq` or `rev`): the latest a number still
+    /// being written can have been issued (see `services::sequence`). Absent until the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_at: Option<Timestamp>,
+    /// Every `rev` at or below this has landed or been voided. Absent on a conversation whose
+    /// counter never ran: then every `rev` up to `rev` is settled (see [`Self::settled_rev`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_rev: Option<u64>,
+    /// The `seq`s filled with a void: not messages, so never unread.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub void_seqs: Vec<u64>,
+}
+
+impl MetaItem {
+    /// The revision below which nothing is still being written.
+    pub fn settled_rev(&self) -> u64 {
+        self.settled_rev.unwrap_or(self.rev)
+    }
+
+    /// Messages above `read_seq` (voids are not messages).
+    pub fn unread_above(&self, read_seq: u64) -> u64 {
+        let voids = self.void_seqs.iter().filter(|s| **s > read_seq).count() as u64;
+        self.last_seq.saturating_sub(read_seq).saturating_sub(voids)
+    }
 }
 
 /// `CONV#c` / `MEMBER#u`: one member's place in the conversation.
@@ -225,7 +249,7 @@ impl Conversation {
     pub fn render(meta: MetaItem, members: Vec<Member>, mine: &MemberItem, archived: bool) -> Self {
         let me = Me {
             last_read_seq: mine.last_read_seq,
-            unread_count: meta.last_seq.saturating_sub(mine.last_read_seq),
+            unread_count: meta.unread_above(mine.last_read_seq),
             muted: mine.muted,
             archived,
         };
@@ -276,6 +300,9 @@ impl MetaItem {
             last_message: None,
             member_count: 3,
             member_names: BTreeMap::new(),
+            issued_at: None,
+            settled_rev: None,
+            void_seqs: Vec::new(),
         }
     }
 }
