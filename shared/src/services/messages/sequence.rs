@@ -214,7 +214,9 @@ pub async fn void_message(
         };
         let failed = |name| error.reason(name) == Some(&CancellationCode::ConditionalCheckFailed);
         if failed(VoidWrite::Message) {
-            // The seq is taken: by its message, or by a void someone else wrote.
+            // The seq is taken: by its message, or by a void someone else wrote. Either way
+            // `rev` is not this void's: settle it (a no-op when it is the message's own).
+            void_revision(store, id, rev).await?;
             let there = store
                 .get::<StoredMessage>(&keys::message(id, seq), Consistency::Strong)
                 .await?;
@@ -349,9 +351,7 @@ pub async fn fill_seq(
     seq: u64,
 ) -> Result<Option<StoredMessage>, ApiError> {
     let numbers = issue(store, id, Issue::Change, store.now()).await?;
-    if void_message(store, id, seq, numbers.rev).await? == Voided::Landed {
-        void_revision(store, id, numbers.rev).await?;
-    }
+    void_message(store, id, seq, numbers.rev).await?;
     Ok(store
         .get::<StoredMessage>(&keys::message(id, seq), Consistency::Strong)
         .await?)
