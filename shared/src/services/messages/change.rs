@@ -75,21 +75,21 @@ enum Refusal {
     NotMember,
     /// A reader voided the `rev` under a slow writer: take a new one.
     RevTaken,
-    /// Another transaction held an item: the same writes again.
-    Conflict,
     Failed(ApiError),
 }
 
-fn after_cancel(error: TransactError<ChangeWrite>) -> Refusal {
+/// A conflict (another transaction held an item) writes again with the same `rev`.
+fn after_cancel(error: TransactError<ChangeWrite>) -> Cancelled<Refusal> {
     let failed = |name| error.reason(name) == Some(&CancellationCode::ConditionalCheckFailed);
-    match &error {
+    let refusal = match &error {
         TransactError::Canceled(_) if failed(ChangeWrite::Member) => Refusal::NotMember,
         TransactError::Canceled(_) if failed(ChangeWrite::Message) => Refusal::Moved,
         TransactError::Canceled(_) if failed(ChangeWrite::Ledger) => Refusal::RevTaken,
-        TransactError::Canceled(_) => Refusal::Conflict,
-        TransactError::Store(store) if lost_race(store) => Refusal::Conflict,
+        TransactError::Canceled(_) => return Cancelled::Conflict,
+        TransactError::Store(store) if lost_race(store) => return Cancelled::Conflict,
         TransactError::Store(_) => Refusal::Failed(StoreError::from(error).into()),
-    }
+    };
+    Cancelled::Refused(refusal)
 }
 
 /// Applies the change `rule` decides (from the message as read) under a new `rev`; the message
@@ -115,19 +115,11 @@ where
         // Read after the counter: the ledger entry bounds when the numbers below it were issued.
         let now = store.now();
         let writes = change_writes(&item, &change, user, numbers.rev, now)?;
-        let written = transact_through_conflicts(
-            store,
-            &writes,
-            |error| match after_cancel(error) {
-                Refusal::Conflict => Cancelled::Conflict,
-                other => Cancelled::Refused(other),
-            },
-            || {
-                Refusal::Failed(ApiError::Unavailable(
-                    "the change kept conflicting; retry".into(),
-                ))
-            },
-        )
+        let written = transact_through_conflicts(store, &writes, after_cancel, || {
+            Refusal::Failed(ApiError::Unavailable(
+                "the change kept conflicting; retry".into(),
+            ))
+        })
         .await;
         let refusal = match written {
             Ok(()) => {
@@ -144,11 +136,6 @@ where
             Refusal::Moved => (meta, item) = read(deps, user, id, seq).await?,
             Refusal::RevTaken => {}
             Refusal::Failed(error) => return Err(error),
-            Refusal::Conflict => {
-                return Err(ApiError::Unavailable(
-                    "the change kept conflicting; retry".into(),
-                ));
-            }
         }
     }
     let Some(change) = landed else {

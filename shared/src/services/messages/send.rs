@@ -194,19 +194,11 @@ async fn store_new(
         // is what a reader judges a gap's age by (the message's `createdAt`, its ledger entry).
         let now = store.now();
         let (item, writes) = plan_send(user, id, request, numbers, now, MessageId::generate())?;
-        let written = transact_through_conflicts(
-            store,
-            &writes,
-            |error| match after_cancel(error) {
-                Refusal::Conflict => Cancelled::Conflict,
-                other => Cancelled::Refused(other),
-            },
-            || {
-                Refusal::Failed(ApiError::Unavailable(
-                    "the message's writes kept conflicting; retry".into(),
-                ))
-            },
-        )
+        let written = transact_through_conflicts(store, &writes, after_cancel, || {
+            Refusal::Failed(ApiError::Unavailable(
+                "the message's writes kept conflicting; retry".into(),
+            ))
+        })
         .await;
         let refusal = match written {
             Ok(()) => return Ok(Stored::New(item)),
@@ -226,15 +218,7 @@ async fn store_new(
                 ));
             }
             Refusal::NumbersTaken => continue,
-            // Conflicts are retried above and never come out as a refusal.
-            Refusal::Conflict | Refusal::Failed(_) => {
-                return Err(match refusal {
-                    Refusal::Failed(error) => error,
-                    _ => {
-                        ApiError::Unavailable("the message's writes kept conflicting; retry".into())
-                    }
-                });
-            }
+            Refusal::Failed(error) => return Err(error),
         }
     }
     Err(ApiError::Unavailable(
@@ -370,26 +354,26 @@ enum Refusal {
     ReplyUnavailable,
     /// A reader voided the numbers under a slow writer: take new ones.
     NumbersTaken,
-    /// Another transaction held one of the items: write again with the same numbers.
-    Conflict,
     /// The store failed.
     Failed(ApiError),
 }
 
-fn after_cancel(error: TransactError<SendWrite>) -> Refusal {
+/// A conflict (another transaction held one of the items) writes again with the same numbers.
+fn after_cancel(error: TransactError<SendWrite>) -> Cancelled<Refusal> {
     use CancellationCode::ConditionalCheckFailed as Failed;
     let failed = |name| error.reason(name) == Some(&Failed);
-    match &error {
+    let refusal = match &error {
         TransactError::Canceled(_) if failed(SendWrite::Idempotency) => Refusal::Retried,
         TransactError::Canceled(_) if failed(SendWrite::Member) => Refusal::NotMember,
         TransactError::Canceled(_) if failed(SendWrite::ReplyTo) => Refusal::ReplyUnavailable,
         TransactError::Canceled(_) if failed(SendWrite::Message) || failed(SendWrite::Ledger) => {
             Refusal::NumbersTaken
         }
-        TransactError::Canceled(_) => Refusal::Conflict,
-        TransactError::Store(store) if lost_race(store) => Refusal::Conflict,
+        TransactError::Canceled(_) => return Cancelled::Conflict,
+        TransactError::Store(store) if lost_race(store) => return Cancelled::Conflict,
         TransactError::Store(_) => Refusal::Failed(StoreError::from(error).into()),
-    }
+    };
+    Cancelled::Refused(refusal)
 }
 
 /// The upkeep after a message landed, each step forward-only so that concurrent sends landing in
@@ -599,26 +583,26 @@ mod tests {
         // A concurrent retry of this send took the key: answer with its message.
         assert!(matches!(
             after_cancel(canceled(Fine, Failed, Fine)),
-            Refusal::Retried
+            Cancelled::Refused(Refusal::Retried)
         ));
         assert!(matches!(
             after_cancel(canceled(Fine, Failed, Failed)),
-            Refusal::Retried
+            Cancelled::Refused(Refusal::Retried)
         ));
         // The sender is no longer a member: 404.
         assert!(matches!(
             after_cancel(canceled(Fine, Fine, Failed)),
-            Refusal::NotMember
+            Cancelled::Refused(Refusal::NotMember)
         ));
         // A reader voided the seq under a slow writer: new numbers.
         assert!(matches!(
             after_cancel(canceled(Failed, Fine, Fine)),
-            Refusal::NumbersTaken
+            Cancelled::Refused(Refusal::NumbersTaken)
         ));
         // Another transaction held an item: the same numbers again.
         assert!(matches!(
             after_cancel(canceled(TransactionConflict, Fine, Fine)),
-            Refusal::Conflict
+            Cancelled::Conflict
         ));
         // Whatever the order the writes were listed in.
         let reordered = TransactError::Canceled(vec![
@@ -627,14 +611,20 @@ mod tests {
             (SendWrite::Ledger, Fine),
             (SendWrite::Message, Fine),
         ]);
-        assert!(matches!(after_cancel(reordered), Refusal::NotMember));
+        assert!(matches!(
+            after_cancel(reordered),
+            Cancelled::Refused(Refusal::NotMember)
+        ));
         // The table is unreachable: 503, not a retry.
         let unavailable = after_cancel(TransactError::Store(StoreError::Unavailable {
             operation: "TransactWriteItems",
             source: "throttled".into(),
         }));
         assert!(
-            matches!(unavailable, Refusal::Failed(ApiError::Unavailable(_))),
+            matches!(
+                unavailable,
+                Cancelled::Refused(Refusal::Failed(ApiError::Unavailable(_)))
+            ),
             "{unavailable:?}"
         );
     }
