@@ -217,7 +217,15 @@ async fn redis_stopped_in_the_middle_of_a_load_of_sends_fails_no_request() {
 }
 
 /// Every message and idempotency record of the conversation, read straight from the table.
-async fn stored(store: &DynamoStore, conversation: &str) -> (Vec<u64>, BTreeMap<String, u64>) {
+/// What `conversation` holds in the table: every message slot's `seq` (voids included), the
+/// `seq` of each real message (not a void), and each idempotency record's `seq`.
+struct Stored {
+    slots: Vec<u64>,
+    messages: BTreeSet<u64>,
+    keys: BTreeMap<String, u64>,
+}
+
+async fn stored(store: &DynamoStore, conversation: &str) -> Stored {
     let items = store
         .client()
         .query()
@@ -233,19 +241,31 @@ async fn stored(store: &DynamoStore, conversation: &str) -> (Vec<u64>, BTreeMap<
         .send()
         .collect::<Vec<_>>()
         .await;
-    let (mut seqs, mut keys) = (Vec::new(), BTreeMap::new());
+    let mut out = Stored {
+        slots: Vec::new(),
+        messages: BTreeSet::new(),
+        keys: BTreeMap::new(),
+    };
     for item in items {
         let item = item.unwrap();
         let sk = item["SK"].as_s().unwrap().clone();
         let number = |name: &str| item[name].as_n().unwrap().parse::<u64>().unwrap();
         if sk.starts_with("MSG#") {
-            seqs.push(number("seq"));
+            out.slots.push(number("seq"));
+            if item
+                .get("kind")
+                .and_then(|k| k.as_s().ok())
+                .map(String::as_str)
+                != Some("void")
+            {
+                out.messages.insert(number("seq"));
+            }
         } else if sk.starts_with("CMID#") {
-            keys.insert(sk, number("seq"));
+            out.keys.insert(sk, number("seq"));
         }
     }
-    seqs.sort_unstable();
-    (seqs, keys)
+    out.slots.sort_unstable();
+    out
 }
 
 #[tokio::test]
@@ -316,21 +336,32 @@ async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leav
         assert!(matches!(status, 200 | 201), "{status} {body}");
     }
 
+    // A number taken while DynamoDB was frozen and never written (the writer's own void timed
+    // out too, or its counter update applied but the answer was lost) is filled with a void by the
+    // first history read 5 s after it was issued: here a gateway whose clock runs 6 s ahead, over
+    // the same table.
     let deps: &RouteDeps = &api.gateway.deps;
-    let (seqs, keys) = stored(&deps.store, &conversation).await;
-    let sent = users.len() * 12;
-    assert_eq!(
-        seqs,
-        (1..=sent as u64).collect::<Vec<_>>(),
-        "one message per clientMessageId, seq 1..{sent} without a gap"
-    );
-    assert_eq!(keys.len(), sent, "one idempotency record per message");
-    let pointed: BTreeSet<u64> = keys.values().copied().collect();
-    assert_eq!(
-        pointed,
-        seqs.iter().copied().collect::<BTreeSet<_>>(),
-        "every idempotency record names a stored message, and every message has one"
-    );
+    let later = LocalApi::start_on(
+        RouteDeps {
+            store: deps.store.at_clock(support::clock().later_by(6)),
+            ..deps.clone()
+        },
+        local_gateway::functions::LocalStack {
+            dynamodb: format!("http://127.0.0.1:{}", dynamo.port),
+            ..support::local_stack()
+        },
+    )
+    .await;
+    let (status, page) = later
+        .call(
+            Method::GET,
+            &format!("/conversations/{conversation}/messages?limit=100"),
+            "ann",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["hasMore"], false, "{page}");
     let (_, meta) = api
         .call(
             Method::GET,
@@ -339,7 +370,43 @@ async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leav
             None,
         )
         .await;
-    assert_eq!(meta["lastSeq"], sent as u64);
+    let last_seq = meta["lastSeq"].as_u64().unwrap();
+    let read: Vec<u64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["seq"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        read,
+        (1..=last_seq).collect::<Vec<_>>(),
+        "history reads every slot"
+    );
+
+    let sent = users.len() * 12;
+    let table = stored(&deps.store, &conversation).await;
+    eprintln!(
+        "{} voids among {last_seq} numbers",
+        last_seq as usize - sent
+    );
+    assert_eq!(
+        table.slots,
+        (1..=last_seq).collect::<Vec<_>>(),
+        "seq 1..{last_seq} without a gap, voids filling the numbers never written"
+    );
+    assert_eq!(
+        table.messages.len(),
+        sent,
+        "one message per clientMessageId ({} voids)",
+        last_seq as usize - sent
+    );
+    assert_eq!(table.keys.len(), sent, "one idempotency record per message");
+    let pointed: BTreeSet<u64> = table.keys.values().copied().collect();
+    assert_eq!(
+        pointed, table.messages,
+        "every idempotency record names a stored message, and every message has one"
+    );
+    assert_eq!(meta["lastMessage"]["seq"], *table.messages.last().unwrap());
 }
 
 /// An `@connections` stand-in that answers every post with `status`, or never answers.
