@@ -1,5 +1,6 @@
 //! `POST /conversations/{id}/messages`: 201 with the new message, 200 with the stored one on a
-//! retry (same sender and `clientMessageId`), 409 when that id came with another body.
+//! retry (same sender and `clientMessageId`), 409 when that id came with another body. The
+//! members hear of it from `stream-fan-out`, not from this function.
 
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::http::{Reply, conversation_id, json_body, respond_limited};
@@ -17,8 +18,6 @@ pub async fn handle(deps: &RouteDeps, req: Request) -> Result<Response<Body>, Er
             let id = conversation_id(req)?;
             let request: SendMessage = json_body(req)?;
             let sent = messages::send(deps, &caller.user_id, &id, &request).await?;
-            // Before the answer: once a Lambda has answered it may be frozen.
-            sent.push(deps, None).await;
             Reply::json(if sent.new { 201 } else { 200 }, &sent.message)
         },
     )

@@ -24,6 +24,7 @@ pub mod http_update_conversation_settings;
 pub mod http_update_me;
 pub mod rotate_cursor_keys;
 pub mod stream_analytics;
+pub mod stream_fan_out;
 pub mod stream_publisher;
 pub mod ws_authorizer;
 pub mod ws_connect;

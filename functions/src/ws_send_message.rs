@@ -1,7 +1,7 @@
 //! `ws-send-message` (route `sendMessage`): the same send as the HTTP route (ordering,
-//! idempotency, limits, push), answered with `{"type": "ack", "action": "sendMessage",
-//! "clientMessageId", "message"}` on the sending connection, whose user's other connections get
-//! the `message.created` event.
+//! idempotency, limits), answered with `{"type": "ack", "action": "sendMessage",
+//! "clientMessageId", "message"}` on the sending connection. Every other connection of every
+//! member gets `message.created` from `stream-fan-out`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::domain::error::ApiError;
@@ -48,28 +48,20 @@ pub async fn handle(
             body: frame.body,
             client_message_id: frame.client_message_id.clone(),
             reply_to_seq: frame.reply_to_seq,
+            sent_from: Some(connection.to_owned()),
         };
         let sent = messages::send(deps, &user, &frame.conversation_id, &send).await?;
-        let ack = json!({"type": "ack", "action": "sendMessage",
-                         "clientMessageId": frame.client_message_id, "message": sent.message});
-        Ok::<_, ApiError>((ack, sent))
+        Ok::<_, ApiError>(json!({"type": "ack", "action": "sendMessage",
+                                 "clientMessageId": frame.client_message_id, "message": sent.message}))
     }
     .await;
-    let (answer, sent) = match outcome {
-        Ok((ack, sent)) => (Ok(ack), Some(sent)),
-        Err(error) => (Err(error), None),
-    };
-    // The ack first: the sender's wait does not include the fan-out to the other members.
     ws::reply(
         deps,
         connection,
         "sendMessage",
         client_message_id.as_deref(),
-        answer,
+        outcome,
     )
     .await?;
-    if let Some(sent) = sent {
-        sent.push(deps, Some(connection)).await;
-    }
     Ok(ws::status(200))
 }

@@ -11,7 +11,7 @@ use chat_shared::domain::ConversationId;
 use chat_shared::domain::error::ApiError;
 use chat_shared::domain::limits::LimitKind;
 use chat_shared::edge::ws;
-use chat_shared::services::conversations::notify;
+use chat_shared::services::delivery::TypingItem;
 use chat_shared::services::deps::RouteDeps;
 use lambda_runtime::{Error, LambdaEvent};
 use serde::Deserialize;
@@ -68,6 +68,13 @@ pub async fn handle(
     {
         return Ok(ws::status(200));
     }
-    notify::typing(deps, &frame.conversation_id, &user, frame.is_typing).await;
+    // The other members hear of it from `stream-fan-out`, which reads this item off the stream.
+    let item = TypingItem::new(
+        &frame.conversation_id,
+        &user,
+        frame.is_typing,
+        deps.store.now(),
+    );
+    deps.store.put(&item, None).await?;
     Ok(ws::status(200))
 }

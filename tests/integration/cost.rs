@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use chat_shared::adapters::store::DynamoStore;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
@@ -31,7 +30,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::dynamo_meter::{Call, DynamoMeter, Metered};
-use crate::support::{self, LocalApi, Socket};
+use crate::support::{self, LocalApi, Socket, StreamReader};
 
 /// AWS list prices, us-east-1, as of 2026-11 (USD).
 mod price {
@@ -208,129 +207,6 @@ fn item_size(item: &Image) -> usize {
     item.iter().map(|(k, v)| k.len() + value(v)).sum()
 }
 
-/// The table's stream, read from where it was last left: what the route's writes put there.
-struct StreamReader {
-    client: aws_sdk_dynamodbstreams::Client,
-    arn: String,
-    /// Per shard: where the next read starts, and the last record read (to start again after it).
-    shards: HashMap<String, ShardCursor>,
-}
-
-#[derive(Default)]
-struct ShardCursor {
-    iterator: Option<String>,
-    last: Option<String>,
-    closed: bool,
-}
-
-impl StreamReader {
-    async fn new(store: &DynamoStore) -> Self {
-        let arn = support::dynamo()
-            .await
-            .describe_table()
-            .table_name(store.table().as_str())
-            .send()
-            .await
-            .unwrap()
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .unwrap();
-        let client = aws_sdk_dynamodbstreams::Client::new(support::sdk_config().await);
-        Self {
-            client,
-            arn,
-            shards: HashMap::new(),
-        }
-    }
-
-    /// An iterator just after the last record read from the shard, or at its start.
-    async fn iterator(&self, shard: &str, last: Option<&str>) -> Option<String> {
-        let kind = if last.is_some() {
-            ShardIteratorType::AfterSequenceNumber
-        } else {
-            ShardIteratorType::TrimHorizon
-        };
-        self.client
-            .get_shard_iterator()
-            .stream_arn(&self.arn)
-            .shard_id(shard)
-            .shard_iterator_type(kind)
-            .set_sequence_number(last.map(str::to_owned))
-            .send()
-            .await
-            .unwrap()
-            .shard_iterator
-    }
-
-    /// Every record written since the last drain, in order per shard.
-    ///
-    /// DynamoDB Local invalidates an iterator taken on a shard while it was empty once the first
-    /// record lands (`TrimmedDataAccessException`, aws/aws-sdk-java#2923), so on that error the
-    /// iterator is taken again from the last record read.
-    async fn drain(&mut self) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
-        let described = self
-            .client
-            .describe_stream()
-            .stream_arn(&self.arn)
-            .send()
-            .await
-            .unwrap();
-        let ids: Vec<String> = described
-            .stream_description()
-            .map(|d| d.shards())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|s| s.shard_id().map(str::to_owned))
-            .collect();
-        let mut records = Vec::new();
-        for id in ids {
-            let mut cursor = self.shards.remove(&id).unwrap_or_default();
-            let mut retakes = 0;
-            while !cursor.closed {
-                let Some(current) = cursor.iterator.clone() else {
-                    cursor.iterator = self.iterator(&id, cursor.last.as_deref()).await;
-                    cursor.closed = cursor.iterator.is_none();
-                    continue;
-                };
-                let page = match self
-                    .client
-                    .get_records()
-                    .shard_iterator(current)
-                    .send()
-                    .await
-                {
-                    Ok(page) => page,
-                    Err(error)
-                        if retakes < 3
-                            && error
-                                .as_service_error()
-                                .is_some_and(|e| e.is_trimmed_data_access_exception()) =>
-                    {
-                        retakes += 1;
-                        cursor.iterator = None;
-                        continue;
-                    }
-                    Err(error) => panic!("GetRecords on {id}: {error:?}"),
-                };
-                cursor.iterator = page.next_shard_iterator().map(str::to_owned);
-                cursor.closed = cursor.iterator.is_none();
-                if page.records().is_empty() {
-                    break;
-                }
-                cursor.last = page
-                    .records()
-                    .last()
-                    .and_then(|r| r.dynamodb())
-                    .and_then(|d| d.sequence_number())
-                    .map(str::to_owned);
-                records.extend(page.records().iter().cloned());
-            }
-            self.shards.insert(id, cursor);
-        }
-        records
-    }
-}
-
 type Sink = SplitSink<Socket, Message>;
 
 /// Polls `done` until it holds (30 s at most: then the test fails, naming `what`).
@@ -354,6 +230,9 @@ struct Bench {
     /// `stream-publisher` writing to the test's event stream, a reader of it, and how many
     /// records it held at the last count.
     publisher: chat_shared::services::events::KinesisSink,
+    /// `stream-fan-out`'s deps (its role): each route's records are handed to it, as its mapping
+    /// would, and what it reads and posts is the route's.
+    fan_out: chat_shared::edge::ws::WsDeps,
     events: support::Pipeline,
     events_seen: usize,
     /// Frames that reached any of the bench's sockets.
@@ -387,13 +266,36 @@ impl Bench {
 
     async fn end(&mut self, route: &str, invocations: usize, gateway_requests: usize) {
         self.settle().await;
-        let metered = self.meter.take();
+        let mut metered = self.meter.take();
         let records = self.stream.drain().await;
         let mut batch = aws_lambda_events::event::dynamodb::Event::default();
         batch.records = records
             .iter()
             .map(|r| local_gateway::stream_poller::lambda_record(r, &self.stream.arn))
             .collect();
+        // The fan-out's share: one invocation for a batch that holds a push (its mapping's
+        // filter hands it no other), its reads, its posts.
+        let pushes = batch
+            .records
+            .iter()
+            .any(|r| matches!(chat_shared::services::delivery::push_of(r), Ok(Some(_))));
+        let delivered = chat_shared::services::delivery::deliver(
+            &self.fan_out.store,
+            &self.fan_out.pusher,
+            &batch,
+        )
+        .await;
+        assert!(
+            delivered.batch_item_failures.is_empty(),
+            "{route}: {delivered:?}"
+        );
+        self.settle().await;
+        let fanned = self.meter.take();
+        metered.read_units += fanned.read_units;
+        metered.write_units += fanned.write_units;
+        metered.failed_conditions += fanned.failed_conditions;
+        metered.calls.extend(fanned.calls);
+        let invocations = invocations + usize::from(pushes);
         let published = stream_publisher::publish_batch(&self.publisher, batch).await;
         assert!(
             published.batch_item_failures.is_empty(),
@@ -537,7 +439,12 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let stream = StreamReader::new(&store).await;
     let deps = support::deps_with(store, support::redis_link()).await;
     let redis = deps.redis.clone();
-    let (api, events) = LocalApi::start_with_event_stream(deps, "cost-events").await;
+    let (api, events) = LocalApi::start_with_event_stream_and_no_fan_out(deps, "cost-events").await;
+    let fan_out = api
+        .gateway
+        .functions
+        .ws(local_gateway::fan_out::FUNCTION)
+        .unwrap();
     let kinesis = support::kinesis().await;
     let publisher = chat_shared::services::events::KinesisSink::new(
         api.gateway
@@ -552,6 +459,7 @@ async fn every_route_priced_against_the_least_it_could_cost() {
         redis,
         stream,
         publisher,
+        fan_out,
         events: support::Pipeline::reader(kinesis, events),
         events_seen: 0,
         frames: Arc::new(AtomicUsize::new(0)),
@@ -924,7 +832,13 @@ fn least(route: &str) -> Least {
             1,
             "update my read position (conditioned on membership)",
         ),
-        "WebSocket typing" => (0.5, 0.0, 2, 0, "read the members; post to the others"),
+        "WebSocket typing" => (
+            1.0,
+            1.0,
+            2,
+            0,
+            "read my membership; put the typing item the fan-out reads; read the members; post to the others",
+        ),
         r if r.starts_with("WebSocket ") => (0.0, 0.0, 1, 0, "answer the frame"),
         r if r.starts_with("PATCH /conversations/{id}/messages")
             || r.contains("reactions")
@@ -1023,9 +937,11 @@ fn render(rows: &[(String, Vec<Call>, Usage)]) -> String {
          inbound frame); DynamoDB on-demand $0.625 per million WRU and $0.125 per million RRU; \
          Kinesis on-demand $0.08 per GB in and $0.04 per GB out, 1 KB per record. Not per \
          operation, so not in the figures: ElastiCache node-hours (Redis round trips cost \
-         latency, not money), WebSocket connection minutes, the Kinesis stream-hour, and the \
-         stream Lambdas (`stream-publisher`, `stream-analytics`), which take up to 100 records \
-         an invocation; reading the table's stream from Lambda is free.",
+         latency, not money), WebSocket connection minutes, the Kinesis stream-hour, and \
+         `stream-publisher` and `stream-analytics`, which take up to 100 records an invocation; \
+         reading the table's stream from Lambda is free. `stream-fan-out` is in the figures: \
+         its reads and posts, and one invocation for each operation that pushes through it (an \
+         upper bound: one invocation takes up to 100 records).",
         price::LAMBDA_MS
     );
     out

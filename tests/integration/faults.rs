@@ -341,7 +341,7 @@ async fn dynamodb_frozen_during_a_send_loop_answers_503_in_bounded_time_and_leav
     // first history read 5 s after it was issued: here a gateway whose clock runs 6 s ahead, over
     // the same table.
     let deps: &RouteDeps = &api.gateway.deps;
-    let later = LocalApi::start_on(
+    let later = LocalApi::start_beside(
         RouteDeps {
             store: deps.store.at_clock(support::clock().later_by(6)),
             ..deps.clone()
@@ -487,8 +487,10 @@ async fn a_failing_connections_endpoint_never_fails_a_write() {
             started.elapsed()
         );
         assert_eq!(status, 201, "{name}: {body}");
+        // The pushes are `stream-fan-out`'s, outside the send's invocation: a hanging endpoint
+        // would cost a send that pushed its 5 s operation timeout.
         assert!(
-            started.elapsed() < Duration::from_secs(12),
+            started.elapsed() < Duration::from_secs(4),
             "{name}: the send took {:?}",
             started.elapsed()
         );

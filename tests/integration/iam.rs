@@ -147,13 +147,13 @@ async fn every_key_of_a_batch_and_every_part_of_a_transaction_is_checked() {
     assert_eq!(code, "AccessDeniedException");
     assert!(message.contains("dynamodb:PutItem"), "{message}");
     // An index is a resource of its own: a role with Query on the table only may not read GSI1.
-    let edit = &api
+    let send = &api
         .gateway
         .functions
-        .http("http-edit-message")
+        .http("http-send-message")
         .unwrap()
         .store;
-    let on_table = edit
+    let on_table = send
         .client()
         .query()
         .table_name(table)
@@ -162,7 +162,7 @@ async fn every_key_of_a_batch_and_every_part_of_a_transaction_is_checked() {
         .send()
         .await;
     assert!(on_table.is_ok(), "{on_table:?}");
-    let on_index = mark_read
+    let on_index = send
         .client()
         .query()
         .table_name(table)

@@ -18,6 +18,7 @@ mod conversations;
 mod cost;
 mod dynamo_meter;
 mod events;
+mod fan_out;
 mod faults;
 mod gateway_auth;
 mod handlers;

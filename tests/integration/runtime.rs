@@ -72,6 +72,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("ws-typing", &["websocket/typing.json"]),
     ("ws-disconnect", &["websocket/disconnect.json"]),
     ("stream-publisher", &["stream/table-changes.json"]),
+    ("stream-fan-out", &["stream/fan-out.json"]),
     ("stream-analytics", &["kinesis/analytics-events.json"]),
     ("rotate-cursor-keys", &["schedule/rotate-cursor-keys.json"]),
 ];
@@ -486,6 +487,19 @@ async fn every_bootstrap_answers_its_events_under_the_runtime_interface_emulator
             }
         }
     }
+
+    // The fan-out pushes the sample batch (bob typing) to ada's socket.
+    let answer = functions
+        .invoke("stream-fan-out", &event_file("stream/fan-out.json"))
+        .await
+        .json()
+        .unwrap();
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let typing = frame(&mut socket, |f| {
+        f["type"] == "typing" && f["userId"] == "bob"
+    })
+    .await;
+    assert_eq!(typing["isTyping"], true, "{typing}");
 
     // The stream publisher turns the sample batch into CloudEvents on the stream.
     let answer = functions

@@ -239,10 +239,13 @@ async fn a_number_whose_write_never_lands_is_a_void_after_five_seconds() {
     // Five seconds later (the application clock moved): the first reader fills the void.
     // Five seconds later: a gateway whose application clock is 6 s ahead, over the same table,
     // each function under its own role. Its first history read fills the void.
-    let later = LocalApi::start_with(chat_shared::services::deps::RouteDeps {
-        store: deps.store.at_clock(support::clock().later_by(6)),
-        ..deps.clone()
-    })
+    let later = LocalApi::start_beside(
+        chat_shared::services::deps::RouteDeps {
+            store: deps.store.at_clock(support::clock().later_by(6)),
+            ..deps.clone()
+        },
+        support::local_stack(),
+    )
     .await;
     let (status, page) = later
         .call(

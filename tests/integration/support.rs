@@ -2,7 +2,10 @@
 //! `template.yaml` exactly as the local stack makes its own.
 
 use chat_functions::stream_publisher;
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 
 use aws_config::SdkConfig;
 use chat_shared::adapters::store::DynamoStore;
@@ -129,6 +132,13 @@ pub async fn deps_with(
     )
 }
 
+/// Whether a gateway plays the table stream's `stream-fan-out` mapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FanOut {
+    Run,
+    Skip,
+}
+
 /// A running local gateway on its own port and a fresh table; it stops with the test's runtime.
 pub struct LocalApi {
     pub url: String,
@@ -143,43 +153,64 @@ impl LocalApi {
 
     /// A gateway over these deps (its own Redis, limits …), pushing to its own `@connections`.
     pub async fn start_with(deps: RouteDeps) -> Self {
-        Self::serve(deps, true, local_stack()).await
+        Self::serve(deps, true, local_stack(), FanOut::Run).await
+    }
+
+    /// A second gateway over a table another gateway serves (its clock moved, say): it plays no
+    /// `stream-fan-out` mapping, since the first one's already pushes each change of the table
+    /// (to the first gateway's connections; this one's would be pruned as gone).
+    pub async fn start_beside(
+        deps: RouteDeps,
+        stack: local_gateway::functions::LocalStack,
+    ) -> Self {
+        Self::serve(deps, true, stack, FanOut::Skip).await
     }
 
     /// A gateway over these deps in front of `stack` (an emulator of the test's own, or a stream
     /// of its own).
     pub async fn start_on(deps: RouteDeps, stack: local_gateway::functions::LocalStack) -> Self {
-        Self::serve(deps, true, stack).await
+        Self::serve(deps, true, stack, FanOut::Run).await
     }
 
     /// A gateway over these deps whose `EventStream` is a new Kinesis stream of the test's own
     /// (its name is returned): `stream-publisher`'s role may write there.
     pub async fn start_with_event_stream(deps: RouteDeps, prefix: &str) -> (Self, String) {
+        Self::with_event_stream(deps, prefix, FanOut::Run).await
+    }
+
+    /// As [`Self::start_with_event_stream`], but without the fan-out's mapping: the test hands
+    /// the table's records to `stream-fan-out` itself (the cost benchmark, to meter each route's).
+    pub async fn start_with_event_stream_and_no_fan_out(
+        deps: RouteDeps,
+        prefix: &str,
+    ) -> (Self, String) {
+        Self::with_event_stream(deps, prefix, FanOut::Skip).await
+    }
+
+    async fn with_event_stream(deps: RouteDeps, prefix: &str, fan_out: FanOut) -> (Self, String) {
         let stream = unique_name(prefix);
         let template = Template::of_this_repository().unwrap();
         local_stack::create_stream(&kinesis().await, &stream, &template.stream)
             .await
             .unwrap();
-        let api = Self::start_on(
-            deps,
-            local_gateway::functions::LocalStack {
-                event_stream: stream.clone(),
-                ..local_stack()
-            },
-        )
-        .await;
+        let stack = local_gateway::functions::LocalStack {
+            event_stream: stream.clone(),
+            ..local_stack()
+        };
+        let api = Self::serve(deps, true, stack, fan_out).await;
         (api, stream)
     }
 
     /// A gateway over these deps that keeps their pusher (an `@connections` of the test's own).
     pub async fn start_keeping_pusher(deps: RouteDeps) -> Self {
-        Self::serve(deps, false, local_stack()).await
+        Self::serve(deps, false, local_stack(), FanOut::Run).await
     }
 
     async fn serve(
         mut deps: RouteDeps,
         own_connections: bool,
         stack: local_gateway::functions::LocalStack,
+        fan_out: FanOut,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -206,6 +237,9 @@ impl LocalApi {
             .await
             .unwrap(),
         );
+        if fan_out == FanOut::Run {
+            local_gateway::fan_out::start(&gateway).await.unwrap();
+        }
         let serving = gateway.clone();
         tokio::spawn(async move {
             local_gateway::server::serve(listener, serving, std::future::pending()).await
@@ -587,7 +621,7 @@ impl OwnRedis {
         &self,
         limits: &[(&str, &str)],
     ) -> Arc<chat_shared::adapters::redis_link::RedisLink> {
-        let mut vars: std::collections::HashMap<String, String> = limits
+        let mut vars: HashMap<String, String> = limits
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
@@ -632,16 +666,7 @@ impl Pipeline {
         local_stack::create_stream(&kinesis, &stream, &template.stream)
             .await
             .unwrap();
-        let stream_arn = dynamo()
-            .await
-            .describe_table()
-            .table_name(store.table().as_str())
-            .send()
-            .await
-            .unwrap()
-            .table
-            .and_then(|t| t.latest_stream_arn)
-            .unwrap();
+        let stream_arn = table_stream_arn(store).await;
         let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
         let sink = chat_shared::services::events::KinesisSink::new(kinesis.clone(), stream.clone());
         tokio::spawn(async move {
@@ -782,5 +807,133 @@ impl Drop for OwnKinesis {
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The ARN of `store`'s table stream.
+pub async fn table_stream_arn(store: &DynamoStore) -> String {
+    dynamo()
+        .await
+        .describe_table()
+        .table_name(store.table().as_str())
+        .send()
+        .await
+        .unwrap()
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .unwrap()
+}
+
+/// The table's stream, read from where it was last left: what the route's writes put there.
+pub struct StreamReader {
+    client: aws_sdk_dynamodbstreams::Client,
+    pub arn: String,
+    /// Per shard: where the next read starts, and the last record read (to start again after it).
+    shards: HashMap<String, ShardCursor>,
+}
+
+#[derive(Default)]
+struct ShardCursor {
+    iterator: Option<String>,
+    last: Option<String>,
+    closed: bool,
+}
+
+impl StreamReader {
+    pub async fn new(store: &DynamoStore) -> Self {
+        let arn = table_stream_arn(store).await;
+        let client = aws_sdk_dynamodbstreams::Client::new(sdk_config().await);
+        Self {
+            client,
+            arn,
+            shards: HashMap::new(),
+        }
+    }
+
+    /// An iterator just after the last record read from the shard, or at its start.
+    async fn iterator(&self, shard: &str, last: Option<&str>) -> Option<String> {
+        let kind = if last.is_some() {
+            ShardIteratorType::AfterSequenceNumber
+        } else {
+            ShardIteratorType::TrimHorizon
+        };
+        self.client
+            .get_shard_iterator()
+            .stream_arn(&self.arn)
+            .shard_id(shard)
+            .shard_iterator_type(kind)
+            .set_sequence_number(last.map(str::to_owned))
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+    }
+
+    /// Every record written since the last drain, in order per shard.
+    ///
+    /// DynamoDB Local invalidates an iterator taken on a shard while it was empty once the first
+    /// record lands (`TrimmedDataAccessException`, aws/aws-sdk-java#2923), so on that error the
+    /// iterator is taken again from the last record read.
+    pub async fn drain(&mut self) -> Vec<aws_sdk_dynamodbstreams::types::Record> {
+        let described = self
+            .client
+            .describe_stream()
+            .stream_arn(&self.arn)
+            .send()
+            .await
+            .unwrap();
+        let ids: Vec<String> = described
+            .stream_description()
+            .map(|d| d.shards())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.shard_id().map(str::to_owned))
+            .collect();
+        let mut records = Vec::new();
+        for id in ids {
+            let mut cursor = self.shards.remove(&id).unwrap_or_default();
+            let mut retakes = 0;
+            while !cursor.closed {
+                let Some(current) = cursor.iterator.clone() else {
+                    cursor.iterator = self.iterator(&id, cursor.last.as_deref()).await;
+                    cursor.closed = cursor.iterator.is_none();
+                    continue;
+                };
+                let page = match self
+                    .client
+                    .get_records()
+                    .shard_iterator(current)
+                    .send()
+                    .await
+                {
+                    Ok(page) => page,
+                    Err(error)
+                        if retakes < 3
+                            && error
+                                .as_service_error()
+                                .is_some_and(|e| e.is_trimmed_data_access_exception()) =>
+                    {
+                        retakes += 1;
+                        cursor.iterator = None;
+                        continue;
+                    }
+                    Err(error) => panic!("GetRecords on {id}: {error:?}"),
+                };
+                cursor.iterator = page.next_shard_iterator().map(str::to_owned);
+                cursor.closed = cursor.iterator.is_none();
+                if page.records().is_empty() {
+                    break;
+                }
+                cursor.last = page
+                    .records()
+                    .last()
+                    .and_then(|r| r.dynamodb())
+                    .and_then(|d| d.sequence_number())
+                    .map(str::to_owned);
+                records.extend(page.records().iter().cloned());
+            }
+            self.shards.insert(id, cursor);
+        }
+        records
     }
 }

@@ -123,7 +123,7 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
     let pusher = api
         .gateway
         .functions
-        .http("http-send-message")
+        .http("ws-ping")
         .unwrap()
         .pusher
         .clone();
@@ -233,7 +233,7 @@ async fn connections_need_a_signature_and_a_role_that_allows_them() {
         Some("InvalidSignatureException")
     );
     // A role that allows POST does not allow DELETE (closing a socket).
-    let send = api.connections_client(Some("http-send-message"));
+    let send = api.connections_client(Some("stream-fan-out"));
     let refused = send
         .delete_connection()
         .connection_id(&id)

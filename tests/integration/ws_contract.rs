@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{self, LocalApi, Socket};
 use crate::ws_schema::{self, Side};
-use chat_shared::services::conversations::notify::{self, PushEvent};
+use chat_shared::services::conversations::notify::PushEvent;
 
 /// The description's name of every frame read.
 #[derive(Debug, Default)]
@@ -190,8 +190,8 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
     seen.expect(&mut a, typed("member.removed")).await;
 
     // A message event over 32 KiB goes out truncated. No message the limits allow is that large
-    // by its body (4,000 characters), so this one is made here and pushed through the same
-    // fan-out as every write's.
+    // by its body (4,000 characters), so this one is made here and posted as the fan-out posts
+    // every push (`fit`).
     let big = chat_shared::services::messages::Message {
         id: ulid::Ulid::new().to_string().parse().unwrap(),
         conversation_id: id.parse().unwrap(),
@@ -208,14 +208,12 @@ async fn every_server_message_of_asyncapi_yaml_arrives_valid_over_real_sockets()
         reactions: Default::default(),
     };
     let bob = ["bob".parse().unwrap()];
-    notify::message(
-        &api.gateway.deps,
-        PushEvent::MessageUpdated,
-        &big,
-        &bob,
-        None,
-    )
-    .await;
+    let event = chat_shared::services::delivery::message_event(PushEvent::MessageUpdated, &big);
+    api.gateway
+        .deps
+        .pusher
+        .fan_out(&api.gateway.deps.store, &bob, &event, None)
+        .await;
     let truncated = seen.expect(&mut b, |v| v["truncated"] == true).await;
     assert_eq!(
         (truncated["seq"].as_u64(), truncated["rev"].as_u64()),

@@ -98,6 +98,8 @@ fn message() -> impl Strategy<Value = MessageItem> {
                     created_at: Timestamp::from_unix_millis(1_795_612_490_123),
                     edited_at: edited.map(Timestamp::from_unix_millis),
                     deleted,
+                    // The connection it came from never reaches an event either.
+                    sent_from: Some(format!("{MARKER}-connection")),
                     legacy_reactions: reactions,
                     reacted: Default::default(),
                 }

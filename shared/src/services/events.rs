@@ -28,7 +28,8 @@ pub struct RecordError {
     pub reason: String,
 }
 
-fn string_key(record: &EventRecord, name: &str) -> Option<String> {
+/// A string attribute of the record's key.
+pub(crate) fn string_key(record: &EventRecord, name: &str) -> Option<String> {
     match record.change.keys.get(name)? {
         serde_dynamo::AttributeValue::S(s) => Some(s.clone()),
         _ => None,
@@ -63,6 +64,13 @@ fn envelope(
     }
 }
 
+/// An image of the record as the item type it holds.
+pub(crate) fn image<T: serde::de::DeserializeOwned>(
+    item: &serde_dynamo::Item,
+) -> Result<T, String> {
+    serde_dynamo::from_item(item.clone()).map_err(|e| e.to_string())
+}
+
 /// The events of one stream record, in order (none for items that make no event).
 pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError> {
     let fail = |reason: String| RecordError {
@@ -74,9 +82,6 @@ pub fn events_of(record: &EventRecord) -> Result<Vec<PendingEvent>, RecordError>
     };
     if !pk.starts_with(prefix::CONVERSATION) && !pk.starts_with(prefix::CONNECTION) {
         return Ok(Vec::new());
-    }
-    fn image<T: serde::de::DeserializeOwned>(item: &serde_dynamo::Item) -> Result<T, String> {
-        serde_dynamo::from_item(item.clone()).map_err(|e| e.to_string())
     }
     let new_image = &record.change.new_image;
     let old_image = &record.change.old_image;

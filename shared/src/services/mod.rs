@@ -4,6 +4,7 @@
 pub mod analytics;
 pub mod connections;
 pub mod conversations;
+pub mod delivery;
 pub mod deps;
 pub mod events;
 pub mod fan_out;

@@ -5,6 +5,7 @@
 //! event source mappings of the table's stream and of the event stream.
 
 pub mod event;
+pub mod fan_out;
 pub mod functions;
 pub mod issuer;
 pub mod kinesis_poller;

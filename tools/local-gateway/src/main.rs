@@ -103,6 +103,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .write(&stack_dir())
         .map_err(|e| format!("gateway-iam.json: {e}"))?;
     let events = start_event_pipeline(&gateway, &stack).await?;
+    let fan_out = local_gateway::fan_out::start(&gateway).await?;
     let analytics = start_analytics(&gateway, &stack).await?;
     println!("local gateway on http://{address} (JWKS: http://{address}/_local/jwks.json)");
     println!(
@@ -138,6 +139,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string());
     events.abort();
+    fan_out.abort();
     analytics.abort();
     let _ = std::fs::remove_file(door);
     served
@@ -160,25 +162,7 @@ async fn start_event_pipeline(
             stack.event_stream.clone(),
         ),
     };
-    let table = gateway.deps.store.table().as_str().to_owned();
-    // The mapping's stream ARN, as CloudFormation hands it to the mapping.
-    let stream_arn = gateway
-        .deps
-        .store
-        .client()
-        .describe_table()
-        .table_name(&table)
-        .send()
-        .await
-        .map_err(|e| {
-            format!(
-                "describe table {table}: {}",
-                chat_shared::domain::error::ErrorChain(&e)
-            )
-        })?
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .ok_or_else(|| format!("table {table} has no stream"))?;
+    let stream_arn = local_gateway::stream_poller::table_stream_arn(gateway).await?;
     let streams = gateway.functions.dynamodb_streams(FUNCTION, &sdk);
     println!(
         "events: {stream_arn} -> Kinesis stream {}",

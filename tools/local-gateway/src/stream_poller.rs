@@ -148,6 +148,28 @@ impl ShardSource for TableStream {
     }
 }
 
+/// The ARN of the gateway's table's stream, as CloudFormation hands it to a mapping.
+pub async fn table_stream_arn(gateway: &crate::server::Gateway) -> Result<String, String> {
+    let table = gateway.deps.store.table().as_str().to_owned();
+    gateway
+        .deps
+        .store
+        .client()
+        .describe_table()
+        .table_name(&table)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "describe table {table}: {}",
+                chat_shared::domain::error::ErrorChain(&e)
+            )
+        })?
+        .table
+        .and_then(|t| t.latest_stream_arn)
+        .ok_or_else(|| format!("table {table} has no stream"))
+}
+
 /// Reads the stream until `shutdown` resolves, handing batches to `handler`.
 pub async fn run<H, Fut>(
     client: Client,

@@ -36,7 +36,8 @@ enum Need {
 }
 
 /// Every function that pushes, and what of the push path it runs (from the code: who calls
-/// `notify::members_of`, `notify::conversation` and `Pusher::fan_out` / `answer`).
+/// `notify::members_of`, `notify::conversation`, `Pusher::fan_out` / `answer`, and
+/// `delivery::deliver`).
 const PUSHERS: &[(&str, &[Need])] = &[
     ("http-create-conversation", &[Need::Push, Need::Views]),
     (
@@ -48,15 +49,11 @@ const PUSHERS: &[(&str, &[Need])] = &[
         &[Need::Push, Need::Members, Need::Views],
     ),
     ("http-remove-member", &[Need::Push, Need::Members]),
-    ("http-send-message", &[Need::Push]),
-    ("ws-send-message", &[Need::Push]),
-    ("http-edit-message", &[Need::Push, Need::Members]),
-    ("http-unsend-message", &[Need::Push, Need::Members]),
-    ("http-put-reaction", &[Need::Push, Need::Members]),
-    ("http-delete-reaction", &[Need::Push, Need::Members]),
-    ("http-mark-read", &[Need::Push, Need::Members]),
-    ("ws-mark-read", &[Need::Push, Need::Members]),
-    ("ws-typing", &[Need::Push, Need::Members]),
+    // Messages, reads and typing: the fan-out, from the table's stream.
+    ("stream-fan-out", &[Need::Push, Need::Members]),
+    ("ws-send-message", &[Need::Answer]),
+    ("ws-mark-read", &[Need::Answer]),
+    ("ws-typing", &[Need::Answer]),
     ("ws-ping", &[Need::Answer]),
     ("ws-default", &[Need::Answer]),
 ];

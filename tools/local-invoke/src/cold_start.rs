@@ -140,6 +140,7 @@ pub fn event_for(root: &Path, handler: &str) -> PathBuf {
     let file = match handler {
         "ws-authorizer" => "websocket/authorizer-token.json".to_owned(),
         "stream-publisher" => "stream/table-changes.json".to_owned(),
+        "stream-fan-out" => "stream/fan-out.json".to_owned(),
         "stream-analytics" => "kinesis/analytics-events.json".to_owned(),
         "rotate-cursor-keys" => "schedule/rotate-cursor-keys.json".to_owned(),
         _ => match (handler.strip_prefix("http-"), handler.strip_prefix("ws-")) {

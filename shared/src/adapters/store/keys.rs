@@ -32,6 +32,9 @@ pub mod prefix {
     /// `REVS#c`: a conversation's ledger of landed revisions. Outside `CONV#c` so that the
     /// stream's filter leaves it out (no event is made of it).
     pub const REVISIONS: &str = "REVS#";
+    /// `TYPING#c`: who is typing in a conversation, one short-lived item per typist. Outside
+    /// `CONV#c` so that the events' filter leaves it out; the fan-out reads it off the stream.
+    pub const TYPING: &str = "TYPING#";
     /// `CONN#id`: a WebSocket connection's record.
     pub const CONNECTION: &str = "CONN#";
     pub const INBOX: &str = "INBOX#";
@@ -107,6 +110,14 @@ pub fn revision(conversation: &ConversationId, rev: u64) -> Key {
 
 pub fn revisions_pk(conversation: &ConversationId) -> String {
     format!("{}{}", prefix::REVISIONS, conversation.as_str())
+}
+
+/// The typing item of `user` in `conversation`.
+pub fn typing(conversation: &ConversationId, user: &UserId) -> Key {
+    Key::new(
+        format!("{}{}", prefix::TYPING, conversation.as_str()),
+        escape(user.as_str()),
+    )
 }
 
 pub fn idempotency(conversation: &ConversationId, sender: &UserId, id: &ClientMessageId) -> Key {

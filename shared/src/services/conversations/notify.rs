@@ -1,13 +1,14 @@
-//! The contract's WebSocket events, pushed after each write to every connection of every member
-//! concerned (the writer's other connections included). Push is best-effort: nothing here fails
-//! the write that caused it, and clients fill gaps with `/changes`.
+//! The contract's WebSocket events about conversations and members, pushed after each such write
+//! to every connection of every member concerned. Push is best-effort: nothing here fails the
+//! write that caused it, and clients fill gaps with `/changes`. Messages, reads and typing are
+//! pushed by `stream-fan-out` instead (`crate::services::delivery`), outside the writer's
+//! invocation.
 
 use serde_json::{Value, json};
 
 use super::{member_items, views_for};
 use crate::domain::{ConversationId, UserId};
 use crate::services::deps::RouteDeps;
-use crate::services::model::message::Message;
 
 /// The events pushed to connections: their `type`, as `asyncapi.yaml` names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,43 +49,6 @@ pub async fn members_of(deps: &RouteDeps, id: &ConversationId) -> Vec<UserId> {
             Vec::new()
         }
     }
-}
-
-/// `message.created`, `message.updated` or `message.deleted` to every member.
-pub async fn message(
-    deps: &RouteDeps,
-    kind: PushEvent,
-    message: &Message,
-    members: &[UserId],
-    except: Option<&str>,
-) {
-    let event = json!({"type": kind.name(), "conversationId": message.conversation_id, "rev": message.rev,
-                       "message": message});
-    deps.pusher
-        .fan_out(&deps.store, members, &event, except)
-        .await;
-}
-
-/// `read` to every member.
-pub async fn read(deps: &RouteDeps, id: &ConversationId, user: &UserId, last_read_seq: u64) {
-    let members = members_of(deps, id).await;
-    let event = json!({"type": PushEvent::Read.name(), "conversationId": id, "userId": user, "lastReadSeq": last_read_seq});
-    deps.pusher
-        .fan_out(&deps.store, &members, &event, None)
-        .await;
-}
-
-/// `typing` to the other members.
-pub async fn typing(deps: &RouteDeps, id: &ConversationId, user: &UserId, is_typing: bool) {
-    let others: Vec<UserId> = members_of(deps, id)
-        .await
-        .into_iter()
-        .filter(|m| m != user)
-        .collect();
-    let event = json!({"type": PushEvent::Typing.name(), "conversationId": id, "userId": user, "isTyping": is_typing});
-    deps.pusher
-        .fan_out(&deps.store, &others, &event, None)
-        .await;
 }
 
 /// `member.added` or `member.removed` with the users concerned, to `recipients`.

@@ -20,7 +20,6 @@ use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Emoji, Limit, MessageBody, UserId};
 use crate::platform::time::Timestamp;
 use crate::services::conversations::model::MetaItem;
-use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::conversations::{access, access_with};
 use crate::services::deps::RouteDeps;
 
@@ -149,14 +148,8 @@ where
         .ok_or_else(|| ApiError::internal("a changed message is gone"))?
         .into();
     keep_last_message_true(deps, &meta, &message, &change).await?;
-    // Edits and reactions are `message.updated`; an unsend is `message.deleted`.
-    let kind = if message.deleted {
-        PushEvent::MessageDeleted
-    } else {
-        PushEvent::MessageUpdated
-    };
-    let members = notify::members_of(deps, id).await;
-    notify::message(deps, kind, &message, &members, None).await;
+    // The members hear of it from `stream-fan-out` (`message.updated`, or `message.deleted` for
+    // an unsend).
     Ok(message)
 }
 
@@ -473,6 +466,7 @@ mod tests {
             created_at: Timestamp::from_unix_millis(1_800_000_000_000),
             edited_at: None,
             deleted: false,
+            sent_from: None,
             legacy_reactions: legacy
                 .iter()
                 .map(|(e, users)| {

@@ -49,11 +49,10 @@ pub async fn mark_read(
         .await
     {
         Ok(member) => {
-            // Members' read positions are part of the shared member list.
+            // Members' read positions are part of the shared member list. The members hear of
+            // it from `stream-fan-out` (`lastReadAt` moved).
             deps.cache
                 .forget(&[crate::adapters::cache::members_key(id)])
-                .await;
-            crate::services::conversations::notify::read(deps, id, user, member.last_read_seq)
                 .await;
             member.last_read_seq
         }

@@ -20,7 +20,6 @@ use crate::platform::time::Timestamp;
 use crate::services::conversations::model::{
     InboxItem, LastMessage, MemberItem, MetaItem, activity_key,
 };
-use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::conversations::{access_with, member_items};
 use crate::services::deps::RouteDeps;
 
@@ -34,34 +33,19 @@ pub struct SendMessage {
     pub client_message_id: ClientMessageId,
     #[serde(default)]
     pub reply_to_seq: Option<u64>,
+    /// The WebSocket connection the message came from (never part of a request's body): it gets
+    /// the ack, and the fan-out leaves it out of `message.created`.
+    #[serde(skip)]
+    pub sent_from: Option<String>,
 }
 
-/// The stored message, and whether this request stored it (201) or found it (200).
+/// The stored message, and whether this request stored it (201) or found it (200). Nobody is
+/// pushed anything here: `stream-fan-out` reads the new message off the table's stream
+/// (`crate::services::delivery`).
 #[derive(Debug)]
 pub struct Sent {
     pub message: Message,
     pub new: bool,
-    /// Who hears of a new message (empty for a retry's stored one, which was announced).
-    members: Vec<UserId>,
-}
-
-impl Sent {
-    /// Pushes `message.created` to every connection of every member but `origin` (the frame's
-    /// connection, which gets an ack instead). Separate from [`send`] so that a WebSocket sender
-    /// gets its ack before the fan-out starts: in a 256-member group the fan-out is most of the
-    /// time (BENCHMARKS.md, fan-out). Nothing is pushed for a retry.
-    pub async fn push(&self, deps: &RouteDeps, origin: Option<&str>) {
-        if self.new {
-            notify::message(
-                deps,
-                PushEvent::MessageCreated,
-                &self.message,
-                &self.members,
-                origin,
-            )
-            .await;
-        }
-    }
 }
 
 /// What the one consistent read of a send finds.
@@ -145,7 +129,7 @@ async fn send_unmetered(
         Look::New => store_new(deps, user, id, request).await?,
     };
     let item = match stored_now {
-        Stored::New(item) => item,
+        Stored::New(item) => *item,
         Stored::Existing(existing) => {
             let item = stored(deps, id, &existing, &request.body).await?;
             // The first attempt may have stopped after storing, before the upkeep: doing it
@@ -154,18 +138,16 @@ async fn send_unmetered(
             return Ok(Sent {
                 message: Message::from(item),
                 new: false,
-                members: Vec::new(),
             });
         }
     };
-    let members = after_landing(deps, user, id, &item).await?;
+    after_landing(deps, user, id, &item).await?;
     deps.cache
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
     Ok(Sent {
         message: Message::from(item),
         new: true,
-        members,
     })
 }
 
@@ -173,7 +155,7 @@ async fn send_unmetered(
 #[derive(Debug)]
 enum Stored {
     /// Stored now.
-    New(MessageItem),
+    New(Box<MessageItem>),
     /// Stored by an earlier attempt with this `clientMessageId`.
     Existing(IdempotencyItem),
 }
@@ -201,13 +183,13 @@ async fn store_new(
         })
         .await;
         let refusal = match written {
-            Ok(()) => return Ok(Stored::New(item)),
+            Ok(()) => return Ok(Stored::New(Box::new(item))),
             Err(refusal) => refusal,
         };
         // The numbers are unused: give them back, unless the message landed after all (an
         // answer lost on the way): only this send writes a message at its seq.
         if sequence::give_back(store, id, numbers).await == Voided::Landed {
-            return Ok(Stored::New(item));
+            return Ok(Stored::New(Box::new(item)));
         }
         match refusal {
             Refusal::Retried => return Ok(Stored::Existing(key_now(deps, &idem_key).await?)),
@@ -297,6 +279,7 @@ fn plan_send(
         created_at: now,
         edited_at: None,
         deleted: false,
+        sent_from: request.sent_from.clone(),
         legacy_reactions: Default::default(),
         reacted: Default::default(),
     };
@@ -378,13 +361,13 @@ fn after_cancel(error: TransactError<SendWrite>) -> Cancelled<Refusal> {
 
 /// The upkeep after a message landed, each step forward-only so that concurrent sends landing in
 /// any order leave the newest in place: `lastMessage` and `lastActivityAt` on `META`, the
-/// sender's read position, and every member's inbox entry. Returns the members.
+/// sender's read position, and every member's inbox entry.
 async fn after_landing(
     deps: &RouteDeps,
     user: &UserId,
     id: &ConversationId,
     item: &MessageItem,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<(), ApiError> {
     let last = LastMessage {
         seq: item.seq,
         id: item.id.clone(),
@@ -417,7 +400,7 @@ async fn move_inboxes(
     deps: &RouteDeps,
     id: &ConversationId,
     at: Timestamp,
-) -> Result<Vec<UserId>, ApiError> {
+) -> Result<(), ApiError> {
     let members: Vec<MemberItem> = member_items(&deps.store, id, None).await?;
     let (at_text, sort_key) = (at.to_string(), activity_key(at, id));
     let moves: Vec<_> = members
@@ -449,7 +432,7 @@ async fn move_inboxes(
     deps.cache
         .bump_generations(members.iter().map(|m| &m.user_id))
         .await;
-    Ok(members.into_iter().map(|m| m.user_id).collect())
+    Ok(())
 }
 
 #[cfg(test)]
@@ -466,6 +449,7 @@ mod tests {
             body: "hello".parse().unwrap(),
             client_message_id: "c-1".parse().unwrap(),
             reply_to_seq,
+            sent_from: None,
         }
     }
 

@@ -28,6 +28,10 @@ pub struct MessageItem {
     pub edited_at: Option<Timestamp>,
     #[serde(default)]
     pub deleted: bool,
+    /// The WebSocket connection a message was sent from: it gets the ack, so `stream-fan-out`
+    /// posts `message.created` to every other connection. Never in an answer or an event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_from: Option<String>,
     /// Emoji → users, as messages stored before per-user reactions held them. The first reaction
     /// change to such a message moves them into [`Self::reacted`] (and removes this). Never stored
     /// empty: DynamoDB Local's stream renders an empty map as `{}`, which no SDK can parse.
