@@ -102,7 +102,16 @@ pub async fn history(
         (false, _, Some(newest)) if full => (low, newest.seq()),
         _ => (low, high),
     };
-    let (items, cut) = settle(deps, &meta, items, from, to).await?;
+    let (mut items, cut) = settle(deps, &meta, items, from, to).await?;
+    // A full page read past gaps spans more seqs than `limit`; the voids filled in them would
+    // take it over: it keeps the `limit` nearest the end it was read from.
+    if items.len() > limit.get() {
+        if newest_first {
+            items.drain(..items.len() - limit.get());
+        } else {
+            items.truncate(limit.get());
+        }
+    }
     let has_more = match (params, items.first(), items.last()) {
         (HistoryParams::After(..), _, Some(newest)) => !cut && newest.seq < last,
         (_, Some(oldest), _) => oldest.seq > 1,
