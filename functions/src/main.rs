@@ -61,7 +61,7 @@ async fn main() -> Result<(), Error> {
             event!(chat_functions::rotate_cursor_keys::Deps, rotate_cursor_keys)
         }
         "stream-analytics" => event!(chat_functions::stream_analytics::Deps, stream_analytics),
-        "stream-fan-out" => event!(WsDeps, stream_fan_out),
+        "stream-fan-out" => event!(RouteDeps, stream_fan_out),
         "stream-publisher" => event!(
             chat_functions::stream_publisher::Deps<KinesisSink>,
             stream_publisher

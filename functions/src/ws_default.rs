@@ -1,5 +1,6 @@
 //! `ws-default` (`$default`): a frame whose `action` no route handles gets an `unknown_action`
-//! error, posted to the sender.
+//! error, as the route's response (API Gateway sends it back on the frame's connection). It calls
+//! nothing: its deps are the WebSocket routes' common ones, unused.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::edge::ws::{self, WsDeps};
@@ -7,13 +8,12 @@ use lambda_runtime::{Error, LambdaEvent};
 use serde_json::json;
 
 pub async fn handle(
-    deps: &WsDeps,
-    event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
+    _deps: &WsDeps,
+    _event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
-    if let Some(connection) = ws::connection_id(&event.payload) {
-        let error = json!({"type": "error", "error": {"code": "unknown_action",
-                           "message": "no route handles this action"}});
-        deps.pusher.answer(&deps.store, connection, &error).await?;
-    }
-    Ok(ws::status(200))
+    let error = json!({"type": "error", "error": {"code": "unknown_action",
+                       "message": "no route handles this action"}});
+    let mut response = ws::status(200);
+    response.body = Some(aws_lambda_events::encodings::Body::Text(error.to_string()));
+    Ok(response)
 }

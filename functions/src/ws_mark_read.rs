@@ -26,7 +26,7 @@ pub async fn handle(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
-    let Some((user, connection)) = ws::caller(&request) else {
+    let Some(user) = ws::user(&request) else {
         return Ok(ws::status(401));
     };
     let outcome = async {
@@ -47,6 +47,5 @@ pub async fn handle(
         )
     }
     .await;
-    ws::reply(deps, connection, "markRead", None, outcome).await?;
-    Ok(ws::status(200))
+    Ok(ws::answer("markRead", None, outcome))
 }

@@ -1,6 +1,6 @@
-//! `ws-ping` (route `ping`): answers `{"type": "pong"}` to the sender through `@connections`. A
-//! ping counts against the sender's default limit like any other route, so a client cannot make
-//! the stack post without bound; past it, the answer is the `rate_limited` error instead.
+//! `ws-ping` (route `ping`): answers `{"type": "pong"}` as the route's response. A ping counts
+//! against the sender's default limit like any other route, so a client cannot make the stack
+//! answer without bound; past it, the answer is the `rate_limited` error instead.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::domain::limits::LimitKind;
@@ -13,20 +13,13 @@ pub async fn handle(
     deps: &RouteDeps,
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
-    let Some((user, connection)) = ws::caller(&event.payload) else {
+    let Some(user) = ws::user(&event.payload) else {
         return Ok(ws::status(401));
     };
-    match deps
+    let outcome = deps
         .limiter
         .acquire(LimitKind::Default, user.as_str())
         .await
-    {
-        Ok(_) => {
-            deps.pusher
-                .answer(&deps.store, connection, &json!({"type": "pong"}))
-                .await?
-        }
-        Err(limited) => ws::reply(deps, connection, "ping", None, Err(limited)).await?,
-    }
-    Ok(ws::status(200))
+        .map(|_| json!({"type": "pong"}));
+    Ok(ws::answer("ping", None, outcome))
 }

@@ -1,6 +1,7 @@
 //! `ws-send-message` (route `sendMessage`): the same send as the HTTP route (ordering,
 //! idempotency, limits), answered with `{"type": "ack", "action": "sendMessage",
-//! "clientMessageId", "message"}` on the sending connection. Every other connection of every
+//! "clientMessageId", "message"}` as the route's response (API Gateway sends it back on the
+//! sending connection). Every other connection of every
 //! member gets `message.created` from `stream-fan-out`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
@@ -55,13 +56,9 @@ pub async fn handle(
                                  "clientMessageId": frame.client_message_id, "message": sent.message}))
     }
     .await;
-    ws::reply(
-        deps,
-        connection,
+    Ok(ws::answer(
         "sendMessage",
         client_message_id.as_deref(),
         outcome,
-    )
-    .await?;
-    Ok(ws::status(200))
+    ))
 }

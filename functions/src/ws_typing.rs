@@ -2,8 +2,9 @@
 //! counts against my default limit first (it costs a read), then, in a conversation I am in, at
 //! most one per 2 seconds per conversation goes out: the excess is dropped silently. The typing
 //! limit is keyed by conversations I am in only, so ids a client makes up open no allowance of
-//! their own. Nothing is answered, except an error for a frame that is wrong, a conversation I am
-//! not in, or the default limit reached.
+//! their own. Nothing is answered (an empty response: the two-way route sends no frame), except
+//! an error for a frame that is wrong, a conversation I am not in, or the default limit reached,
+//! as the route's response.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::adapters::store::{Consistency, keys};
@@ -30,23 +31,19 @@ pub async fn handle(
     event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
     let request = event.payload;
-    let Some((user, connection)) = ws::caller(&request) else {
+    let Some(user) = ws::user(&request) else {
         return Ok(ws::status(401));
     };
     let frame: Frame = match ws::frame(&request) {
         Ok(frame) => frame,
-        Err(error) => {
-            ws::reply(deps, connection, "typing", None, Err(error)).await?;
-            return Ok(ws::status(200));
-        }
+        Err(error) => return Ok(ws::answer("typing", None, Err(error))),
     };
     if let Err(limited) = deps
         .limiter
         .acquire(LimitKind::Default, user.as_str())
         .await
     {
-        ws::reply(deps, connection, "typing", None, Err(limited)).await?;
-        return Ok(ws::status(200));
+        return Ok(ws::answer("typing", None, Err(limited)));
     }
     let member: Option<serde_json::Value> = deps
         .store
@@ -56,8 +53,7 @@ pub async fn handle(
         )
         .await?;
     if member.is_none() {
-        ws::reply(deps, connection, "typing", None, Err(ApiError::NotFound)).await?;
-        return Ok(ws::status(200));
+        return Ok(ws::answer("typing", None, Err(ApiError::NotFound)));
     }
     let subject = format!("{user}|{}", frame.conversation_id);
     if deps

@@ -232,7 +232,7 @@ struct Bench {
     publisher: chat_shared::services::events::KinesisSink,
     /// `stream-fan-out`'s deps (its role): each route's records are handed to it, as its mapping
     /// would, and what it reads and posts is the route's.
-    fan_out: chat_shared::edge::ws::WsDeps,
+    fan_out: chat_shared::services::deps::RouteDeps,
     events: support::Pipeline,
     events_seen: usize,
     /// Frames that reached any of the bench's sockets.
@@ -279,12 +279,7 @@ impl Bench {
             .records
             .iter()
             .any(|r| matches!(chat_shared::services::delivery::push_of(r), Ok(Some(_))));
-        let delivered = chat_shared::services::delivery::deliver(
-            &self.fan_out.store,
-            &self.fan_out.pusher,
-            &batch,
-        )
-        .await;
+        let delivered = chat_shared::services::delivery::deliver(&self.fan_out, &batch).await;
         assert!(
             delivered.batch_item_failures.is_empty(),
             "{route}: {delivered:?}"
@@ -440,11 +435,7 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     let deps = support::deps_with(store, support::redis_link()).await;
     let redis = deps.redis.clone();
     let (api, events) = LocalApi::start_with_event_stream_and_no_fan_out(deps, "cost-events").await;
-    let fan_out = api
-        .gateway
-        .functions
-        .ws(local_gateway::fan_out::FUNCTION)
-        .unwrap();
+    let fan_out = local_gateway::fan_out::deps(&api.gateway).unwrap();
     let kinesis = support::kinesis().await;
     let publisher = chat_shared::services::events::KinesisSink::new(
         api.gateway

@@ -226,11 +226,7 @@ async fn a_batch_that_could_not_be_delivered_is_handed_again_from_its_first_reco
         assert_eq!(status, 201);
     }
     let batch = table_stream(&api).await;
-    let fan_out = api
-        .gateway
-        .functions
-        .ws(local_gateway::fan_out::FUNCTION)
-        .unwrap();
+    let fan_out = local_gateway::fan_out::deps(&api.gateway).unwrap();
 
     // DynamoDB unreachable for the fan-out (a port nothing listens on).
     let dead = {
@@ -252,7 +248,11 @@ async fn a_batch_that_could_not_be_delivered_is_handed_again_from_its_first_reco
             support::clock(),
         )
     };
-    let failed = chat_shared::services::delivery::deliver(&dead, &fan_out.pusher, &batch).await;
+    let dead = chat_shared::services::deps::RouteDeps {
+        store: dead,
+        ..fan_out.clone()
+    };
+    let failed = chat_shared::services::delivery::deliver(&dead, &batch).await;
     let first_push = batch
         .records
         .iter()
@@ -283,8 +283,7 @@ async fn a_batch_that_could_not_be_delivered_is_handed_again_from_its_first_reco
         .skip_while(|r| r.change.sequence_number.as_deref() != Some(first_push.as_str()))
         .cloned()
         .collect();
-    let delivered =
-        chat_shared::services::delivery::deliver(&fan_out.store, &fan_out.pusher, &again).await;
+    let delivered = chat_shared::services::delivery::deliver(&fan_out, &again).await;
     assert!(delivered.batch_item_failures.is_empty(), "{delivered:?}");
     let created = collect(&mut bob, 3, |f| f["type"] == "message.created").await;
     let by_rev: BTreeMap<u64, String> = created

@@ -144,6 +144,8 @@ pub struct LocalApi {
     pub url: String,
     pub gateway: Arc<Gateway>,
     pub http: reqwest::Client,
+    /// The gateway's `stream-fan-out` mapping (none for [`Self::start_beside`]).
+    pub fan_out: Option<local_gateway::fan_out::FanOut>,
 }
 
 impl LocalApi {
@@ -237,9 +239,10 @@ impl LocalApi {
             .await
             .unwrap(),
         );
-        if fan_out == FanOut::Run {
-            local_gateway::fan_out::start(&gateway).await.unwrap();
-        }
+        let fan_out = match fan_out {
+            FanOut::Run => Some(local_gateway::fan_out::start(&gateway).await.unwrap()),
+            FanOut::Skip => None,
+        };
         let serving = gateway.clone();
         tokio::spawn(async move {
             local_gateway::server::serve(listener, serving, std::future::pending()).await
@@ -248,6 +251,7 @@ impl LocalApi {
             url: format!("http://{address}"),
             gateway,
             http: reqwest::Client::new(),
+            fan_out,
         }
     }
 
@@ -393,7 +397,18 @@ impl LocalApi {
             .call(reqwest::Method::POST, "/conversations", owner, Some(body))
             .await;
         assert_eq!(status, 201, "{group}");
+        // Its `conversation.created` is pushed by the time this returns, so that a socket opened
+        // next hears only what comes after.
+        self.fan_out_drained().await;
         group["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Waits until the fan-out has handled every record the table's stream holds now (at once
+    /// without a fan-out).
+    pub async fn fan_out_drained(&self) {
+        if let Some(fan_out) = &self.fan_out {
+            fan_out.drained().await;
+        }
     }
 }
 

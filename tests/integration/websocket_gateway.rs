@@ -3,6 +3,7 @@
 use chat_functions::{ws_default, ws_mark_read, ws_ping, ws_send_message, ws_typing};
 use std::time::Duration;
 
+use aws_lambda_events::event::apigw::ApiGatewayProxyResponse;
 use chat_shared::adapters::push::PushError;
 use futures::SinkExt;
 use reqwest::Method;
@@ -29,6 +30,34 @@ async fn ticket(api: &LocalApi, user: &str) -> String {
         .await;
     assert_eq!(status, 201);
     body["ticket"].as_str().unwrap().to_owned()
+}
+
+/// A handler's answer: its response's body (the two-way route sends it back on the frame's
+/// connection), checked against `asyncapi.yaml` as a frame the server sends.
+fn answered(response: ApiGatewayProxyResponse) -> Value {
+    assert_eq!(response.status_code, 200);
+    let Some(aws_lambda_events::encodings::Body::Text(text)) = response.body else {
+        panic!("no answer in the response");
+    };
+    let frame: Value = serde_json::from_str(&text).unwrap();
+    if let Err(violations) = crate::ws_schema::check_server_frame(&frame) {
+        panic!("{violations}");
+    }
+    frame
+}
+
+/// The next frame of type `kind`, skipping others (the fan-out also tells of the conversation a
+/// test seeds), each checked against `asyncapi.yaml`.
+async fn next_typed(socket: &mut Socket, kind: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let frame = support::next_frame(socket, deadline)
+            .await
+            .unwrap_or_else(|| panic!("a {kind} frame in time"));
+        if frame["type"] == kind {
+            return frame;
+        }
+    }
 }
 
 /// The next frame, checked against `asyncapi.yaml` (`support::next_frame`).
@@ -120,13 +149,7 @@ async fn ping_pongs_unknown_actions_are_refused_and_a_closed_socket_is_gone() {
     );
 
     // A function's real management client reaches the socket, then meets a typed GoneException.
-    let pusher = api
-        .gateway
-        .functions
-        .http("ws-ping")
-        .unwrap()
-        .pusher
-        .clone();
+    let pusher = api.gateway.functions.ws("stream-fan-out").unwrap().pusher;
     pusher.post(&id, &json!({"type": "hello"})).await.unwrap();
     // Not a frame of the contract: the transport carries whatever it is given.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -256,7 +279,7 @@ async fn connections_need_a_signature_and_a_role_that_allows_them() {
 
 /// `ws-ping` and `ws-default` fed with their event files, naming a live socket of the gateway.
 #[tokio::test]
-async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
+async fn ping_and_default_handlers_answer_in_their_response() {
     let api = LocalApi::start().await;
     let t = ticket(&api, "ada").await;
     let mut socket = connect(&api, &format!("ticket={t}")).await.unwrap();
@@ -277,57 +300,39 @@ async fn ping_and_default_handlers_answer_the_connection_their_event_names() {
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
     };
     assert_eq!(
-        ws_ping::handle(&ping, event("ping.json"))
-            .await
-            .unwrap()
-            .status_code,
-        200
-    );
-    assert_eq!(next_json(&mut socket).await, json!({"type": "pong"}));
-    assert_eq!(
-        ws_default::handle(&default, event("default.json"))
-            .await
-            .unwrap()
-            .status_code,
-        200
+        answered(ws_ping::handle(&ping, event("ping.json")).await.unwrap()),
+        json!({"type": "pong"})
     );
     assert_eq!(
-        next_json(&mut socket).await["error"]["code"],
+        answered(
+            ws_default::handle(&default, event("default.json"))
+                .await
+                .unwrap()
+        )["error"]["code"],
         "unknown_action"
     );
-
-    // Answering a connection that is gone deletes its record and does not fail.
-    let admin = &api.gateway.deps.store;
-    let chat_shared::services::connections::Opened::Connected(stale) =
-        chat_shared::services::connections::open(admin, "stale-record", &"ada".parse().unwrap())
+    // Called directly, the handlers posted nothing: the answer is the gateway's to send.
+    let until = tokio::time::Instant::now() + Duration::from_millis(500);
+    assert!(matches!(
+        support::next_event(&mut socket, until).await,
+        support::SocketEvent::Quiet
+    ));
+    // Through the gateway, the same frames come back on the socket.
+    for (frame, expected) in [
+        (json!({"action": "ping"}), "pong"),
+        (json!({"action": "dance"}), "error"),
+    ] {
+        socket
+            .send(Message::Text(frame.to_string().into()))
             .await
-            .unwrap()
-    else {
-        panic!("ada holds one socket at most here")
-    };
-    let text = std::fs::read_to_string(format!(
-        "{}/../events/websocket/ping.json",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-    .replace("Jk3eAcX1IAMCJ2Q=", &stale.connection_id);
-    let answer = ws_ping::handle(
-        &ping,
-        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
-    )
-    .await;
-    assert_eq!(answer.unwrap().status_code, 200);
-    let left = chat_shared::services::connections::of_user(admin, &"ada".parse().unwrap())
-        .await
-        .unwrap();
-    assert!(
-        left.iter().all(|c| c.connection_id != "stale-record"),
-        "the 410 pruned the record"
-    );
+            .unwrap();
+        assert_eq!(next_json(&mut socket).await["type"], expected);
+    }
 }
 
 /// `ws-send-message`, `ws-mark-read` and `ws-typing` fed with their event files, naming a live
-/// socket of ada's in the group the events name; bob's socket hears the events.
+/// socket of ada's in the group the events name: each answers in its response, and bob's socket
+/// hears the events (from the fan-out).
 #[tokio::test]
 async fn message_route_handlers_answer_and_push() {
     let api = LocalApi::start().await;
@@ -397,32 +402,30 @@ async fn message_route_handlers_answer_and_push() {
         lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default())
     };
 
-    assert_eq!(
+    let ack = answered(
         ws_send_message::handle(function("ws-send-message"), event("send-message.json"))
             .await
-            .unwrap()
-            .status_code,
-        200
+            .unwrap(),
     );
-    let ack = next_json(&mut ada).await;
     assert_eq!(
         (ack["type"].as_str(), ack["message"]["body"].as_str()),
         (Some("ack"), Some("On my way"))
     );
-    let created = next_json(&mut bob).await;
+    let created = next_typed(&mut bob, "message.created").await;
     assert_eq!(
         (created["type"].as_str(), created["message"]["seq"].as_u64()),
         (Some("message.created"), Some(1))
     );
 
+    let typing = ws_typing::handle(function("ws-typing"), event("typing.json"))
+        .await
+        .unwrap();
     assert_eq!(
-        ws_typing::handle(function("ws-typing"), event("typing.json"))
-            .await
-            .unwrap()
-            .status_code,
-        200
+        (typing.status_code, typing.body),
+        (200, None),
+        "typing answers nothing"
     );
-    assert_eq!(next_json(&mut bob).await["type"], "typing");
+    next_typed(&mut bob, "typing").await;
 
     let records = chat_shared::services::connections::of_user(&deps.store, &"bob".parse().unwrap())
         .await
@@ -437,24 +440,24 @@ async fn message_route_handlers_answer_and_push() {
         .replace("Jk3eAcX1IAMCJ2Q=", &bob_id)
         .replace(r#""userId": "ada""#, r#""userId": "bob""#)
         .replace(r#""principalId": "ada""#, r#""principalId": "bob""#);
-    let read = ws_mark_read::handle(
-        function("ws-mark-read"),
-        lambda_runtime::LambdaEvent::new(serde_json::from_str(&text).unwrap(), Default::default()),
-    )
-    .await;
-    assert_eq!(read.unwrap().status_code, 200);
-    // bob hears the read event too (every member does) and the ack, in either order.
-    let (first, second) = (next_json(&mut bob).await, next_json(&mut bob).await);
-    let ack = if first["type"] == "ack" {
-        first
-    } else {
-        second
-    };
+    let ack = answered(
+        ws_mark_read::handle(
+            function("ws-mark-read"),
+            lambda_runtime::LambdaEvent::new(
+                serde_json::from_str(&text).unwrap(),
+                Default::default(),
+            ),
+        )
+        .await
+        .unwrap(),
+    );
+    // bob hears the read event too (every member does).
+    next_typed(&mut bob, "read").await;
     assert_eq!(
         (ack["action"].as_str(), ack["lastReadSeq"].as_u64()),
         (Some("markRead"), Some(1))
     );
-    let seen = next_json(&mut ada).await;
+    let seen = next_typed(&mut ada, "read").await;
     assert_eq!(
         (seen["type"].as_str(), seen["userId"].as_str()),
         (Some("read"), Some("bob"))

@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::{self, LocalApi, Socket};
 use crate::ws_schema::{self, Side};
-use chat_shared::services::conversations::notify::PushEvent;
+use chat_shared::services::delivery::PushEvent;
 
 /// The description's name of every frame read.
 #[derive(Debug, Default)]

@@ -69,25 +69,27 @@ pub fn frame<T: serde::de::DeserializeOwned>(
     crate::edge::http::parse_json(request.body.as_deref().unwrap_or_default().as_bytes())
 }
 
-/// Answers a frame on its own connection: the `ack` an action makes, or
-/// `{"type": "error", "action", "clientMessageId"?, "error": {code, message}}`.
-pub async fn reply(
-    deps: &crate::services::deps::RouteDeps,
-    connection: &str,
+/// A frame's answer as the route's response: the `ack` an action makes, or
+/// `{"type": "error", "action", "clientMessageId"?, "error": {code, message}}`. Every message route
+/// is two-way (a `$default` route response in `template.yaml`), so API Gateway sends this body back
+/// on the frame's connection: no function posts its answer to `@connections`.
+pub fn answer(
     action: &str,
     client_message_id: Option<&str>,
     outcome: Result<serde_json::Value, crate::domain::error::ApiError>,
-) -> Result<(), crate::adapters::store::StoreError> {
-    let answer = match outcome {
+) -> ApiGatewayProxyResponse {
+    let frame = match outcome {
         Ok(ack) => ack,
         Err(error) => {
             error.log();
-            let mut answer = serde_json::json!({"type": "error", "action": action, "error": error.error_object()});
+            let mut frame = serde_json::json!({"type": "error", "action": action, "error": error.error_object()});
             if let Some(id) = client_message_id {
-                answer["clientMessageId"] = serde_json::json!(id);
+                frame["clientMessageId"] = serde_json::json!(id);
             }
-            answer
+            frame
         }
     };
-    deps.pusher.answer(&deps.store, connection, &answer).await
+    let mut response = status(200);
+    response.body = Some(aws_lambda_events::encodings::Body::Text(frame.to_string()));
+    response
 }

@@ -1,12 +1,14 @@
 //! What `stream-fan-out` does with the table's stream: each record that connected clients hear
 //! of becomes one push (`message.created`, `message.updated`, `message.deleted`, `read`,
-//! `typing`) to every connection of the conversation's members. It runs outside the invocation
+//! `typing`, `conversation.created`, `conversation.updated`, `member.added`, `member.removed`)
+//! to every connection of the members concerned. It runs outside the invocation
 //! of the write that caused it, so a send answers after its own writes whatever the group's size,
 //! and a dead or slow `@connections` never slows a write (docs/decisions/0007-hot-conversations.md).
 //!
 //! Decided apart from done: [`push_of`] reads a record into a [`Push`] (pure); [`deliver`] groups
 //! a batch's pushes by conversation, reads each conversation's members and their connections once
-//! per batch, and posts the pushes in order. A conversation whose members or connections cannot
+//! per batch, renders a conversation's views where a push needs them, and posts the pushes in
+//! order. A conversation whose members or connections cannot
 //! be read fails its first record, and the mapping hands the batch again from there (pushes are
 //! at least once; each message push carries `rev`, by which a client orders and dedupes).
 
@@ -18,16 +20,46 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::adapters::push::{Pusher, fit};
+use crate::adapters::push::fit;
 use crate::adapters::store::keys::{self, prefix};
 use crate::adapters::store::{DynamoStore, StoreError};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId};
 use crate::platform::time::Timestamp;
-use crate::services::conversations::model::MemberItem;
-use crate::services::conversations::notify::PushEvent;
+use crate::services::conversations::model::{MemberItem, MetaItem};
+use crate::services::deps::RouteDeps;
 use crate::services::events::{RecordError, image, string_key};
 use crate::services::messages::model::{Message, StoredMessage};
+
+/// The events pushed to connections: their `type`, as `asyncapi.yaml` names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushEvent {
+    MessageCreated,
+    MessageUpdated,
+    MessageDeleted,
+    Read,
+    Typing,
+    MemberAdded,
+    MemberRemoved,
+    ConversationCreated,
+    ConversationUpdated,
+}
+
+impl PushEvent {
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::MessageDeleted => "message.deleted",
+            Self::Read => "read",
+            Self::Typing => "typing",
+            Self::MemberAdded => "member.added",
+            Self::MemberRemoved => "member.removed",
+            Self::ConversationCreated => "conversation.created",
+            Self::ConversationUpdated => "conversation.updated",
+        }
+    }
+}
 
 /// How long a typing item lives: the stream carries its change, the table's TTL removes it later.
 pub const TYPING_ITEM_SECONDS: i64 = 60;
@@ -72,23 +104,55 @@ impl TypingItem {
     }
 }
 
-/// One push a stream record makes: `event` to every connection of the conversation's members
-/// but `except`'s and `except_connection`.
+/// One push a stream record makes, to the connections of one conversation's members.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Push {
     pub conversation: ConversationId,
-    /// A member who is not told (the typist).
-    pub except: Option<UserId>,
-    /// A connection that is not told (the one a message was sent from, which had its ack).
-    pub except_connection: Option<String>,
     /// The `rev` of a message push: a batch's message pushes go out in this order.
     pub rev: Option<u64>,
-    pub event: Value,
+    pub what: What,
+}
+
+/// What a push posts, and to whom.
+#[derive(Debug, Clone, PartialEq)]
+pub enum What {
+    /// `event` to every connection of every member but `except`'s (the typist) and
+    /// `except_connection` (the one a message was sent from, which had its ack).
+    Event {
+        event: Value,
+        except: Option<UserId>,
+        except_connection: Option<String>,
+    },
+    /// `conversation.created` or `conversation.updated` to each of `to` (every member when
+    /// `None`), each with its own view of the conversation (its `me`).
+    View {
+        kind: PushEvent,
+        to: Option<Vec<UserId>>,
+    },
+    /// `member.added` or `member.removed` naming `users`, to every member and to the removed
+    /// users (their last push); the added users also get `conversation.created`.
+    Members { kind: PushEvent, users: Vec<UserId> },
+}
+
+impl Push {
+    fn event(conversation: ConversationId, rev: Option<u64>, event: Value) -> Self {
+        Self {
+            conversation,
+            rev,
+            what: What::Event {
+                event,
+                except: None,
+                except_connection: None,
+            },
+        }
+    }
 }
 
 /// The push a stream record makes, if any: a message stored, changed or unsent (not a void,
 /// which holds a number and tells nobody anything), a read position a member moved themselves (a
-/// send moves the sender's without `lastReadAt`), a typing frame.
+/// send moves the sender's without `lastReadAt`), a typing frame, a conversation created or
+/// renamed (`META` inserted, or its title changed: every send changes `META` too), a member added
+/// after the creation or removed.
 pub fn push_of(record: &EventRecord) -> Result<Option<Push>, RecordError> {
     let fail = |reason: String| RecordError {
         event_id: record.event_id.clone(),
@@ -98,21 +162,38 @@ pub fn push_of(record: &EventRecord) -> Result<Option<Push>, RecordError> {
         return Ok(None);
     };
     let (new_image, old_image) = (&record.change.new_image, &record.change.old_image);
-    let inserted = match record.event_name.as_str() {
-        "INSERT" => true,
-        "MODIFY" => false,
+    let (inserted, removed) = match record.event_name.as_str() {
+        "INSERT" => (true, false),
+        "MODIFY" => (false, false),
+        "REMOVE" => (false, true),
         _ => return Ok(None),
     };
+    if removed {
+        if pk.starts_with(prefix::CONVERSATION) && sk.starts_with(prefix::MEMBER) {
+            let gone: MemberItem = image(old_image).map_err(fail)?;
+            return Ok(Some(Push {
+                conversation: gone.conversation_id,
+                rev: None,
+                what: What::Members {
+                    kind: PushEvent::MemberRemoved,
+                    users: vec![gone.user_id],
+                },
+            }));
+        }
+        return Ok(None);
+    }
     if pk.starts_with(prefix::TYPING) {
         let item: TypingItem = image(new_image).map_err(fail)?;
         let event = json!({"type": PushEvent::Typing.name(), "conversationId": item.conversation_id,
                            "userId": item.user_id, "isTyping": item.is_typing});
         return Ok(Some(Push {
             conversation: item.conversation_id,
-            except: Some(item.user_id),
-            except_connection: None,
             rev: None,
-            event,
+            what: What::Event {
+                event,
+                except: Some(item.user_id),
+                except_connection: None,
+            },
         }));
     }
     if !pk.starts_with(prefix::CONVERSATION) {
@@ -134,13 +215,30 @@ pub fn push_of(record: &EventRecord) -> Result<Option<Push>, RecordError> {
         let event = message_event(kind, &message);
         return Ok(Some(Push {
             conversation: message.conversation_id,
-            except: None,
-            except_connection: sent_from,
             rev: Some(message.rev),
-            event,
+            what: What::Event {
+                event,
+                except: None,
+                except_connection: sent_from,
+            },
         }));
     }
-    if sk.starts_with(prefix::MEMBER) && !inserted {
+    if sk.starts_with(prefix::MEMBER) && inserted {
+        let joined: MemberItem = image(new_image).map_err(fail)?;
+        // The first members arrive with the conversation: its `conversation.created` tells them.
+        if joined.added_by.is_none() {
+            return Ok(None);
+        }
+        return Ok(Some(Push {
+            conversation: joined.conversation_id,
+            rev: None,
+            what: What::Members {
+                kind: PushEvent::MemberAdded,
+                users: vec![joined.user_id],
+            },
+        }));
+    }
+    if sk.starts_with(prefix::MEMBER) {
         let (before, after): (MemberItem, MemberItem) = (
             image(old_image).map_err(fail)?,
             image(new_image).map_err(fail)?,
@@ -148,14 +246,26 @@ pub fn push_of(record: &EventRecord) -> Result<Option<Push>, RecordError> {
         if after.last_read_at != before.last_read_at && after.last_read_seq > before.last_read_seq {
             let event = json!({"type": PushEvent::Read.name(), "conversationId": after.conversation_id,
                                "userId": after.user_id, "lastReadSeq": after.last_read_seq});
-            return Ok(Some(Push {
-                conversation: after.conversation_id,
-                except: None,
-                except_connection: None,
-                rev: None,
-                event,
-            }));
+            return Ok(Some(Push::event(after.conversation_id, None, event)));
         }
+        return Ok(None);
+    }
+    if sk == prefix::META {
+        let after: MetaItem = image(new_image).map_err(fail)?;
+        let kind = if inserted {
+            PushEvent::ConversationCreated
+        } else {
+            let before: MetaItem = image(old_image).map_err(fail)?;
+            if before.title == after.title {
+                return Ok(None);
+            }
+            PushEvent::ConversationUpdated
+        };
+        return Ok(Some(Push {
+            conversation: after.id,
+            rev: None,
+            what: What::View { kind, to: None },
+        }));
     }
     Ok(None)
 }
@@ -185,8 +295,33 @@ impl Pending {
         for (slot, push) in slots.into_iter().zip(by_rev) {
             self.pushes[slot] = push;
         }
-        self.pushes
+        coalesce_additions(self.pushes)
     }
+}
+
+/// Members added one after another (one stream record each, from one request) make one
+/// `member.added` naming them all, under the first one's record.
+fn coalesce_additions(pushes: Vec<(String, Push)>) -> Vec<(String, Push)> {
+    let mut out: Vec<(String, Push)> = Vec::with_capacity(pushes.len());
+    for (sequence, push) in pushes {
+        if let (
+            Some((_, previous)),
+            What::Members {
+                kind: PushEvent::MemberAdded,
+                users: added,
+            },
+        ) = (out.last_mut(), &push.what)
+            && let What::Members {
+                kind: PushEvent::MemberAdded,
+                users,
+            } = &mut previous.what
+        {
+            users.extend(added.iter().cloned());
+            continue;
+        }
+        out.push((sequence, push));
+    }
+    out
 }
 
 /// The batch's pushes by conversation, in the order each conversation first appears; unreadable
@@ -232,44 +367,111 @@ async fn connections_of(
 }
 
 /// Posts one conversation's pushes in order (each push reaches every connection before the next
-/// starts, so a connection sees them in that order). `Err` when its members or their connections
-/// could not be read: nothing of it was posted.
+/// starts, so a connection sees them in that order). `Err` when its members, their connections
+/// or a view could not be read: the batch is handed again from this conversation's first record.
 async fn deliver_conversation(
-    store: &DynamoStore,
-    pusher: &Pusher,
+    deps: &RouteDeps,
     conversation: &ConversationId,
     pushes: &[(String, Push)],
 ) -> Result<(), ApiError> {
+    let (store, pusher) = (&deps.store, &deps.pusher);
     let members: Vec<UserId> =
         crate::services::conversations::member_items(store, conversation, None)
             .await?
             .into_iter()
             .map(|m| m.user_id)
             .collect();
-    let connections = connections_of(store, &members, pusher.in_flight()).await?;
+    let mut connections = connections_of(store, &members, pusher.in_flight()).await?;
+    let everyone = |connections: &BTreeMap<UserId, Vec<String>>| -> Vec<String> {
+        connections.values().flatten().cloned().collect()
+    };
     for (_, push) in pushes {
-        let targets: Vec<String> = connections
-            .iter()
-            .filter(|(user, _)| Some(*user) != push.except.as_ref())
-            .flat_map(|(_, ids)| ids.iter().cloned())
-            .filter(|id| Some(id) != push.except_connection.as_ref())
-            .collect();
-        pusher
-            .post_all(store, targets, &fit(push.event.clone()))
-            .await;
+        match &push.what {
+            What::Event {
+                event,
+                except,
+                except_connection,
+            } => {
+                let targets: Vec<String> = connections
+                    .iter()
+                    .filter(|(user, _)| Some(*user) != except.as_ref())
+                    .flat_map(|(_, ids)| ids.iter().cloned())
+                    .filter(|id| Some(id) != except_connection.as_ref())
+                    .collect();
+                pusher.post_all(store, targets, &fit(event.clone())).await;
+            }
+            What::View { kind, to } => {
+                post_views(
+                    deps,
+                    &connections,
+                    *kind,
+                    conversation,
+                    to.as_deref().unwrap_or(&members),
+                )
+                .await?;
+            }
+            What::Members { kind, users } => {
+                // A removed member is no longer in the list: their connections are read here,
+                // for this last push.
+                if *kind == PushEvent::MemberRemoved {
+                    let gone: Vec<UserId> = users
+                        .iter()
+                        .filter(|u| !connections.contains_key(*u))
+                        .cloned()
+                        .collect();
+                    connections.extend(connections_of(store, &gone, pusher.in_flight()).await?);
+                }
+                let event =
+                    json!({"type": kind.name(), "conversationId": conversation, "userIds": users});
+                pusher.post_all(store, everyone(&connections), &event).await;
+                if *kind == PushEvent::MemberRemoved {
+                    connections.retain(|user, _| !users.contains(user));
+                } else {
+                    // The new members learn of the conversation itself.
+                    post_views(
+                        deps,
+                        &connections,
+                        PushEvent::ConversationCreated,
+                        conversation,
+                        users,
+                    )
+                    .await?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `conversation.created` or `conversation.updated` to each recipient's connections, with the
+/// recipient's own view (`me`).
+async fn post_views(
+    deps: &RouteDeps,
+    connections: &BTreeMap<UserId, Vec<String>>,
+    kind: PushEvent,
+    conversation: &ConversationId,
+    recipients: &[UserId],
+) -> Result<(), ApiError> {
+    let views = crate::services::conversations::views_for(deps, conversation, recipients).await?;
+    for (recipient, view) in views {
+        let targets = connections.get(&recipient).cloned().unwrap_or_default();
+        let event =
+            json!({"type": kind.name(), "conversationId": conversation, "conversation": view});
+        deps.pusher.post_all(&deps.store, targets, &event).await;
     }
     Ok(())
 }
 
 /// Fans a batch of the table's stream out to the connections concerned. The answer names the
 /// first record (in the batch's order) of a conversation that could not be delivered; the
-/// mapping hands the batch again from it.
-pub async fn deliver(store: &DynamoStore, pusher: &Pusher, batch: &Event) -> DynamoDbEventResponse {
+/// mapping hands the batch again from it. `deps` have no Redis (the function runs outside the
+/// VPC): views are read from the table.
+pub async fn deliver(deps: &RouteDeps, batch: &Event) -> DynamoDbEventResponse {
     let pending = pending_of(batch);
     let failed: Vec<String> = stream::iter(pending)
         .map(|(conversation, pending)| async move {
             let pushes = pending.in_rev_order();
-            match deliver_conversation(store, pusher, &conversation, &pushes).await {
+            match deliver_conversation(deps, &conversation, &pushes).await {
                 Ok(()) => None,
                 Err(error) => {
                     error.log();
@@ -304,13 +506,53 @@ mod tests {
     use super::*;
 
     fn push(rev: Option<u64>, tag: &str) -> Push {
+        Push::event(
+            "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap(),
+            rev,
+            json!({ "tag": tag }),
+        )
+    }
+
+    fn tag(push: &Push) -> String {
+        match &push.what {
+            What::Event { event, .. } => event["tag"].as_str().unwrap().to_owned(),
+            What::Members { users, .. } => format!(
+                "added {}",
+                users
+                    .iter()
+                    .map(|u| u.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            What::View { .. } => "view".to_owned(),
+        }
+    }
+
+    fn added(user: &str) -> Push {
         Push {
             conversation: "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap(),
-            except: None,
-            except_connection: None,
-            rev,
-            event: json!({ "tag": tag }),
+            rev: None,
+            what: What::Members {
+                kind: PushEvent::MemberAdded,
+                users: vec![user.parse().unwrap()],
+            },
         }
+    }
+
+    #[test]
+    fn members_added_one_after_another_make_one_member_added() {
+        let pending = Pending {
+            pushes: vec![
+                ("1".into(), added("bob")),
+                ("2".into(), added("cy")),
+                ("3".into(), push(Some(4), "m4")),
+                ("4".into(), added("dan")),
+            ],
+        };
+        let out = pending.in_rev_order();
+        let tags: Vec<String> = out.iter().map(|(_, p)| tag(p)).collect();
+        assert_eq!(tags, ["added bob,cy", "m4", "added dan"]);
+        assert_eq!(out[0].0, "1", "under the first one's record");
     }
 
     #[test]
@@ -323,11 +565,7 @@ mod tests {
                 ("4".into(), push(Some(6), "m6")),
             ],
         };
-        let tags: Vec<String> = pending
-            .in_rev_order()
-            .into_iter()
-            .map(|(_, p)| p.event["tag"].as_str().unwrap().to_owned())
-            .collect();
+        let tags: Vec<String> = pending.in_rev_order().iter().map(|(_, p)| tag(p)).collect();
         assert_eq!(tags, ["m4", "read", "m5", "m6"]);
     }
 

@@ -1,41 +1,13 @@
-//! Pushes to WebSocket connections: an answer to the connection a frame came from, and an event to
-//! every connection of the users concerned (found in the table), pruning the records of gone
-//! connections. Methods of [`Pusher`], the `@connections` client.
+//! Pushes to WebSocket connections: an event to every connection of the users concerned (found in
+//! the table), pruning the records of gone connections. Methods of [`Pusher`], the `@connections`
+//! client. (A frame's answer is its route's response: `crate::edge::ws::answer`.)
 
 use serde_json::Value;
 
 use crate::adapters::push::{PushError, Pusher, fit};
-use crate::adapters::store::{DynamoStore, StoreError};
+use crate::adapters::store::DynamoStore;
 
 impl Pusher {
-    /// Posts an answer to the connection a frame came from. A gone connection loses its record;
-    /// nothing here fails the caller.
-    pub async fn answer(
-        &self,
-        store: &DynamoStore,
-        connection_id: &str,
-        message: &Value,
-    ) -> Result<(), StoreError> {
-        use crate::platform::metrics::{Metric, count};
-        match self.post(connection_id, message).await {
-            Ok(()) => {
-                count(Metric::PushesDelivered, 1);
-                Ok(())
-            }
-            Err(PushError::Gone) => {
-                count(Metric::ConnectionsPruned, 1);
-                crate::services::connections::close(store, connection_id)
-                    .await
-                    .map(|_| ())
-            }
-            Err(error) => {
-                count(Metric::PushesFailed, 1);
-                tracing::warn!(%error, "answer not delivered");
-                Ok(())
-            }
-        }
-    }
-
     /// Posts `event` to every live connection of every recipient but `except` (the connection
     /// a WebSocket frame came from, which gets an answer instead). Connections are found by query
     /// (every page); a 410 deletes that record and the fan-out goes on; throttling and

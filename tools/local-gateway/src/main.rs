@@ -139,7 +139,7 @@ async fn run_serve(args: &[String]) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string());
     events.abort();
-    fan_out.abort();
+    fan_out.task.abort();
     analytics.abort();
     let _ = std::fs::remove_file(door);
     served

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const BATCH_SIZE: i32 = 100;
@@ -79,19 +80,35 @@ struct ShardState {
 }
 
 /// Reads `source` until `shutdown` resolves, handing batches to `handler`.
-pub async fn run<S, H, Fut>(mut source: S, handler: H, shutdown: impl Future<Output = ()>)
+pub async fn run<S, H, Fut>(source: S, handler: H, shutdown: impl Future<Output = ()>)
 where
     S: ShardSource,
     H: Fn(S::Event) -> Fut,
     Fut: Future<Output = S::Response>,
 {
+    run_counted(source, handler, shutdown, &AtomicU64::new(0)).await;
+}
+
+/// As [`run`], counting in `idle_rounds` every round over the shards that found no record: two
+/// more than before a write mean a whole round began after it and found nothing left, so every
+/// record of the write was handled (what a test waits for before it reads its sockets).
+pub async fn run_counted<S, H, Fut>(
+    mut source: S,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+    idle_rounds: &AtomicU64,
+) where
+    S: ShardSource,
+    H: Fn(S::Event) -> Fut,
+    Fut: Future<Output = S::Response>,
+{
     tokio::select! {
-        () = poll(&mut source, &handler) => {}
+        () = poll(&mut source, &handler, idle_rounds) => {}
         () = shutdown => {}
     }
 }
 
-async fn poll<S, H, Fut>(source: &mut S, handler: &H)
+async fn poll<S, H, Fut>(source: &mut S, handler: &H, idle_rounds: &AtomicU64)
 where
     S: ShardSource,
     H: Fn(S::Event) -> Fut,
@@ -137,6 +154,7 @@ where
             }
         }
         if !busy {
+            idle_rounds.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(IDLE_PAUSE).await;
         }
     }

@@ -182,3 +182,22 @@ pub async fn run<H, Fut>(
 {
     crate::shard_poller::run(TableStream { client, stream_arn }, handler, shutdown).await;
 }
+
+/// As [`run`], counting idle rounds (`crate::shard_poller::run_counted`).
+pub async fn run_counted<H, Fut>(
+    client: Client,
+    stream_arn: String,
+    handler: H,
+    idle_rounds: &std::sync::atomic::AtomicU64,
+) where
+    H: Fn(Event) -> Fut,
+    Fut: Future<Output = DynamoDbEventResponse>,
+{
+    crate::shard_poller::run_counted(
+        TableStream { client, stream_arn },
+        handler,
+        std::future::pending(),
+        idle_rounds,
+    )
+    .await;
+}

@@ -6,7 +6,8 @@
 //! - each text frame is routed on `$request.body.action` (`ping`, `sendMessage`, `markRead`,
 //!   `typing`, else `$default`), with the
 //!   request context API Gateway builds (connection id, route key, authorizer context, stage,
-//!   domain name), and handed to that route's function;
+//!   domain name), and handed to that route's function; every such route is two-way, so the
+//!   function's response body (if any) is sent back on the frame's connection;
 //! - a closed socket runs `ws-disconnect`; a socket idle for 10 minutes is closed;
 //! - `POST/GET/DELETE /local/@connections/{id}` serve the functions' real
 //!   `aws-sdk-apigatewaymanagement` client: 410 `GoneException` for a closed or unknown
@@ -333,8 +334,25 @@ async fn route_frame(gw: &Gateway, connection_id: &str, user: &UserId, body: Str
         "typing" => ws_typing::handle(&gw.ws.typing, frame).await,
         _ => ws_default::handle(&gw.ws.default, frame).await,
     };
-    if let Err(error) = outcome {
-        tracing::warn!(route = route_key, %error, "route failed");
+    match outcome {
+        // Every message route is two-way (a `$default` route response, as template.yaml declares
+        // them): the response's body goes back on the frame's connection; an empty one sends
+        // nothing.
+        Ok(response) => {
+            let text = match response.body {
+                Some(aws_lambda_events::encodings::Body::Text(text)) => text,
+                Some(aws_lambda_events::encodings::Body::Binary(bytes)) => {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+                _ => String::new(),
+            };
+            if !text.is_empty()
+                && let Some(open) = gw.ws.open().get(connection_id)
+            {
+                let _ = open.tx.send(Message::Text(text.into()));
+            }
+        }
+        Err(error) => tracing::warn!(route = route_key, %error, "route failed"),
     }
 }
 
@@ -493,5 +511,35 @@ mod tests {
         served.extend(["$connect", "$disconnect", "$default"].map(String::from));
         served.sort();
         assert_eq!(served, deployed);
+    }
+
+    /// The routes whose response body the gateway sends back are the template's two-way routes:
+    /// every message route has `RouteResponseSelectionExpression` and a `$default` route response.
+    #[test]
+    fn every_message_route_is_two_way_in_the_template() {
+        let template =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../template.yaml"))
+                .unwrap();
+        let (mut two_way, mut responses) = (Vec::new(), 0);
+        let (mut in_route, mut key) = (false, String::new());
+        for line in template.lines() {
+            let line = line.trim();
+            if line.starts_with("Type: ") {
+                in_route = line == "Type: AWS::ApiGatewayV2::Route";
+                if line == "Type: AWS::ApiGatewayV2::RouteResponse" {
+                    responses += 1;
+                }
+            } else if in_route && let Some(k) = line.strip_prefix("RouteKey: ") {
+                key = k.trim_matches('"').to_owned();
+            } else if in_route && line == "RouteResponseSelectionExpression: $default" {
+                two_way.push(key.clone());
+            }
+        }
+        two_way.sort();
+        let mut message_routes: Vec<String> = ROUTE_KEYS.iter().map(|k| (*k).to_owned()).collect();
+        message_routes.push("$default".to_owned());
+        message_routes.sort();
+        assert_eq!(two_way, message_routes);
+        assert_eq!(responses, message_routes.len(), "one route response each");
     }
 }

@@ -2,7 +2,7 @@
 //! needs. A static check of the calls the shared code makes for every function that pushes (the
 //! enforced IAM of the local stack checks every call of every test besides): the push itself
 //! (`Pusher::fan_out`: connections by user on `GSI1`, a gone connection's record deleted, the post),
-//! the members (`notify::members_of`: a query of the conversation's partition on the table) and
+//! the members (`member_items`: a query of the conversation's partition on the table) and
 //! the views of `conversation.*` events (`views_for`: the conversation's `META`, the member list,
 //! names and inbox entries).
 
@@ -27,35 +27,18 @@ fn facts() -> StackFacts {
 enum Need {
     /// `Pusher::fan_out`: look-ups, pruning, posts.
     Push,
-    /// `Pusher::answer` (a frame's answer to its own connection): the post, and pruning.
-    Answer,
-    /// `notify::members_of`.
+    /// `member_items`.
     Members,
     /// `views_for`.
     Views,
 }
 
 /// Every function that pushes, and what of the push path it runs (from the code: who calls
-/// `notify::members_of`, `notify::conversation`, `Pusher::fan_out` / `answer`, and
-/// `delivery::deliver`).
+/// `Pusher::fan_out` / `post_all`: `delivery::deliver`).
 const PUSHERS: &[(&str, &[Need])] = &[
-    ("http-create-conversation", &[Need::Push, Need::Views]),
-    (
-        "http-update-conversation",
-        &[Need::Push, Need::Members, Need::Views],
-    ),
-    (
-        "http-add-members",
-        &[Need::Push, Need::Members, Need::Views],
-    ),
-    ("http-remove-member", &[Need::Push, Need::Members]),
-    // Messages, reads and typing: the fan-out, from the table's stream.
-    ("stream-fan-out", &[Need::Push, Need::Members]),
-    ("ws-send-message", &[Need::Answer]),
-    ("ws-mark-read", &[Need::Answer]),
-    ("ws-typing", &[Need::Answer]),
-    ("ws-ping", &[Need::Answer]),
-    ("ws-default", &[Need::Answer]),
+    // Every push but a frame's answer (the route's response): the fan-out, from the table's
+    // stream.
+    ("stream-fan-out", &[Need::Push, Need::Members, Need::Views]),
 ];
 
 fn authorizations(need: Need, facts: &StackFacts) -> Vec<Authorization> {
@@ -67,13 +50,6 @@ fn authorizations(need: Need, facts: &StackFacts) -> Vec<Authorization> {
     match need {
         Need::Push => vec![
             on("Query", &format!("{table}/index/GSI1"), "USER#ada"),
-            on("DeleteItem", &table, "CONN#Jk3eAcX1IAMCJ2Q"),
-            Authorization::new(
-                "execute-api:ManageConnections",
-                facts.connection_arn("POST", "Jk3eAcX1IAMCJ2Q"),
-            ),
-        ],
-        Need::Answer => vec![
             on("DeleteItem", &table, "CONN#Jk3eAcX1IAMCJ2Q"),
             Authorization::new(
                 "execute-api:ManageConnections",

@@ -10,7 +10,6 @@ use crate::adapters::store::{CancellationCode, Expr, StoreError, Write};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Title, UserId};
 use crate::platform::time::Timestamp;
-use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::deps::RouteDeps;
 
 /// `PATCH /conversations/{id}` body.
@@ -45,8 +44,7 @@ pub async fn set_title(
         }
         Err(error) => return Err(error.into()),
     }
-    let members = notify::members_of(deps, id).await;
-    notify::conversation(deps, PushEvent::ConversationUpdated, id, &members).await;
+    // The members hear of it from `stream-fan-out` (`conversation.updated`: the title changed).
     load_member_view(deps, user, id).await
 }
 

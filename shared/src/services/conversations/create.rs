@@ -25,7 +25,6 @@ use crate::domain::input::Caller;
 use crate::domain::limits::{LimitKind, Quota};
 use crate::domain::{ClientRequestId, ConversationId, DisplayName, Title, UserId, ValidationError};
 use crate::platform::time::Timestamp;
-use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::deps::RouteDeps;
 use crate::services::profiles::{self, Profile};
 
@@ -174,7 +173,7 @@ pub async fn create(
         .cloned()
         .collect();
     deps.cache.bump_generations(everyone.iter()).await;
-    notify::conversation(deps, PushEvent::ConversationCreated, &id, &everyone).await;
+    // Everyone hears of it from `stream-fan-out` (`conversation.created`, from the new `META`).
     Ok(Created {
         conversation: load_member_view(deps, me, &id).await?,
         new: true,

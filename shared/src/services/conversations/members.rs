@@ -16,7 +16,6 @@ use crate::adapters::store::{Consistency, Expr, Key, Write};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId, ValidationError};
 use crate::platform::time::Timestamp;
-use crate::services::conversations::notify::{self, PushEvent};
 use crate::services::deps::RouteDeps;
 use crate::services::profiles::Profile;
 
@@ -103,8 +102,6 @@ pub async fn add_members(
             Some((u.clone(), profile.display_name.as_str().to_lowercase()))
         })
         .collect();
-    // The users this request added (chunk by chunk, across retries).
-    let joined: std::sync::Mutex<Vec<UserId>> = std::sync::Mutex::new(Vec::new());
     retrying(|| async {
         let meta = access(store, user, id).await?.meta;
         let member_keys: Vec<Key> = wanted.iter().map(|u| keys::membership(id, u)).collect();
@@ -121,9 +118,7 @@ pub async fn add_members(
         };
         match store.transact(writes).await {
             Ok(()) => {
-                if let Ok(mut list) = joined.lock() {
-                    list.extend(chunk);
-                }
+                tracing::info!(added = chunk.len(), last, "members added");
                 // The loop comes back for the rest with a fresh read.
                 Ok(if last {
                     Attempt::Done(())
@@ -141,15 +136,8 @@ pub async fn add_members(
     deps.cache
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
-    let joined = joined
-        .into_inner()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if !joined.is_empty() {
-        let members = notify::members_of(deps, id).await;
-        notify::members_changed(deps, PushEvent::MemberAdded, id, &joined, &members).await;
-        // The new members learn of the conversation itself.
-        notify::conversation(deps, PushEvent::ConversationCreated, id, &joined).await;
-    }
+    // `stream-fan-out` tells the members (`member.added`, one per request's records in a batch)
+    // and the new members (`conversation.created`).
     load_member_view(deps, user, id).await
 }
 
@@ -309,17 +297,8 @@ pub async fn remove_member(
     deps.cache
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
-    // Everyone still in, and the removed member last: after this, nothing more reaches them.
-    let mut recipients = notify::members_of(deps, id).await;
-    recipients.push(gone.clone());
-    notify::members_changed(
-        deps,
-        PushEvent::MemberRemoved,
-        id,
-        std::slice::from_ref(&gone),
-        &recipients,
-    )
-    .await;
+    // `stream-fan-out` tells everyone still in and the removed member (`member.removed`, their
+    // last push: after it, nothing more reaches them).
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 mod change;
 mod create;
 mod members;
-pub mod notify;
 mod read;
 
 /// The items and views, shared with the other services (`services::model`).
