@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The fan-out benchmark, one command: one message at a time into a group of 256 members with two
-# sockets each (511 sockets to reach), timed until the last socket has it, for several
-# PUSH_CONCURRENCY settings side by side. Starts a local stack of its own and, for each setting,
-# a local gateway with it; the settings are interleaved over rounds so that drift in the machine
-# hits them alike. Results: docs/benchmarks/fan-out.md.
+# The fan-out benchmark, one command: one message at a time into a group (256 members with two
+# sockets each: 511 sockets to reach), timed until the last socket has it, for several
+# PUSH_CONCURRENCY settings side by side, and held to a floor measured in the same run: a bare
+# client that makes the same posts (each message's event as it came, to the same 511 connections,
+# at the same concurrency, signed as stream-fan-out) straight to the gateway's @connections. The
+# ack is timed for each group size of BENCH_MEMBERS (2 and 256): with the fan-out off the send's
+# path, a send's answer should not grow with the group. Starts a local stack of its own and, for
+# each setting, a local gateway with it; the settings are interleaved over rounds, and each
+# message's bare pass follows it, so that drift in the machine hits them alike. Results:
+# docs/benchmarks/fan-out.md.
 #
-#   tools/bench-fan-out.sh                       settings 1 4 16 64 256, 2 rounds of 10 messages
+#   tools/bench-fan-out.sh                       settings 1 4 16 64 256, groups of 2 and 256,
+#                                                2 rounds of 10 messages
 #   BENCH_SETTINGS="8 16 32" BENCH_ROUNDS=3 tools/bench-fan-out.sh
+#   BENCH_MEMBERS="2 16 256" BENCH_MESSAGES=5 …  group sizes; messages per group and run
 #   BENCH_NAME=fan-out-close …                   results to docs/benchmarks/$BENCH_NAME.md
 #
 # The gateway is the `ci` build with the function handlers in its process; its @connections
-# posts go over loopback HTTP to itself, as the functions' posts go to API Gateway. Exits non-zero
-# when a socket misses a message.
+# posts go over loopback HTTP to itself, as the functions' posts go to API Gateway, and the bare
+# client's (in load-gen, tools/load-gen/src/bare.rs) go to the same endpoint through the same IAM
+# check. Exits non-zero when a socket misses a message or the sender its ack.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -26,7 +34,7 @@ port=${BENCH_GATEWAY_PORT:-3300}
 settings=${BENCH_SETTINGS:-1 4 16 64 256}
 rounds=${BENCH_ROUNDS:-2}
 messages=${BENCH_MESSAGES:-10}
-members=${BENCH_MEMBERS:-256}
+members=${BENCH_MEMBERS:-2 256}
 default=$(sed -n 's/^pub const DEFAULT_IN_FLIGHT: usize = \([0-9]*\);/\1/p' shared/src/adapters/push.rs)
 out=$root/docs/benchmarks
 name=${BENCH_NAME:-fan-out}
@@ -48,36 +56,82 @@ for round in $(seq 1 "$rounds"); do
     log "round $round, PUSH_CONCURRENCY=$setting"
     start_gateway "$port" "$work/gateway-$setting.log" PUSH_CONCURRENCY="$setting" RUST_LOG=warn
     trap 'stop_gateway; bench_stack_stop' EXIT
-    target/ci/load-gen fan-out --url "http://127.0.0.1:$port" --members "$members" --sockets 2 \
-      --messages "$messages" --label "$setting" | sed "s/^| $setting |/| $setting | $round |/" \
-      | tee -a "$rows" || status=1
+    for size in $members; do
+      target/ci/load-gen fan-out --url "http://127.0.0.1:$port" --members "$size" --sockets 2 \
+        --messages "$messages" --label "$setting" --push-concurrency "$setting" \
+        | sed "s/^| $setting |/| $setting | $round |/" | tee -a "$rows" || status=1
+    done
     stop_gateway
   done
 done
 
 {
-  echo "Command: \`${BENCH_NAME:+BENCH_NAME=$name }BENCH_SETTINGS=\"$settings\" BENCH_ROUNDS=$rounds tools/bench-fan-out.sh\` ($rounds rounds of $messages messages)"
+  echo "Command: \`${BENCH_NAME:+BENCH_NAME=$name }BENCH_SETTINGS=\"$settings\" BENCH_MEMBERS=\"$members\" BENCH_ROUNDS=$rounds BENCH_MESSAGES=$messages tools/bench-fan-out.sh\` ($rounds rounds of $messages messages per group size)"
   echo
   machine_facts
   echo
-  echo "One group of $members members, 2 sockets each: each message reaches $((members * 2 - 1)) sockets"
-  echo "(the sender's own socket gets the ack). Times in ms from the send to the arrival."
+  echo "One group for each size of \`BENCH_MEMBERS\` ($members members), 2 sockets each: a message"
+  echo "reaches every socket but the sender's, which gets the ack. Times in ms from the send to the"
+  echo "arrival, medians over the messages of a run. *First* and *last socket*: the first and last"
+  echo "of those sockets to have the message (\`message.created\`, posted by \`stream-fan-out\` from"
+  echo "the table's stream). *Bare client*: the floor, measured after each message on the same"
+  echo "sockets: load-gen posts that message's event, as a socket got it, to the same connections"
+  echo "(every one but the sender's), straight to the gateway's \`@connections\`, signed as"
+  echo "\`stream-fan-out\` (the same IAM check), PUSH_CONCURRENCY posts in flight; timed from its"
+  echo "first post to the last socket's arrival, with no stream, handler or reads before it. The"
+  echo "goal: the last socket, less what the stream adds (the poller's idle pause of 100 ms and its"
+  echo "read, within the first socket's time), within 1.3× the bare client. *Sockets missed*: pushes"
+  echo "that never came, and acks that never came to the sender."
   echo
-  echo "| PUSH_CONCURRENCY | round | messages | last socket, median | last socket, min | last socket, max | every socket, median | ack, median | sockets missed |"
-  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+  echo "| PUSH_CONCURRENCY | round | members | sockets reached | messages | ack, median | first socket, median | last socket, median | last socket, min | last socket, max | every socket, median | bare client, median | last socket / bare | sockets missed |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   cat "$rows"
   echo
-  echo "Per setting, the mean over the rounds of the last socket's median, and its ratio to the default ($default):"
+  echo "Per setting and group size, the means over the rounds of the medians; *last / bare* is the"
+  echo "ratio of those means, *ratio to default* the last socket's against the default setting's"
+  echo "($default) for the same size:"
   echo
-  echo "| PUSH_CONCURRENCY | last socket (ms) | ratio to default |"
-  echo "|---:|---:|---:|"
+  echo "| PUSH_CONCURRENCY | members | first socket (ms) | last socket (ms) | bare client (ms) | last / bare | ratio to default |"
+  echo "|---:|---:|---:|---:|---:|---:|---:|"
   awk -F'|' -v default="$default" '
-    { gsub(/ /, "", $2); sum[$2] += $5; n[$2]++; if (!($2 in seen)) { order[++k] = $2; seen[$2] = 1 } }
+    {
+      for (i = 2; i <= NF; i++) gsub(/ /, "", $i)
+      key = $2 SUBSEP $4
+      first[key] += $8; last[key] += $9; n[key]++
+      if ($13 != "-") { bare[key] += $13; nb[key]++ }
+      if (!(key in seen)) { order[++k] = key; seen[key] = 1 }
+    }
     END {
-      base = (default in n) ? sum[default] / n[default] : 0
       for (i = 1; i <= k; i++) {
-        s = order[i]; mean = sum[s] / n[s]
-        printf "| %s%s | %.0f | %s |\n", s, (s == default ? " (default)" : ""), mean, (base > 0 ? sprintf("%.2f", mean / base) : "-")
+        split(order[i], part, SUBSEP); s = part[1]; m = part[2]; key = order[i]
+        base = default SUBSEP m
+        mean = last[key] / n[key]
+        b = (nb[key] > 0) ? bare[key] / nb[key] : 0
+        d = (base in n) ? last[base] / n[base] : 0
+        printf "| %s%s | %s | %.1f | %.1f | %s | %s | %s |\n", s, (s == default ? " (default)" : ""), m,
+          first[key] / n[key], mean, (b > 0 ? sprintf("%.1f", b) : "-"),
+          (b > 0 ? sprintf("%.2f", mean / b) : "-"), (d > 0 ? sprintf("%.2f", mean / d) : "-")
+      }
+    }' "$rows"
+  echo
+  echo "The ack by group size: the mean of its medians over every setting and round (the fan-out"
+  echo "no longer runs in the send's invocation, so no setting should move it), and its ratio to"
+  echo "the smallest group's:"
+  echo
+  echo "| members | ack (ms) | ratio to the smallest group |"
+  echo "|---:|---:|---:|"
+  awk -F'|' '
+    {
+      for (i = 2; i <= NF; i++) gsub(/ /, "", $i)
+      m = $4 + 0; ack[m] += $7; n[m]++
+      if (!(m in seen)) { order[++k] = m; seen[m] = 1 }
+      if (small == "" || m < small) small = m
+    }
+    END {
+      base = (small in n) ? ack[small] / n[small] : 0
+      for (i = 1; i <= k; i++) {
+        m = order[i]; mean = ack[m] / n[m]
+        printf "| %s | %.1f | %s |\n", m, mean, (base > 0 ? sprintf("%.2f", mean / base) : "-")
       }
     }' "$rows"
 } >"$out/$name.md"

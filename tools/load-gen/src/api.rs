@@ -164,6 +164,8 @@ pub struct Seen {
     pub client_message_id: String,
     /// The error code of a `Refused` frame (`unavailable`, `rate_limited`, …); empty otherwise.
     pub error: String,
+    /// The frame as it came: the fan-out run's bare client posts these very bytes again.
+    pub text: Arc<str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,7 +181,8 @@ pub enum SeenKind {
 }
 
 impl Seen {
-    fn from_frame(at: Instant, frame: &Value) -> Option<Self> {
+    fn from_frame(at: Instant, raw: &str) -> Option<Self> {
+        let frame: Value = serde_json::from_str(raw).unwrap_or_default();
         let kind = match (frame["type"].as_str()?, frame["action"].as_str()) {
             ("ack", Some("sendMessage")) => SeenKind::Ack,
             ("message.created", _) => SeenKind::Created,
@@ -206,6 +209,7 @@ impl Seen {
                 text(&message["clientMessageId"])
             },
             error: text(&frame["error"]["code"]),
+            text: Arc::from(raw),
         })
     }
 }
@@ -238,12 +242,11 @@ impl Socket {
         let reader = tokio::spawn(async move {
             while let Some(Ok(message)) = stream.next().await {
                 let at = Instant::now();
-                if let Message::Text(text) = message {
-                    let frame: Value = serde_json::from_str(&text).unwrap_or_default();
-                    if let Some(seen) = Seen::from_frame(at, &frame) {
-                        lock(&log).push(seen);
-                        wake.notify_waiters();
-                    }
+                if let Message::Text(text) = message
+                    && let Some(seen) = Seen::from_frame(at, &text)
+                {
+                    lock(&log).push(seen);
+                    wake.notify_waiters();
                 }
             }
             // Closed: nothing more will come, so no waiter should wait for its deadline.
@@ -277,6 +280,14 @@ impl Socket {
             .iter()
             .find(|s| s.kind == SeenKind::Created && s.client_message_id == client_message_id)
             .map(|s| s.at)
+    }
+
+    /// The `message.created` with this `clientMessageId`, as it came.
+    pub fn created(&self, client_message_id: &str) -> Option<Seen> {
+        lock(&self.seen)
+            .iter()
+            .find(|s| s.kind == SeenKind::Created && s.client_message_id == client_message_id)
+            .cloned()
     }
 
     pub fn count(&self, kind: SeenKind) -> usize {

@@ -8,12 +8,17 @@
 //!                   [--groups 50,25,10,5,3,2] [--rate 5] [--seconds 60] [--grace 15]
 //!                   [--seed 1] [--out target/bench/load] [--lenient]
 //! load-gen fan-out  [--url …] [--members 256] [--sockets 2] [--messages 10] [--label x]
+//!                   [--push-concurrency N]
 //! load-gen hot      [--url …] [--writers 50,200] [--timeout 60] [--gateway-log file]
 //! ```
 //! Exits 1 when a message is lost, a push is missed or duplicated, or a send is refused
 //! (delivery; with `--lenient`, a stress run, only when a message is lost), when a socket never
 //! gets one (fan-out), or when an attempt is refused or a conversation's seq or rev has a gap
 //! (hot); 2 when the run itself fails.
+//!
+//! `fan-out --push-concurrency N` (the gateway's `PUSH_CONCURRENCY`) also measures the bare
+//! client at N posts in flight (`bare.rs`); it needs the stack's environment (`CHAT_STACK_DIR`,
+//! `TABLE_NAME`, `AWS_REGION`) to find the gateway's `gateway-iam.json` and the table.
 
 #![allow(
     clippy::print_stdout,
@@ -21,6 +26,7 @@
 )]
 
 mod api;
+mod bare;
 mod delivery;
 mod fan_out;
 mod hot;
@@ -86,6 +92,10 @@ async fn run(args: &[String]) -> Result<bool, api::Error> {
                 messages: flag(args, "--messages", 10)?,
                 label: flag(args, "--label", "-".to_owned())?,
                 timeout: Duration::from_secs(30),
+                bare: match flag(args, "--push-concurrency", 0)? {
+                    0 => None,
+                    n => Some(bare::Options::from_env(n)?),
+                },
             };
             if options.members < 2 || options.sockets == 0 {
                 return Err("--members ≥ 2 and --sockets ≥ 1".into());
