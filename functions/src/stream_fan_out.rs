@@ -1,9 +1,9 @@
 //! `stream-fan-out`: fed by the table's DynamoDB stream (the second and last reader of its shards;
 //! `stream-publisher` is the first), it pushes messages, read positions, typing, and conversation
-//! and member changes to every connection of the members concerned, outside the invocation of the write that caused them, and
-//! reports the first record it could not deliver so that the mapping resumes from there
-//! (`chat_shared::services::delivery`). It runs outside the VPC: it needs no Redis, and reaches
-//! `@connections` without a NAT gateway.
+//! and member changes to every connection of the members concerned, outside the invocation of
+//! the write that caused them, and reports the first record it could not deliver so that the
+//! mapping resumes from there (`chat_shared::services::delivery`). It is the only function that
+//! posts to `@connections`, and it runs outside the VPC: it needs no Redis, and no NAT gateway.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;

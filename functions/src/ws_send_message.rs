@@ -1,8 +1,8 @@
 //! `ws-send-message` (route `sendMessage`): the same send as the HTTP route (ordering,
 //! idempotency, limits), answered with `{"type": "ack", "action": "sendMessage",
 //! "clientMessageId", "message"}` as the route's response (API Gateway sends it back on the
-//! sending connection). Every other connection of every
-//! member gets `message.created` from `stream-fan-out`.
+//! sending connection). Every other connection of every member gets `message.created` from
+//! `stream-fan-out`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use chat_shared::domain::error::ApiError;

@@ -1,16 +1,16 @@
 //! What `stream-fan-out` does with the table's stream: each record that connected clients hear
 //! of becomes one push (`message.created`, `message.updated`, `message.deleted`, `read`,
 //! `typing`, `conversation.created`, `conversation.updated`, `member.added`, `member.removed`)
-//! to every connection of the members concerned. It runs outside the invocation
-//! of the write that caused it, so a send answers after its own writes whatever the group's size,
-//! and a dead or slow `@connections` never slows a write (docs/decisions/0007-hot-conversations.md).
+//! to every connection of the members concerned. It runs outside the invocation of the write
+//! that caused it, so a write answers after its own writes, and a dead or slow `@connections`
+//! never slows one (docs/decisions/0007-hot-conversations.md).
 //!
 //! Decided apart from done: [`push_of`] reads a record into a [`Push`] (pure); [`deliver`] groups
 //! a batch's pushes by conversation, reads each conversation's members and their connections once
 //! per batch, renders a conversation's views where a push needs them, and posts the pushes in
-//! order. A conversation whose members or connections cannot
-//! be read fails its first record, and the mapping hands the batch again from there (pushes are
-//! at least once; each message push carries `rev`, by which a client orders and dedupes).
+//! order. A conversation whose members, connections or views cannot be read fails its first
+//! record, and the mapping hands the batch again from there (pushes are at least once; each
+//! message push carries `rev`, by which a client orders and dedupes).
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -133,7 +133,7 @@ where
                 continue;
             }
         }
-        let mut busy = false;
+        let (mut busy, mut failed) = (false, false);
         for shard_id in &order {
             let Some(state) = shards.get_mut(shard_id) else {
                 continue;
@@ -148,13 +148,17 @@ where
                 }
                 Step::Idle => {}
                 Step::Failed => {
+                    failed = true;
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(LONGEST_RETRY_PAUSE);
                 }
             }
         }
         if !busy {
-            idle_rounds.fetch_add(1, Ordering::SeqCst);
+            // A round that failed somewhere may have left records: it is not idle.
+            if !failed {
+                idle_rounds.fetch_add(1, Ordering::SeqCst);
+            }
             tokio::time::sleep(IDLE_PAUSE).await;
         }
     }
