@@ -11,9 +11,8 @@ pub async fn handle(
     _deps: &WsDeps,
     _event: LambdaEvent<ApiGatewayWebsocketProxyRequest>,
 ) -> Result<ApiGatewayProxyResponse, Error> {
-    let error = json!({"type": "error", "error": {"code": "unknown_action",
-                       "message": "no route handles this action"}});
-    let mut response = ws::status(200);
-    response.body = Some(aws_lambda_events::encodings::Body::Text(error.to_string()));
-    Ok(response)
+    Ok(ws::respond(
+        &json!({"type": "error", "error": {"code": "unknown_action",
+                                  "message": "no route handles this action"}}),
+    ))
 }

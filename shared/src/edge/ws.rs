@@ -89,6 +89,11 @@ pub fn answer(
             frame
         }
     };
+    respond(&frame)
+}
+
+/// `frame` as the route's response, which API Gateway sends back on the frame's connection.
+pub fn respond(frame: &serde_json::Value) -> ApiGatewayProxyResponse {
     let mut response = status(200);
     response.body = Some(aws_lambda_events::encodings::Body::Text(frame.to_string()));
     response

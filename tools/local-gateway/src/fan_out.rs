@@ -39,10 +39,15 @@ impl FanOut {
     /// Waits until every record the table's stream holds now is handled: a whole round that
     /// began after this call found nothing (two idle rounds more). Tests call it before they
     /// read sockets opened after a write, so that the write's pushes are not in what they read.
+    /// Gives up after 30 s (a poller that keeps failing), leaving the test to fail on what it
+    /// reads.
     pub async fn drained(&self) {
         use std::sync::atomic::Ordering;
         let from = self.idle_rounds.load(Ordering::SeqCst);
-        while self.idle_rounds.load(Ordering::SeqCst) < from + 2 {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.idle_rounds.load(Ordering::SeqCst) < from + 2
+            && tokio::time::Instant::now() < deadline
+        {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
