@@ -10,6 +10,7 @@ pub mod http_delete_reaction;
 pub mod http_edit_message;
 pub mod http_get_conversation;
 pub mod http_get_me;
+pub mod http_get_unread;
 pub mod http_get_user;
 pub mod http_list_changes;
 pub mod http_list_conversations;

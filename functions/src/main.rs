@@ -45,6 +45,7 @@ async fn main() -> Result<(), Error> {
         "http-edit-message" => http!(RouteDeps, http_edit_message),
         "http-get-conversation" => http!(RouteDeps, http_get_conversation),
         "http-get-me" => http!(RouteDeps, http_get_me),
+        "http-get-unread" => http!(RouteDeps, http_get_unread),
         "http-get-user" => http!(RouteDeps, http_get_user),
         "http-list-changes" => http!(RouteDeps, http_list_changes),
         "http-list-conversations" => http!(RouteDeps, http_list_conversations),

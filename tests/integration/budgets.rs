@@ -127,7 +127,7 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     let c = format!("/conversations/{id}");
     b.call(
         "GET /conversations",
-        4 + 2,
+        5 + 2,
         Method::GET,
         "/conversations",
         me,
@@ -194,13 +194,15 @@ async fn every_route_stays_within_its_dynamodb_budget() {
     .await;
     b.call(
         "POST /conversations/{id}/read",
-        2,
+        3,
         Method::POST,
         &format!("{c}/read"),
         bob,
         Some(json!({"seq": 1})),
     )
     .await;
+    b.call("GET /me/unread", 3, Method::GET, "/me/unread", bob, None)
+        .await;
     b.call(
         "PATCH /conversations/{id}/messages/{seq}",
         5,

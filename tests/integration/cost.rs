@@ -609,6 +609,9 @@ async fn every_route_priced_against_the_least_it_could_cost() {
         Some(json!({"seq": 1})),
     )
     .await;
+    // cy has one conversation with unread messages: its META and membership are read.
+    b.http("GET /me/unread", Method::GET, "/me/unread", cy, None)
+        .await;
     b.frame(
         "WebSocket markRead",
         cy,
@@ -796,9 +799,20 @@ fn least(route: &str) -> Least {
         "GET /conversations/{id}" => (1.5, 0.0, 0, 0, "read META, my membership, the members"),
         r if r.ends_with("(cached)") => (0.0, 0.0, 0, 0, "everything from the cache"),
         "PATCH /conversations/{id}" => (1.0, 1.0, 3, 0, "read META and my membership; update META"),
-        "PATCH /conversations/{id}/settings" => {
-            (0.5, 1.0, 0, 0, "update my membership, returning it")
-        }
+        "PATCH /conversations/{id}/settings" => (
+            0.5,
+            3.0,
+            0,
+            0,
+            "update my membership and its copy on my inbox entry (+LSI)",
+        ),
+        "GET /me/unread" => (
+            1.0,
+            0.0,
+            0,
+            0,
+            "query my inbox entries; META and membership of the one with unread messages",
+        ),
         "POST /conversations/{id}/messages" | "WebSocket sendMessage" => (
             1.0,
             9.0,
@@ -818,10 +832,10 @@ fn least(route: &str) -> Least {
         }
         "POST /conversations/{id}/read" | "WebSocket markRead" => (
             0.5,
-            1.0,
+            3.0,
             3,
             1,
-            "update my read position (conditioned on membership)",
+            "update my read position (conditioned on membership) and its copy on my inbox entry (+LSI)",
         ),
         "WebSocket typing" => (
             1.0,

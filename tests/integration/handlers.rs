@@ -150,13 +150,11 @@ pub async fn seed_event_group(deps: &RouteDeps) {
         rev: 0,
         last_message: None,
         member_count: 3,
-        member_names: members
-            .iter()
-            .map(|m| ((*m).to_owned(), format!("name of {m}")))
-            .collect(),
         issued_at: None,
         settled_rev: None,
         void_seqs: Vec::new(),
+        big: false,
+        legacy_member_names: None,
     };
     deps.store.put(&meta, None).await.unwrap();
     for (i, m) in members.iter().enumerate() {
@@ -167,7 +165,7 @@ pub async fn seed_event_group(deps: &RouteDeps) {
             .await
             .unwrap();
         deps.store
-            .put(&InboxItem::new(&user, &id, now), None)
+            .put(&InboxItem::new(&user, &id, now, 0, false), None)
             .await
             .unwrap();
     }

@@ -23,6 +23,7 @@ mod faults;
 mod gateway_auth;
 mod handlers;
 mod iam;
+mod inbox;
 mod limits;
 mod messages;
 mod profiles;

@@ -38,6 +38,7 @@ const CASES: &[(&str, &[&str])] = &[
     ("http-send-message", &["http/send-message.json"]),
     ("http-list-messages", &["http/list-messages.json"]),
     ("http-mark-read", &["http/mark-read.json"]),
+    ("http-get-unread", &["http/get-unread.json"]),
     ("http-edit-message", &["http/edit-message.json"]),
     ("http-put-reaction", &["http/put-reaction.json"]),
     ("http-delete-reaction", &["http/delete-reaction.json"]),

@@ -27,7 +27,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::support::{self, LocalApi, Socket};
+use crate::support::{self, LocalApi, Socket, urlencode};
 
 // ---- the contract's routes ----------------------------------------------------------------
 
@@ -157,6 +157,7 @@ fn cases() -> Vec<Case> {
     };
     vec![
         case("GET /me", None, 200),
+        case("GET /me/unread", None, 200),
         case("PATCH /me", Some(json!({"displayName": "Renamed"})), 200),
         case("GET /users/{userId}", None, 200),
         case(
@@ -282,17 +283,6 @@ fn bad_query_values(name: &str) -> Option<Vec<(String, &'static str)>> {
         "cursor" => Vec::new(),
         _ => return None,
     })
-}
-
-fn urlencode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// The contract, the gateway and the template name the same routes, and the suite has a case

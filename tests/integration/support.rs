@@ -684,10 +684,18 @@ impl Pipeline {
         let stream_arn = table_stream_arn(store).await;
         let streams = aws_sdk_dynamodbstreams::Client::new(sdk);
         let sink = chat_shared::services::events::KinesisSink::new(kinesis.clone(), stream.clone());
+        // As the template's mapping: only what its filter admits.
+        let filters = local_gateway::filter::Filters::of_function("stream-publisher").unwrap();
         tokio::spawn(async move {
             let handler = |event| {
                 let sink = sink.clone();
-                async move { stream_publisher::publish_batch(&sink, event).await }
+                let admitted = filters.apply(event);
+                async move {
+                    match admitted {
+                        Some(event) => stream_publisher::publish_batch(&sink, event).await,
+                        None => Default::default(),
+                    }
+                }
             };
             local_gateway::stream_poller::run(streams, stream_arn, handler, std::future::pending())
                 .await;
@@ -951,4 +959,16 @@ impl StreamReader {
         }
         records
     }
+}
+
+/// `raw` percent-encoded for a query string: everything but RFC 3986's unreserved characters.
+pub fn urlencode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

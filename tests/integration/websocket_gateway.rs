@@ -356,10 +356,11 @@ async fn message_route_handlers_answer_and_push() {
         rev: 0,
         last_message: None,
         member_count: 2,
-        member_names: Default::default(),
         issued_at: None,
         settled_rev: None,
         void_seqs: Vec::new(),
+        big: false,
+        legacy_member_names: None,
     };
     deps.store.put(&meta, None).await.unwrap();
     for (user, role) in [
@@ -376,7 +377,9 @@ async fn message_route_handlers_answer_and_push() {
             .unwrap();
         deps.store
             .put(
-                &chat_shared::services::conversations::model::InboxItem::new(&user, &id, now),
+                &chat_shared::services::conversations::model::InboxItem::new(
+                    &user, &id, now, 0, false,
+                ),
                 None,
             )
             .await

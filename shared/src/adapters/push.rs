@@ -117,19 +117,61 @@ pub fn in_flight_from_env<F: Fn(&str) -> Option<String>>(
     }
 }
 
-/// The event as pushed: whole, or truncated when a `message.*` event is over 32 KiB.
+/// The event as pushed: whole, or truncated when over 32 KiB: a `message.*` event to its
+/// numbers, a `member.added` event to the user ids that fit (a group of 1,024 added at once names
+/// about 30 KiB of ids), each with `truncated: true` for the client to read the rest.
 pub fn fit(event: Value) -> Value {
     if event.to_string().len() <= MAX_EVENT_BYTES {
         return event;
     }
-    let is_message = event["type"]
-        .as_str()
-        .is_some_and(|t| t.starts_with("message."));
-    if !is_message {
-        return event;
+    match event["type"].as_str() {
+        Some(t) if t.starts_with("message.") => serde_json::json!({
+            "type": event["type"], "conversationId": event["conversationId"], "rev": event["rev"],
+            "seq": event["message"]["seq"], "truncated": true,
+        }),
+        Some("member.added") => {
+            let mut cut = event.clone();
+            cut["truncated"] = Value::Bool(true);
+            let ids = event["userIds"].as_array().cloned().unwrap_or_default();
+            // The envelope, then ids while they fit (each adds its JSON and a comma).
+            cut["userIds"] = Value::Array(Vec::new());
+            let mut size = cut.to_string().len();
+            let mut kept = Vec::new();
+            for id in ids {
+                size += id.to_string().len() + 1;
+                if size > MAX_EVENT_BYTES {
+                    break;
+                }
+                kept.push(id);
+            }
+            cut["userIds"] = Value::Array(kept);
+            cut
+        }
+        _ => event,
     }
-    serde_json::json!({
-        "type": event["type"], "conversationId": event["conversationId"], "rev": event["rev"],
-        "seq": event["message"]["seq"], "truncated": true,
-    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 1,023 members with long ids added at once name more than a frame holds: the ids that fit,
+    /// `truncated`.
+    #[test]
+    fn a_member_added_event_over_a_frame_keeps_the_ids_that_fit() {
+        let ids: Vec<String> = (0..1023)
+            .map(|i| format!("google-oauth2|user-with-a-long-identifier-{i:04}"))
+            .collect();
+        let event = serde_json::json!({"type": "member.added", "conversationId": "01JDQ7Z8K3M4N5P6Q7R8S9T0VW", "userIds": ids});
+        assert!(event.to_string().len() > MAX_EVENT_BYTES);
+        let cut = fit(event);
+        assert!(cut.to_string().len() <= MAX_EVENT_BYTES);
+        assert_eq!(cut["truncated"], true);
+        let kept = cut["userIds"].as_array().unwrap();
+        assert!(kept.len() > 500 && kept.len() < 1023, "{}", kept.len());
+        assert_eq!(kept[0], "google-oauth2|user-with-a-long-identifier-0000");
+        let small =
+            serde_json::json!({"type": "member.added", "conversationId": "c", "userIds": ["a"]});
+        assert_eq!(fit(small.clone()), small);
+    }
 }

@@ -229,7 +229,6 @@ const NAMES: &[&str] = &[
     "connectedAt",
     "kind",
     "memberCount",
-    "memberNames",
     "expiresAt",
 ];
 

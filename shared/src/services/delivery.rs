@@ -423,7 +423,9 @@ async fn deliver_conversation(
                 }
                 let event =
                     json!({"type": kind.name(), "conversationId": conversation, "userIds": users});
-                pusher.post_all(store, everyone(&connections), &event).await;
+                pusher
+                    .post_all(store, everyone(&connections), &fit(event))
+                    .await;
                 if *kind == PushEvent::MemberRemoved {
                     connections.retain(|user, _| !users.contains(user));
                 } else {
@@ -462,13 +464,32 @@ async fn post_views(
     Ok(())
 }
 
-/// Fans a batch of the table's stream out to the connections concerned. The answer names the
-/// first record (in the batch's order) of a conversation that could not be delivered; the
-/// mapping hands the batch again from it. `deps` have no Redis (the function runs outside the
+/// Fans a batch of the table's stream out to the connections concerned, and keeps the search
+/// entries (`services::indexing`) beside it. The answer names the first record (in the batch's
+/// order) of a conversation that could not be delivered or whose upkeep failed; the mapping
+/// hands the batch again from it. `deps` have no Redis (the function runs outside the
 /// VPC): views are read from the table.
 pub async fn deliver(deps: &RouteDeps, batch: &Event) -> DynamoDbEventResponse {
+    let (mut failed, indexing) = tokio::join!(
+        push_all(deps, batch),
+        crate::services::indexing::keep(deps, batch)
+    );
+    failed.extend(indexing);
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(first) = failed.into_iter().min_by(|a, b| sequence_order(a, b)) {
+        crate::platform::metrics::degraded(crate::platform::metrics::Dependency::DynamoDb);
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(first);
+        response.batch_item_failures.push(failure);
+    }
+    response
+}
+
+/// Posts the batch's pushes, conversation by conversation; the first record of each conversation
+/// that could not be delivered.
+async fn push_all(deps: &RouteDeps, batch: &Event) -> Vec<String> {
     let pending = pending_of(batch);
-    let failed: Vec<String> = stream::iter(pending)
+    stream::iter(pending)
         .map(|(conversation, pending)| async move {
             let pushes = pending.in_rev_order();
             match deliver_conversation(deps, &conversation, &pushes).await {
@@ -485,15 +506,7 @@ pub async fn deliver(deps: &RouteDeps, batch: &Event) -> DynamoDbEventResponse {
         .buffer_unordered(CONVERSATIONS_IN_FLIGHT)
         .filter_map(|failed| async move { failed })
         .collect()
-        .await;
-    let mut response = DynamoDbEventResponse::default();
-    if let Some(first) = failed.into_iter().min_by(|a, b| sequence_order(a, b)) {
-        crate::platform::metrics::degraded(crate::platform::metrics::Dependency::DynamoDb);
-        let mut failure = DynamoDbBatchItemFailure::default();
-        failure.item_identifier = Some(first);
-        response.batch_item_failures.push(failure);
-    }
-    response
+        .await
 }
 
 /// Stream sequence numbers are decimal strings of any length: compared as numbers.

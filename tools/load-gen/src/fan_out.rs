@@ -57,18 +57,22 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
         let api = api.clone();
         async move {
             let token = api.token(&name).await?;
-            let me = api.ok(Method::GET, "/me", &token, None).await?;
+            let me = api.ok_retrying(Method::GET, "/me", &token, None).await?;
             let id = me["userId"].as_str().ok_or("/me has no userId")?.to_owned();
             Ok((token, id))
         }
     })
     .await?;
     let group = api
-        .ok(
+        .ok_retrying(
             Method::POST,
             "/conversations",
             &users[0].0,
-            Some(&json!({"participantIds": names[1..], "kind": "group", "title": "fan-out"})),
+            // With a clientRequestId: a retried 503 finds the group rather than makes another.
+            Some(
+                &json!({"participantIds": names[1..], "kind": "group", "title": "fan-out",
+                         "clientRequestId": format!("fan-out-{run}")}),
+            ),
         )
         .await?;
     let id = group["id"].as_str().ok_or("no group id")?.to_owned();

@@ -1,6 +1,7 @@
 //! Plays `stream-fan-out`'s event source mapping: the table's stream read with the function's
-//! role, each batch handed to the function's handler with its own deps (its calls held to its
-//! role), a partial batch failure read again from the failed record. Every gateway over a table
+//! role, each batch filtered by the template's filter criteria (`crate::filter`) and handed to the
+//! function's handler with its own deps (its calls held to its role), a partial batch failure read
+//! again from the failed record. Every gateway over a table
 //! runs one, as every stack has one mapping; a second gateway over the same table (a test's
 //! clock moved ahead) must not, or the table's connections would get every push twice.
 
@@ -63,10 +64,18 @@ pub async fn start(gateway: &Gateway) -> Result<FanOut, String> {
     let streams = gateway.functions.dynamodb_streams(FUNCTION, &sdk);
     let idle_rounds = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let counted = idle_rounds.clone();
+    let filters = crate::filter::Filters::of_function(FUNCTION)?;
     let task = tokio::spawn(async move {
         let handler = |event| {
             let deps = deps.clone();
-            async move { delivery::deliver(&deps, &event).await }
+            let admitted = filters.apply(event);
+            async move {
+                match admitted {
+                    Some(event) => delivery::deliver(&deps, &event).await,
+                    // Nothing the filter admits: the mapping does not invoke the function.
+                    None => Default::default(),
+                }
+            }
         };
         crate::stream_poller::run_counted(streams, stream_arn, handler, &counted).await;
     });

@@ -6,6 +6,7 @@
 
 pub mod event;
 pub mod fan_out;
+pub mod filter;
 pub mod functions;
 pub mod issuer;
 pub mod kinesis_poller;

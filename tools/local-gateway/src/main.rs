@@ -168,10 +168,17 @@ async fn start_event_pipeline(
         "events: {stream_arn} -> Kinesis stream {}",
         stack.event_stream
     );
+    let filters = local_gateway::filter::Filters::of_function(FUNCTION)?;
     Ok(tokio::spawn(async move {
         let handler = |event| {
             let sink = publisher.sink.clone();
-            async move { stream_publisher::publish_batch(&sink, event).await }
+            let admitted = filters.apply(event);
+            async move {
+                match admitted {
+                    Some(event) => stream_publisher::publish_batch(&sink, event).await,
+                    None => Default::default(),
+                }
+            }
         };
         local_gateway::stream_poller::run(streams, stream_arn, handler, std::future::pending())
             .await;

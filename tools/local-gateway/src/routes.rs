@@ -4,10 +4,10 @@
 
 use chat_functions::{
     http_add_members, http_create_conversation, http_create_realtime_ticket, http_delete_reaction,
-    http_edit_message, http_get_conversation, http_get_me, http_get_user, http_list_changes,
-    http_list_conversations, http_list_messages, http_mark_read, http_put_reaction,
-    http_remove_member, http_send_message, http_unsend_message, http_update_conversation,
-    http_update_conversation_settings, http_update_me,
+    http_edit_message, http_get_conversation, http_get_me, http_get_unread, http_get_user,
+    http_list_changes, http_list_conversations, http_list_messages, http_mark_read,
+    http_put_reaction, http_remove_member, http_send_message, http_unsend_message,
+    http_update_conversation, http_update_conversation_settings, http_update_me,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -52,6 +52,7 @@ macro_rules! route {
 /// Every HTTP route of the API. `function` is the crate name with `_`; see [`function_name`].
 pub const LAMBDA_ROUTES: &[LambdaRoute] = &[
     route!("GET", "/me", http_get_me),
+    route!("GET", "/me/unread", http_get_unread),
     route!("PATCH", "/me", http_update_me),
     route!("GET", "/users/{userId}", http_get_user),
     route!("POST", "/conversations", http_create_conversation),

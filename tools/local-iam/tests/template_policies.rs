@@ -157,6 +157,6 @@ fn the_functions_with_redis_and_only_they_may_connect_to_it() {
             );
         }
     }
-    // The 19 HTTP routes, ws-connect, ws-ping, ws-send-message, ws-mark-read and ws-typing.
-    assert_eq!(with_redis, 24, "functions with Redis");
+    // The 20 HTTP routes, ws-connect, ws-ping, ws-send-message, ws-mark-read and ws-typing.
+    assert_eq!(with_redis, 25, "functions with Redis");
 }

@@ -308,6 +308,56 @@ pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
     Ok(routes)
 }
 
+/// The filter patterns (`FilterCriteria.Filters[].Pattern`, as JSON) of the `DynamoDB` event of
+/// the function whose `Handler` is `handler`: what its event source mapping hands it. Empty when
+/// the event has none (every record).
+pub fn stream_filters(text: &str, handler: &str) -> Result<Vec<serde_json::Value>, SetupError> {
+    let doc: Value =
+        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
+    let resources = doc
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
+    let function = resources
+        .values()
+        .find(|r| {
+            r.get("Properties")
+                .and_then(|p| p.get("Handler"))
+                .and_then(Value::as_str)
+                == Some(handler)
+        })
+        .ok_or_else(|| SetupError::Template(format!("no function with Handler {handler}")))?;
+    let events = function
+        .get("Properties")
+        .and_then(|p| p.get("Events"))
+        .and_then(Value::as_mapping);
+    let mut patterns = Vec::new();
+    for event in events.into_iter().flatten().map(|(_, e)| e) {
+        if event.get("Type").and_then(Value::as_str) != Some("DynamoDB") {
+            continue;
+        }
+        let filters = event
+            .get("Properties")
+            .and_then(|p| p.get("FilterCriteria"))
+            .and_then(|f| f.get("Filters"))
+            .and_then(Value::as_sequence);
+        for filter in filters.into_iter().flatten() {
+            let pattern = filter
+                .get("Pattern")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    SetupError::Template(format!("{handler}: a filter without Pattern"))
+                })?;
+            patterns.push(
+                serde_json::from_str(pattern).map_err(|e| {
+                    SetupError::Template(format!("{handler}: filter {pattern}: {e}"))
+                })?,
+            );
+        }
+    }
+    Ok(patterns)
+}
+
 /// What every `AWS::Serverless::Function` must come with: without its log group Lambda creates
 /// one that keeps logs forever, and without the alarms a failing or throttled function tells no one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -38,6 +38,8 @@ pub mod prefix {
     /// `CONN#id`: a WebSocket connection's record.
     pub const CONNECTION: &str = "CONN#";
     pub const INBOX: &str = "INBOX#";
+    /// `USER#u` / `FIND#…`: what `u` finds a conversation by (`services::search`).
+    pub const FIND: &str = "FIND#";
     pub const MEMBER: &str = "MEMBER#";
     pub const MESSAGE: &str = "MSG#";
     pub const STATS: &str = "STATS#";

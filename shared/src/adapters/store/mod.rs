@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, PutRequest, TransactWriteItem,
-    Update, WriteRequest,
+    AttributeValue, ConditionCheck, Delete, DeleteRequest, KeysAndAttributes, Put, PutRequest,
+    TransactWriteItem, Update, WriteRequest,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -346,20 +346,43 @@ impl DynamoStore {
     /// Puts many items without conditions (25 per request, unprocessed items retried). Only for
     /// items that no one else writes yet: a put overwrites.
     pub async fn batch_put<T: Serialize>(&self, items: &[T]) -> Result<(), StoreError> {
-        for chunk in items.chunks(25) {
-            let mut pending = chunk
-                .iter()
-                .map(|item| {
-                    Ok(WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(to_item(item)?))
-                                .build()
-                                .map_err(StoreError::build)?,
-                        )
-                        .build())
-                })
-                .collect::<Result<Vec<_>, StoreError>>()?;
+        let requests = items
+            .iter()
+            .map(|item| {
+                Ok(WriteRequest::builder()
+                    .put_request(
+                        PutRequest::builder()
+                            .set_item(Some(to_item(item)?))
+                            .build()
+                            .map_err(StoreError::build)?,
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(requests).await
+    }
+
+    /// Deletes many items without conditions (25 per request, unprocessed ones retried).
+    pub async fn batch_delete(&self, keys: &[Key]) -> Result<(), StoreError> {
+        let requests = keys
+            .iter()
+            .map(|key| {
+                Ok(WriteRequest::builder()
+                    .delete_request(
+                        DeleteRequest::builder()
+                            .set_key(Some(key.to_item()))
+                            .build()
+                            .map_err(StoreError::build)?,
+                    )
+                    .build())
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.batch_write(requests).await
+    }
+
+    async fn batch_write(&self, requests: Vec<WriteRequest>) -> Result<(), StoreError> {
+        for chunk in requests.chunks(25) {
+            let mut pending = chunk.to_vec();
             let mut attempt = 0;
             while !pending.is_empty() {
                 let out = self

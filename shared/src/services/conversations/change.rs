@@ -3,9 +3,10 @@
 
 use serde::Deserialize;
 
-use super::model::{Conversation, Kind};
+use super::model::{Conversation, InboxItem, Kind};
 use super::read::{Access, access, load_member_view};
 use crate::adapters::store::keys;
+use crate::adapters::store::retry::{Attempt, retrying};
 use crate::adapters::store::{CancellationCode, Expr, StoreError, Write};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, Title, UserId};
@@ -81,8 +82,10 @@ pub struct SettingsChanges {
     pub archived: Option<bool>,
 }
 
-/// `PATCH /conversations/{id}/settings`: `muted` lives on my membership, `archived` on my inbox
-/// entry; both change in one transaction, and only while I am a member.
+/// `PATCH /conversations/{id}/settings`: `muted` lives on my membership and is copied to my inbox
+/// entry (for `GET /me/unread`); `archived` lives on the entry and places it in the archived range
+/// of the list index. Both change in one transaction, only while I am a member, and on condition
+/// that no send moved the entry since it was read (then read again and retry).
 pub async fn update_settings(
     deps: &RouteDeps,
     user: &UserId,
@@ -90,7 +93,36 @@ pub async fn update_settings(
     changes: &SettingsChanges,
 ) -> Result<Conversation, ApiError> {
     let store = &deps.store;
-    access(store, user, id).await?;
+    retrying(|| async {
+        let seen = access(store, user, id).await?;
+        let writes = settings_writes(user, id, seen.inbox.as_ref(), changes);
+        if writes.is_empty() {
+            return Ok(Attempt::Done(()));
+        }
+        match store.transact(writes).await {
+            Ok(()) => Ok(Attempt::Done(())),
+            // I left (the next read says 404), or a send moved my entry: read again.
+            Err(e) if e.cancellation_reasons().is_some() && !e.is_unavailable() => {
+                Ok(Attempt::Retry)
+            }
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await?;
+    if changes.archived.is_some() {
+        // Archiving moves the conversation between my lists.
+        deps.cache.bump_generations([user]).await;
+    }
+    load_member_view(deps, user, id).await
+}
+
+/// The writes of a settings change, from my entry as read: no I/O.
+fn settings_writes(
+    user: &UserId,
+    id: &ConversationId,
+    entry: Option<&InboxItem>,
+    changes: &SettingsChanges,
+) -> Vec<Write> {
     let mut writes = Vec::new();
     if let Some(muted) = changes.muted {
         writes.push(Write::Update {
@@ -100,34 +132,79 @@ pub async fn update_settings(
                 .boolean(":muted", muted),
         });
     }
-    if let Some(archived) = changes.archived {
-        writes.push(Write::Update {
-            key: keys::inbox_entry(user, id),
-            update: Expr::new("SET archived = :archived")
-                .when("attribute_exists(PK)")
-                .boolean(":archived", archived),
-        });
-    }
-    if !writes.is_empty() {
-        match store.transact(writes).await {
-            Ok(()) => {}
-            // I left between the check and the write.
-            Err(e) if e.cancellation_reasons().is_some() && !e.is_unavailable() => {
-                return Err(ApiError::NotFound);
-            }
-            Err(e) => return Err(e.into()),
-        }
+    let Some(entry) = entry else {
+        return writes;
+    };
+    let mut sets = Vec::new();
+    if changes.muted.is_some() {
+        sets.push("muted = :muted");
     }
     if changes.archived.is_some() {
-        // Archiving moves the conversation between my lists.
-        deps.cache.bump_generations([user]).await;
+        sets.push("archived = :archived");
+        sets.push("activityKey = :key");
     }
-    load_member_view(deps, user, id).await
+    if sets.is_empty() {
+        return writes;
+    }
+    let mut update = Expr::set(sets)
+        .when("attribute_exists(PK) AND activityKey = :seen")
+        .string(":seen", entry.activity_key.clone());
+    if let Some(muted) = changes.muted {
+        update = update.boolean(":muted", muted);
+    }
+    if let Some(archived) = changes.archived {
+        update = update
+            .boolean(":archived", archived)
+            .string(":key", entry.place(archived));
+    }
+    writes.push(Write::Update {
+        key: keys::inbox_entry(user, id),
+        update,
+    });
+    writes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn key_value(update: &Expr) -> Option<String> {
+        let value = update.values.as_ref()?.get(":key")?;
+        value.as_s().ok().cloned()
+    }
+
+    /// Archiving moves a small conversation's entry into the archived range at its own time;
+    /// a big one's key stays; muting is copied to the entry; both on what was read.
+    #[test]
+    fn archiving_places_the_entry_in_the_archived_range() {
+        use crate::services::model::conversation::{ARCHIVED_PREFIX, BIG_PREFIX};
+        let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
+        let ada: UserId = "ada".parse().unwrap();
+        let at = Timestamp::from_unix_millis(1_700_000_000_000);
+        let small = InboxItem::new(&ada, &id, at, 3, false);
+        let changes = SettingsChanges {
+            muted: Some(true),
+            archived: Some(true),
+        };
+        let writes = settings_writes(&ada, &id, Some(&small), &changes);
+        let [Write::Update { .. }, Write::Update { key, update }] = &writes[..] else {
+            panic!("membership, then entry: {writes:?}");
+        };
+        assert_eq!(key, &keys::inbox_entry(&ada, &id));
+        assert_eq!(
+            update.expression,
+            "SET muted = :muted, archived = :archived, activityKey = :key"
+        );
+        let placed = format!("{ARCHIVED_PREFIX}{at}#{id}");
+        assert_eq!(key_value(update), Some(placed));
+        let big = InboxItem::new(&ada, &id, at, 3, true);
+        let writes = settings_writes(&ada, &id, Some(&big), &changes);
+        let [_, Write::Update { update, .. }] = &writes[..] else {
+            panic!("two writes");
+        };
+        let kept = format!("{BIG_PREFIX}{id}");
+        assert_eq!(key_value(update), Some(kept));
+    }
 
     #[test]
     fn a_rename_is_conditioned_on_the_authors_membership() {

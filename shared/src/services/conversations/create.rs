@@ -9,12 +9,13 @@
 //!   inbox entries first, in batches, and `META` last with `attribute_not_exists`: readers ignore
 //!   what has no `META`, so the group appears whole or not at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
 use super::model::{
     ClaimItem, Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role,
+    SMALL_GROUP_MEMBERS,
 };
 use super::read::load_member_view;
 use crate::adapters::store::keys;
@@ -23,7 +24,7 @@ use crate::adapters::store::{Consistency, DynamoStore, Expr, Key, StoreError, Wr
 use crate::domain::error::ApiError;
 use crate::domain::input::Caller;
 use crate::domain::limits::{LimitKind, Quota};
-use crate::domain::{ClientRequestId, ConversationId, DisplayName, Title, UserId, ValidationError};
+use crate::domain::{ClientRequestId, ConversationId, Title, UserId, ValidationError};
 use crate::platform::time::Timestamp;
 use crate::services::deps::RouteDeps;
 use crate::services::profiles::{self, Profile};
@@ -133,19 +134,13 @@ pub async fn create(
     };
     let made = async {
         // Every member needs a profile: mine is made from my token like GET /me does.
-        let mine = profiles::ensure_profile(store, caller).await?;
-        let names = profiles_of(store, &others).await?;
-        let mut member_names: BTreeMap<String, String> = names
-            .iter()
-            .map(|(id, name)| (id.to_string(), name.as_str().to_lowercase()))
-            .collect();
-        member_names.insert(me.to_string(), mine.display_name.as_str().to_lowercase());
+        profiles::ensure_profile(store, caller).await?;
+        require_profiles(store, &others).await?;
         let plan = NewConversation {
             creator: me.clone(),
             others,
             kind,
             title: request.title,
-            member_names,
         };
         let made = match claim_key {
             Some(key) => unique(store, &plan, key).await,
@@ -229,24 +224,17 @@ async fn landed_claim(store: &DynamoStore, key: &Key) -> Result<Option<Conversat
     Ok(None)
 }
 
-/// The profiles of the other participants; any without one is 422 `unknown_users`.
-async fn profiles_of(
-    store: &DynamoStore,
-    users: &[UserId],
-) -> Result<HashMap<UserId, DisplayName>, ApiError> {
+/// Every other participant has a profile; any without one is 422 `unknown_users`.
+async fn require_profiles(store: &DynamoStore, users: &[UserId]) -> Result<(), ApiError> {
     let keys: Vec<Key> = users.iter().map(keys::profile).collect();
     let found: HashMap<Key, Profile> = store.batch_get(&keys, Consistency::Strong).await?;
-    let names: HashMap<UserId, DisplayName> = found
-        .into_values()
-        .map(|p| (p.user_id, p.display_name))
-        .collect();
     let unknown: Vec<UserId> = users
         .iter()
-        .filter(|u| !names.contains_key(*u))
+        .filter(|u| !found.contains_key(&keys::profile(u)))
         .cloned()
         .collect();
     if unknown.is_empty() {
-        Ok(names)
+        Ok(())
     } else {
         Err(ApiError::UnknownUsers(unknown))
     }
@@ -259,7 +247,6 @@ struct NewConversation {
     others: Vec<UserId>,
     kind: Kind,
     title: Option<Title>,
-    member_names: BTreeMap<String, String>,
 }
 
 impl NewConversation {
@@ -278,12 +265,22 @@ impl NewConversation {
             last_seq: 0,
             rev: 0,
             last_message: None,
-            member_count: u32::try_from(self.others.len() + 1).unwrap_or(u32::MAX),
-            member_names: self.member_names.clone(),
+            member_count: self.member_count(),
             issued_at: None,
             settled_rev: None,
             void_seqs: Vec::new(),
+            big: self.big(),
+            legacy_member_names: None,
         }
+    }
+
+    fn member_count(&self) -> u32 {
+        u32::try_from(self.others.len() + 1).unwrap_or(u32::MAX)
+    }
+
+    /// A group made with more than 16 members is ordered on read from the start.
+    fn big(&self) -> bool {
+        self.member_count() > SMALL_GROUP_MEMBERS
     }
 
     /// Memberships and inbox entries: the creator owns a group; in direct and self nobody does
@@ -295,7 +292,7 @@ impl NewConversation {
             .map(|(user, role)| {
                 (
                     MemberItem::new(id, user, role, at, 0),
-                    InboxItem::new(user, id, at),
+                    InboxItem::new(user, id, at, 0, self.big()),
                 )
             })
             .unzip()
@@ -490,7 +487,6 @@ mod tests {
             others: vec![user("bob"), user("cy")],
             kind: Kind::Group,
             title: Some("Trip".parse().unwrap()),
-            member_names: BTreeMap::new(),
         };
         let id = ConversationId::generate();
         let at = Timestamp::from_unix_millis(1_700_000_000_000);

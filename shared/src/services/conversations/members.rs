@@ -2,13 +2,16 @@
 //!
 //! Every membership change is a transaction that also updates `META` on the condition that
 //! `memberCount` is still what was read, so concurrent changes are serialised (the loser reads
-//! again and retries) and the count, the 256 cap and the owner stay right.
+//! again and retries) and the count, the 1,024 cap and the owner stay right.
 
 use std::collections::HashMap;
 
 use serde::Deserialize;
 
-use super::model::{Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role};
+use super::model::{
+    BIG_PREFIX, Conversation, InboxItem, Kind, MAX_MEMBERS, MemberItem, MetaItem, Role,
+    SMALL_GROUP_MEMBERS,
+};
 use super::read::{access, load_member_view, member_items};
 use crate::adapters::store::keys;
 use crate::adapters::store::retry::{Attempt, lost_race, retrying};
@@ -19,8 +22,9 @@ use crate::platform::time::Timestamp;
 use crate::services::deps::RouteDeps;
 use crate::services::profiles::Profile;
 
-/// New members per transaction: `META` + 2 × 48 items ≤ 100.
-const MEMBERS_PER_TRANSACTION: usize = 48;
+/// New members per transaction: `META`, the 16 entries of a group turning big, and 2 × 41 items:
+/// at most 99 of a transaction's 100.
+const MEMBERS_PER_TRANSACTION: usize = 41;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -55,7 +59,7 @@ fn version_guard(update: Expr, meta: &MetaItem) -> Expr {
 }
 
 /// `POST /conversations/{id}/members`: any member of a group adds people with a profile. Those
-/// already in are skipped; past 256 members is 409. New members start with nothing unread.
+/// already in are skipped; past 1,024 members is 409. New members start with nothing unread.
 pub async fn add_members(
     deps: &RouteDeps,
     user: &UserId,
@@ -93,21 +97,30 @@ pub async fn add_members(
     if !unknown.is_empty() {
         return Err(ApiError::UnknownUsers(unknown));
     }
-
-    // Their display names, lower-cased, as `META` keeps them for `q`.
-    let names: HashMap<UserId, String> = wanted
-        .iter()
-        .filter_map(|u| {
-            let profile = profiles.get(&keys::profile(u))?;
-            Some((u.clone(), profile.display_name.as_str().to_lowercase()))
-        })
-        .collect();
     retrying(|| async {
         let meta = access(store, user, id).await?.meta;
         let member_keys: Vec<Key> = wanted.iter().map(|u| keys::membership(id, u)).collect();
         let existing: HashMap<Key, MemberItem> =
             store.batch_get(&member_keys, Consistency::Strong).await?;
-        let plan = plan_add(&meta, &wanted, &existing, &names, user, id, store.now())?;
+        // A small group about to pass 16 members: its members' entries turn big with the chunk.
+        let joining_count = wanted.len() - existing.len();
+        let current: Vec<UserId> = if meta.big
+            || meta.member_count as usize + joining_count <= SMALL_GROUP_MEMBERS as usize
+        {
+            Vec::new()
+        } else {
+            member_items(store, id, None)
+                .await?
+                .into_iter()
+                .map(|m| m.user_id)
+                .collect()
+        };
+        let joining = Joining {
+            wanted: &wanted,
+            existing: &existing,
+            current: &current,
+        };
+        let plan = plan_add(&meta, &joining, user, id, store.now())?;
         let AddPlan::Add {
             chunk,
             writes,
@@ -155,47 +168,73 @@ enum AddPlan {
     },
 }
 
+/// What one attempt of [`add_members`] read.
+struct Joining<'a> {
+    /// The users asked for, the caller left out.
+    wanted: &'a [UserId],
+    /// Their memberships that exist.
+    existing: &'a HashMap<Key, MemberItem>,
+    /// Every member now, read only when this addition takes a small group past 16 (else empty).
+    current: &'a [UserId],
+}
+
 /// The decision of one attempt of [`add_members`]: who joins (the wanted users `existing` has no
-/// membership of), at most 256 members in all (409), and the writes of the next chunk: `META` on
-/// condition that `memberCount` is as read, then each new member's item and inbox entry. No I/O.
+/// membership of), at most 1,024 members in all (409), and the writes of the next chunk: `META` on
+/// condition that `memberCount` is as read, then each new member's item and inbox entry. A chunk
+/// that takes a small group past 16 members marks `META` big and moves every current member's
+/// entry under `~big#` in the same transaction. No I/O.
 fn plan_add(
     meta: &MetaItem,
-    wanted: &[UserId],
-    existing: &HashMap<Key, MemberItem>,
-    names: &HashMap<UserId, String>,
+    read: &Joining<'_>,
     adder: &UserId,
     id: &ConversationId,
     now: Timestamp,
 ) -> Result<AddPlan, ApiError> {
-    let joining: Vec<&UserId> = wanted
+    let joining: Vec<&UserId> = read
+        .wanted
         .iter()
-        .filter(|u| !existing.contains_key(&keys::membership(id, u)))
+        .filter(|u| !read.existing.contains_key(&keys::membership(id, u)))
         .collect();
     if joining.is_empty() {
         return Ok(AddPlan::Done);
     }
     if meta.member_count as usize + joining.len() > MAX_MEMBERS {
-        return Err(ApiError::Conflict("a group holds at most 256 members"));
+        return Err(ApiError::Conflict("a group holds at most 1,024 members"));
     }
     let chunk = &joining[..joining.len().min(MEMBERS_PER_TRANSACTION)];
+    let turns_big =
+        !meta.big && meta.member_count as usize + chunk.len() > SMALL_GROUP_MEMBERS as usize;
+    let big = meta.big || turns_big;
     let sets = ["memberCount = memberCount + :added", "updatedAt = :now"]
         .map(String::from)
         .into_iter()
-        .chain((0..chunk.len()).map(|i| format!("#names.#u{i} = :n{i}")));
-    let mut update = version_guard(Expr::set(sets), meta)
+        .chain(turns_big.then(|| "big = :true".to_owned()));
+    // `memberNames` (a map of names kept before the search entries) goes with any change.
+    let mut set = Expr::set(sets);
+    set.expression.push_str(" REMOVE memberNames");
+    let mut update = version_guard(set, meta)
         .number(":added", chunk.len())
-        .string(":now", now.to_string())
-        .name("#names", "memberNames");
-    for (i, u) in chunk.iter().enumerate() {
-        let name = names.get(*u).cloned().unwrap_or_default();
-        update = update
-            .name(&format!("#u{i}"), u.as_str())
-            .string(&format!(":n{i}"), name);
+        .string(":now", now.to_string());
+    if turns_big {
+        update = update.boolean(":true", true);
     }
     let mut writes = vec![Write::Update {
         key: keys::conversation_meta(id),
         update,
     }];
+    if turns_big {
+        // Unconditional and idempotent: a big entry's key does not depend on its state. A send
+        // that moves one of them later finds `big` and leaves it.
+        for u in read.current {
+            writes.push(Write::Update {
+                key: keys::inbox_entry(u, id),
+                update: Expr::new("SET big = :true, activityKey = :key REMOVE lastSeq")
+                    .when("attribute_exists(PK)")
+                    .boolean(":true", true)
+                    .string(":key", format!("{BIG_PREFIX}{id}")),
+            });
+        }
+    }
     for u in chunk {
         let member = MemberItem {
             added_by: Some(adder.clone()),
@@ -203,7 +242,7 @@ fn plan_add(
         };
         writes.push(Write::put(&member, Some(Expr::item_absent()))?);
         writes.push(Write::put(
-            &InboxItem::new(u, id, meta.last_activity_at),
+            &InboxItem::new(u, id, meta.last_activity_at, meta.last_seq, big),
             None,
         )?);
     }
@@ -243,19 +282,13 @@ pub async fn remove_member(
             }
         };
         let now = store.now();
-        let last_one_out = meta.member_count <= 1;
-        let mut update = version_guard(Expr::default(), &meta)
-            .name("#names", "memberNames")
-            .number(":one", 1)
-            .string(":now", now.to_string());
-        // The last member out removes the whole map rather than leave it empty (an empty map in
-        // DynamoDB Local's stream cannot be parsed; see `MetaItem::member_names`).
-        update.expression = if last_one_out {
-            "SET memberCount = memberCount - :one, updatedAt = :now REMOVE #names".to_owned()
-        } else {
-            update = update.name("#gone", leaving.user_id.as_str());
-            "SET memberCount = memberCount - :one, updatedAt = :now REMOVE #names.#gone".to_owned()
-        };
+        // `memberNames` (a map of names kept before the search entries) goes with any change.
+        let update = version_guard(
+            Expr::new("SET memberCount = memberCount - :one, updatedAt = :now REMOVE memberNames"),
+            &meta,
+        )
+        .number(":one", 1)
+        .string(":now", now.to_string());
         let mut writes = vec![
             Write::Update {
                 key: keys::conversation_meta(id),
@@ -317,9 +350,22 @@ mod tests {
         wanted: &[UserId],
         existing: &[UserId],
     ) -> Result<AddPlan, ApiError> {
+        let current = users(member_count as usize);
+        plan_with(member_count, wanted, existing, &current)
+    }
+
+    /// `current` are the members read (the group is small while it is not empty).
+    fn plan_with(
+        member_count: u32,
+        wanted: &[UserId],
+        existing: &[UserId],
+        current: &[UserId],
+    ) -> Result<AddPlan, ApiError> {
         let id = ConversationId::generate();
         let mut meta = MetaItem::for_test(&id, Kind::Group);
         meta.member_count = member_count;
+        meta.big = member_count > SMALL_GROUP_MEMBERS;
+        let current = if meta.big { &[][..] } else { current };
         let now = meta.created_at;
         let existing = existing
             .iter()
@@ -328,12 +374,13 @@ mod tests {
                 (keys::membership(&id, u), member)
             })
             .collect();
-        let names = wanted
-            .iter()
-            .map(|u| (u.clone(), format!("name of {u}")))
-            .collect();
         let adder: UserId = "ada".parse().unwrap();
-        plan_add(&meta, wanted, &existing, &names, &adder, &id, now)
+        let read = Joining {
+            wanted,
+            existing: &existing,
+            current,
+        };
+        plan_add(&meta, &read, &adder, &id, now)
     }
 
     #[test]
@@ -357,8 +404,7 @@ mod tests {
         };
         assert_eq!(
             update.expression,
-            "SET memberCount = memberCount + :added, updatedAt = :now, #names.#u0 = :n0, \
-             #names.#u1 = :n1"
+            "SET memberCount = memberCount + :added, updatedAt = :now REMOVE memberNames"
         );
         assert_eq!(
             update.condition.as_deref(),
@@ -367,30 +413,65 @@ mod tests {
     }
 
     #[test]
-    fn a_large_addition_goes_in_chunks_of_48() {
+    fn a_large_addition_goes_in_chunks_of_41() {
         let wanted = users(50);
         let Ok(AddPlan::Add {
             chunk,
             writes,
             last,
-        }) = plan(1, &wanted, &[])
+        }) = plan(20, &wanted, &[])
         else {
             panic!("50 join");
         };
-        assert_eq!((chunk.len(), writes.len(), last), (48, 97, false));
+        assert_eq!((chunk.len(), writes.len(), last), (41, 83, false));
+    }
+
+    /// The chunk that takes a group past 16 marks `META` big and moves the current members'
+    /// entries under `~big#` in its transaction: at most 1 + 16 + 2 × 41 = 99 items.
+    #[test]
+    fn a_group_passing_16_members_turns_big_in_the_same_transaction() {
+        let wanted: Vec<UserId> = (0..60)
+            .map(|i| format!("new-{i}").parse().unwrap())
+            .collect();
+        let Ok(AddPlan::Add { writes, .. }) = plan(16, &wanted, &[]) else {
+            panic!("they join");
+        };
+        assert_eq!(writes.len(), 99);
+        let Write::Update { update, .. } = &writes[0] else {
+            panic!("META first");
+        };
+        assert!(
+            update.expression.contains("big = :true"),
+            "{}",
+            update.expression
+        );
+        let moved = writes[1..17]
+            .iter()
+            .filter(|w| matches!(w, Write::Update { update, .. } if update.expression.starts_with("SET big = :true")))
+            .count();
+        assert_eq!(moved, 16);
+        // Sixteen stay small: nothing moves, the new entries are shown ones.
+        let Ok(AddPlan::Add { writes, .. }) = plan(15, &wanted[..1], &[]) else {
+            panic!("one joins");
+        };
+        assert_eq!(writes.len(), 3);
+        let Write::Update { update, .. } = &writes[0] else {
+            panic!("META first");
+        };
+        assert!(!update.expression.contains("big"));
     }
 
     #[test]
-    fn a_group_holds_at_most_256_members() {
+    fn a_group_holds_at_most_1024_members() {
         let wanted = users(6);
-        assert!(matches!(plan(250, &wanted, &[]), Ok(AddPlan::Add { .. })));
+        assert!(matches!(plan(1018, &wanted, &[]), Ok(AddPlan::Add { .. })));
         assert!(matches!(
-            plan(251, &wanted, &[]),
+            plan(1019, &wanted, &[]),
             Err(ApiError::Conflict(_))
         ));
         // Those already in do not count twice.
         assert!(matches!(
-            plan(251, &wanted, &wanted[..1]),
+            plan(1019, &wanted, &wanted[..1]),
             Ok(AddPlan::Add { .. })
         ));
     }

@@ -6,7 +6,10 @@ use std::collections::{HashMap, HashSet};
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
-use super::model::{Conversation, InboxItem, LIST_MEMBERS, Member, MemberItem, MetaItem};
+use super::model::{
+    ARCHIVED_PREFIX, BIG_PREFIX, Conversation, InboxItem, LIST_MEMBERS, Member, MemberItem,
+    MetaItem, SHOWN_BOUND, activity_key,
+};
 use crate::adapters::cache::{
     self, CONVERSATION_TTL_SECONDS, LIST_PAGE_TTL_SECONDS, PROFILE_TTL_SECONDS,
 };
@@ -264,10 +267,14 @@ pub struct ConversationPage {
     pub next_cursor: Option<String>,
 }
 
-/// `GET /conversations`: my conversations, most recent activity first. The page is read from the
-/// `ByActivity` local index with a consistent read; what it shows (`META`, my membership) from
-/// consistent batches; the first 10 members of each, with their names. `q` filters after reading,
-/// so a page may hold fewer than `limit` items while `nextCursor` is set.
+/// `GET /conversations`: my conversations, most recent activity first, shown or archived. A
+/// page merges two reads of the `ByActivity` local index, both consistent: the range of small
+/// conversations' entries (moved by each send; the archived ones under `~archived#`), from the
+/// cursor's position down, and every big conversation's entry (`~big#`), placed by its `META`'s
+/// `lastActivityAt` (read consistently with the others). So a page holds `limit` conversations
+/// unless it is the last, and one read after a send's answer shows that conversation at its place.
+/// With `q`, the conversations are those my search entries find (`services::search`), placed and
+/// paged the same way.
 pub async fn list(
     deps: &RouteDeps,
     user: &UserId,
@@ -276,122 +283,343 @@ pub async fn list(
     let store = &deps.store;
     let scope = params.scope();
     let cursor_keys = deps.cursor_keys.ring(store).await?;
-    let start = params
+    let after = params
         .cursor
         .as_deref()
-        .map(|c| cursor_keys.open(c, user, &scope))
+        .map(|c| {
+            cursor_keys
+                .open(c, user, &scope)
+                .and_then(|k| position_of(&k))
+        })
         .transpose()?;
+    let want = params.limit.get();
+    let (placed, more, mut metas) = match params.q.as_deref() {
+        Some(q) => {
+            let (found, metas) =
+                found_by(store, user, q, params.archived, after.as_deref()).await?;
+            let (placed, more) = merge(SmallPage::default(), found, want);
+            (placed, more, metas)
+        }
+        None => {
+            let (small, big) = tokio::try_join!(
+                small_page(deps, user, params, after.as_deref()),
+                big_entries(store, user, params.archived, after.as_deref()),
+            )?;
+            let (placed, more) = merge(small, big.placed, want);
+            (placed, more, big.metas)
+        }
+    };
+    let next_cursor = match (more, placed.last()) {
+        (true, Some(last)) => Some(cursor_keys.seal(user, &scope, position_key(&last.position))?),
+        _ => None,
+    };
+    let items = render_page(deps, user, placed, &mut metas).await?;
+    Ok(ConversationPage { items, next_cursor })
+}
+
+/// The small conversations' part of a page: from the cache (under my generation, which every
+/// move of one of my entries bumps), else read and cached.
+async fn small_page(
+    deps: &RouteDeps,
+    user: &UserId,
+    params: &ListParams,
+    after: Option<&str>,
+) -> Result<SmallPage, ApiError> {
     let page_key = deps.cache.generation(user).await.map(|generation| {
         let request = format!(
-            "{scope}|{}|{}",
+            "{}|{}|{}",
+            params.scope(),
             params.limit.get(),
             params.cursor.as_deref().unwrap_or("")
         );
         cache::inbox_page_key(user, generation, &request)
     });
-    let cached = match &page_key {
-        Some(key) => deps.cache.get::<CachedPage>(key).await,
-        None => None,
-    };
-    let page = match cached {
-        Some(page) => page,
-        None => {
-            let page = inbox_page(store, user, params, start).await?;
-            if let Some(key) = &page_key {
-                deps.cache.put(key, &page, LIST_PAGE_TTL_SECONDS).await;
-            }
-            page
-        }
-    };
-    render_page(deps, user, params, &scope, page, &cursor_keys).await
+    if let Some(key) = &page_key
+        && let Some(page) = deps.cache.get::<SmallPage>(key).await
+    {
+        return Ok(page);
+    }
+    let page = small_entries(
+        &deps.store,
+        user,
+        params.archived,
+        after,
+        params.limit.get(),
+    )
+    .await?;
+    if let Some(key) = &page_key {
+        deps.cache.put(key, &page, LIST_PAGE_TTL_SECONDS).await;
+    }
+    Ok(page)
 }
 
-/// One page of a user's inbox entries, as the index gives it (cached under the user's generation).
-#[derive(Serialize, Deserialize)]
-struct CachedPage {
-    entries: Vec<InboxItem>,
-    next: Option<StartKey>,
+/// A list position as a cursor carries it.
+fn position_key(position: &str) -> StartKey {
+    let mut key = serde_json::Map::new();
+    key.insert("after".to_owned(), position.into());
+    StartKey(key)
 }
 
-async fn inbox_page(
+/// The position a cursor holds: `after`, or the `activityKey` of a `LastEvaluatedKey` sealed
+/// before pages were merged (the same `<at>#<c>`, perhaps archived), so those cursors still work.
+fn position_of(key: &StartKey) -> Result<String, ApiError> {
+    let raw = key
+        .0
+        .get("after")
+        .or_else(|| key.0.get(attr::ACTIVITY_KEY))
+        .and_then(|v| v.as_str())
+        .ok_or(ApiError::InvalidCursor)?;
+    let position = raw.strip_prefix(ARCHIVED_PREFIX).unwrap_or(raw);
+    if position >= SHOWN_BOUND {
+        return Err(ApiError::InvalidCursor);
+    }
+    Ok(position.to_owned())
+}
+
+/// An entry and where it is in its list (`<lastActivityAt>#<c>`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Placed {
+    position: String,
+    entry: InboxItem,
+}
+
+/// The small conversations' entries of one page (cached under the user's generation, which every
+/// move of one of their entries bumps): up to `limit` below the position, and whether more follow.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SmallPage {
+    placed: Vec<Placed>,
+    more: bool,
+}
+
+/// Reads the range of small conversations' entries below `after`, newest first, until `want`
+/// are found and one more is known to follow (or the range ends). Entries archived before the
+/// archived range existed sit among the shown ones: they are skipped (tools/migrate-inbox moves them).
+async fn small_entries(
     store: &DynamoStore,
     user: &UserId,
-    params: &ListParams,
-    start: Option<StartKey>,
-) -> Result<CachedPage, ApiError> {
-    let filter = if params.archived {
-        Expr::new("#archived = :true")
-            .name("#archived", "archived")
-            .boolean(":true", true)
-    } else {
-        Expr::new("attribute_not_exists(#archived) OR #archived = :false")
-            .name("#archived", "archived")
-            .boolean(":false", false)
+    archived: bool,
+    after: Option<&str>,
+    want: usize,
+) -> Result<SmallPage, ApiError> {
+    let (condition, exclude) = match (archived, after) {
+        (false, after) => (
+            Expr::new("#pk = :pk AND #k < :hi").string(":hi", after.unwrap_or(SHOWN_BOUND)),
+            None,
+        ),
+        (true, None) => (
+            Expr::new("#pk = :pk AND begins_with(#k, :lo)").string(":lo", ARCHIVED_PREFIX),
+            None,
+        ),
+        (true, Some(after)) => {
+            // BETWEEN is inclusive: the entry at the cursor itself is left out below.
+            let hi = format!("{ARCHIVED_PREFIX}{after}");
+            (
+                Expr::new("#pk = :pk AND #k BETWEEN :lo AND :hi")
+                    .string(":lo", ARCHIVED_PREFIX)
+                    .string(":hi", hi.clone()),
+                Some(hi),
+            )
+        }
     };
     let query = Query {
-        filter: Some(filter),
         ascending: false,
-        page_size: i32::try_from(params.limit.get()).ok(),
+        page_size: i32::try_from(want + 2).ok(),
         consistency: Consistency::Strong,
-        ..Query::partition(Some(index::BY_ACTIVITY), attr::PK, keys::user_pk(user))
+        ..Query::new(
+            Some(index::BY_ACTIVITY),
+            condition
+                .name("#pk", attr::PK)
+                .name("#k", attr::ACTIVITY_KEY)
+                .string(":pk", keys::user_pk(user)),
+        )
     };
-    let page = store.query_page::<InboxItem>(&query, start).await?;
-    Ok(CachedPage {
-        entries: page.items,
-        next: page.next,
-    })
+    let mut placed = Vec::new();
+    let mut start = None;
+    loop {
+        let page = store.query_page::<InboxItem>(&query, start).await?;
+        for entry in page.items {
+            if exclude.as_deref() == Some(entry.activity_key.as_str())
+                || entry.archived != archived
+                || entry.big
+            {
+                continue;
+            }
+            let position = activity_key(entry.last_activity_at, &entry.conversation_id);
+            placed.push(Placed { position, entry });
+        }
+        if placed.len() > want {
+            placed.truncate(want);
+            return Ok(SmallPage { placed, more: true });
+        }
+        match page.next {
+            Some(next) => start = Some(next),
+            None => {
+                return Ok(SmallPage {
+                    placed,
+                    more: false,
+                });
+            }
+        }
+    }
 }
 
+/// Every big conversation's entry of mine in this list below `after`, placed by `META`, newest
+/// first; and the `META`s read, for the page to show.
+struct BigEntries {
+    placed: Vec<Placed>,
+    metas: HashMap<Key, MetaItem>,
+}
+
+/// Reads all of my big conversations' entries (one query: a user is in few) and their `META`s
+/// (one consistent batch per 100).
+async fn big_entries(
+    store: &DynamoStore,
+    user: &UserId,
+    archived: bool,
+    after: Option<&str>,
+) -> Result<BigEntries, ApiError> {
+    let query = Query {
+        consistency: Consistency::Strong,
+        ..Query::new(
+            Some(index::BY_ACTIVITY),
+            Expr::new("#pk = :pk AND begins_with(#k, :big)")
+                .name("#pk", attr::PK)
+                .name("#k", attr::ACTIVITY_KEY)
+                .string(":pk", keys::user_pk(user))
+                .string(":big", BIG_PREFIX),
+        )
+    };
+    let entries: Vec<InboxItem> = store
+        .query_all::<InboxItem>(&query)
+        .await?
+        .into_iter()
+        .filter(|e| e.archived == archived)
+        .collect();
+    let (placed, metas) = place(store, entries, after).await?;
+    Ok(BigEntries { placed, metas })
+}
+
+/// The conversations `q` finds for me in this list below `after`, placed, newest first: my
+/// search entries by prefix, then my inbox entries of those (one consistent batch per 100) and the
+/// big ones' `META`s.
+async fn found_by(
+    store: &DynamoStore,
+    user: &UserId,
+    q: &str,
+    archived: bool,
+    after: Option<&str>,
+) -> Result<(Vec<Placed>, HashMap<Key, MetaItem>), ApiError> {
+    let found = crate::services::search::matching(store, user, q).await?;
+    let entry_keys: Vec<Key> = found.iter().map(|c| keys::inbox_entry(user, c)).collect();
+    let entries: HashMap<Key, InboxItem> =
+        store.batch_get(&entry_keys, Consistency::Strong).await?;
+    let entries: Vec<InboxItem> = entries
+        .into_values()
+        .filter(|e| e.archived == archived)
+        .collect();
+    place(store, entries, after).await
+}
+
+/// Places entries below `after`, newest first: a small conversation's by its entry, a big one's
+/// by its `META` (read consistently; returned for the page to show).
+async fn place(
+    store: &DynamoStore,
+    entries: Vec<InboxItem>,
+    after: Option<&str>,
+) -> Result<(Vec<Placed>, HashMap<Key, MetaItem>), ApiError> {
+    let meta_keys: Vec<Key> = entries
+        .iter()
+        .filter(|e| e.big)
+        .map(|e| keys::conversation_meta(&e.conversation_id))
+        .collect();
+    let metas: HashMap<Key, MetaItem> = store.batch_get(&meta_keys, Consistency::Strong).await?;
+    let mut placed: Vec<Placed> = entries
+        .into_iter()
+        .filter_map(|entry| {
+            let at = if entry.big {
+                metas
+                    .get(&keys::conversation_meta(&entry.conversation_id))?
+                    .last_activity_at
+            } else {
+                entry.last_activity_at
+            };
+            let position = activity_key(at, &entry.conversation_id);
+            after
+                .is_none_or(|a| position.as_str() < a)
+                .then_some(Placed { position, entry })
+        })
+        .collect();
+    placed.sort_by(|a, b| b.position.cmp(&a.position));
+    Ok((placed, metas))
+}
+
+/// The first `want` of both lists (each newest first) in one order, and whether any is left.
+fn merge(small: SmallPage, big: Vec<Placed>, want: usize) -> (Vec<Placed>, bool) {
+    let small_more = small.more;
+    let mut small = small.placed.into_iter().peekable();
+    let mut big = big.into_iter().peekable();
+    let mut page = Vec::with_capacity(want);
+    while page.len() < want {
+        let next = match (small.peek(), big.peek()) {
+            (Some(s), Some(b)) if s.position >= b.position => small.next(),
+            (Some(_), Some(_)) => big.next(),
+            (Some(_), None) => small.next(),
+            (None, _) => big.next(),
+        };
+        match next {
+            Some(placed) => page.push(placed),
+            None => break,
+        }
+    }
+    let left = small.peek().is_some() || big.peek().is_some();
+    (page, left || small_more)
+}
+
+/// The page's conversations as I see them: `META`s not read yet and my memberships in two
+/// consistent batches, then the first 10 members of each with their names. An entry whose `META`
+/// or membership is gone (a large group still being created; I just left) is left out.
 async fn render_page(
     deps: &RouteDeps,
     user: &UserId,
-    params: &ListParams,
-    scope: &str,
-    page: CachedPage,
-    cursor_keys: &crate::adapters::cursor::KeyRing,
-) -> Result<ConversationPage, ApiError> {
+    placed: Vec<Placed>,
+    metas: &mut HashMap<Key, MetaItem>,
+) -> Result<Vec<Conversation>, ApiError> {
     let store = &deps.store;
-    let ids: Vec<&ConversationId> = page.entries.iter().map(|e| &e.conversation_id).collect();
-    let meta_keys: Vec<Key> = ids.iter().map(|c| keys::conversation_meta(c)).collect();
-    let member_keys: Vec<Key> = ids.iter().map(|c| keys::membership(c, user)).collect();
-    let (metas, mine) = tokio::try_join!(
-        store.batch_get::<MetaItem>(&meta_keys, Consistency::Strong),
+    let missing: Vec<Key> = placed
+        .iter()
+        .map(|p| keys::conversation_meta(&p.entry.conversation_id))
+        .filter(|k| !metas.contains_key(k))
+        .collect();
+    let member_keys: Vec<Key> = placed
+        .iter()
+        .map(|p| keys::membership(&p.entry.conversation_id, user))
+        .collect();
+    let (fetched, mine) = tokio::try_join!(
+        store.batch_get::<MetaItem>(&missing, Consistency::Strong),
         store.batch_get::<MemberItem>(&member_keys, Consistency::Strong),
     )?;
+    metas.extend(fetched);
 
     let mut shown = Vec::new();
-    for entry in &page.entries {
+    for Placed { entry, .. } in &placed {
         let meta = metas.get(&keys::conversation_meta(&entry.conversation_id));
         let member = mine.get(&keys::membership(&entry.conversation_id, user));
-        // No META: a large group still being created. No membership: I just left.
         let (Some(meta), Some(member)) = (meta, member) else {
             continue;
         };
-        if params
-            .q
-            .as_deref()
-            .is_some_and(|q| !Conversation::matches(meta, q))
-        {
-            continue;
-        }
         shown.push((meta.clone(), member.clone(), entry.archived));
     }
 
     let previews =
         try_join_all(shown.iter().map(|(meta, _, _)| preview_members(deps, meta))).await?;
     let names = display_names(deps, previews.iter().flatten().map(|m| &m.user_id)).await?;
-    let items = shown
+    Ok(shown
         .into_iter()
         .zip(previews)
         .map(|((meta, member, archived), preview)| {
             Conversation::render(meta, as_members(preview, &names), &member, archived)
         })
-        .collect();
-    let next_cursor = page
-        .next
-        .map(|next| cursor_keys.seal(user, scope, next))
-        .transpose()?;
-    Ok(ConversationPage { items, next_cursor })
+        .collect())
 }
 
 /// The conversation as each of `recipients` sees it (their own `me`, at most 10 members), for the

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::keys;
+use crate::adapters::store::retry::update_forward;
 use crate::adapters::store::{Consistency, Expr, StoreError};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId};
@@ -43,11 +44,18 @@ pub async fn mark_read(
         .when("attribute_exists(PK) AND lastReadSeq < :seq")
         .number(":seq", request.seq)
         .string(":now", deps.store.now().to_string());
-    let position = match deps
-        .store
-        .update::<MemberItem>(&keys::membership(id, user), update)
-        .await
-    {
+    // My inbox entry's copy, which `GET /me/unread` reads first (1 WRU a read), alongside:
+    // forward-only like the membership, so it is never ahead of it.
+    let copy = Expr::new("SET lastReadSeq = :seq")
+        .when("attribute_exists(PK) AND (attribute_not_exists(lastReadSeq) OR lastReadSeq < :seq)")
+        .number(":seq", request.seq);
+    let (membership, entry) = (keys::membership(id, user), keys::inbox_entry(user, id));
+    let (moved, copied) = tokio::join!(
+        deps.store.update::<MemberItem>(&membership, update),
+        update_forward(&deps.store, &entry, copy),
+    );
+    copied?;
+    let position = match moved {
         Ok(member) => {
             // Members' read positions are part of the shared member list. The members hear of
             // it from `stream-fan-out` (`lastReadAt` moved).

@@ -134,14 +134,14 @@ async fn send_unmetered(
             let item = stored(deps, id, &existing, &request.body).await?;
             // The first attempt may have stopped after storing, before the upkeep: doing it
             // again is harmless (each update moves forward only).
-            after_landing(deps, user, id, &item).await?;
+            after_landing(deps, user, id, &item, seen.meta.big).await?;
             return Ok(Sent {
                 message: Message::from(item),
                 new: false,
             });
         }
     };
-    after_landing(deps, user, id, &item).await?;
+    after_landing(deps, user, id, &item, seen.meta.big).await?;
     deps.cache
         .forget(&[crate::adapters::cache::members_key(id)])
         .await;
@@ -367,6 +367,7 @@ async fn after_landing(
     user: &UserId,
     id: &ConversationId,
     item: &MessageItem,
+    big: bool,
 ) -> Result<(), ApiError> {
     let last = LastMessage {
         seq: item.seq,
@@ -391,29 +392,44 @@ async fn after_landing(
         .when("attribute_exists(PK) AND lastReadSeq < :seq")
         .number(":seq", item.seq);
     update_forward(&deps.store, &keys::membership(id, user), read).await?;
-    move_inboxes(deps, id, item.created_at).await
+    if big {
+        // Ordered on read by `META.lastActivityAt`, just moved: no entry to move.
+        return Ok(());
+    }
+    move_inboxes(deps, user, id, item).await
 }
 
-/// Moves every member's inbox entry to `at` (and unarchives it) with a conditional update: an
-/// entry already moved by a later send stays where it is, an entry that is gone stays gone.
+/// Moves every member's inbox entry of a small conversation to the message (and unarchives it)
+/// with a conditional update: an entry already moved by a later send stays where it is, an entry
+/// that is gone or turned big stays so. The sender's entry records their read position too.
 async fn move_inboxes(
     deps: &RouteDeps,
+    sender: &UserId,
     id: &ConversationId,
-    at: Timestamp,
+    item: &MessageItem,
 ) -> Result<(), ApiError> {
+    // More than 16 here: a group made before big groups existed (moved as before, until
+    // tools/migrate-inbox marks it big), or one that turned big since `META` was read (its
+    // entries refuse the moves).
     let members: Vec<MemberItem> = member_items(&deps.store, id, None).await?;
+    let at = item.created_at;
     let (at_text, sort_key) = (at.to_string(), activity_key(at, id));
     let moves: Vec<_> = members
         .iter()
         .map(|m| {
             let store = deps.store.clone();
             let key = keys::inbox_entry(&m.user_id, id);
-            let update =
-                Expr::new("SET lastActivityAt = :at, activityKey = :key, archived = :false")
-                    .when("attribute_exists(PK) AND lastActivityAt < :at")
-                    .string(":at", at_text.clone())
-                    .string(":key", sort_key.clone())
-                    .boolean(":false", false);
+            let sets = if &m.user_id == sender {
+                "SET lastActivityAt = :at, activityKey = :key, archived = :false, lastSeq = :seq, lastReadSeq = :seq"
+            } else {
+                "SET lastActivityAt = :at, activityKey = :key, archived = :false, lastSeq = :seq"
+            };
+            let update = Expr::new(sets)
+                .when("attribute_exists(PK) AND attribute_not_exists(big) AND (attribute_not_exists(lastSeq) OR lastSeq < :seq)")
+                .string(":at", at_text.clone())
+                .string(":key", sort_key.clone())
+                .boolean(":false", false)
+                .number(":seq", item.seq);
             async move {
                 match store.update::<InboxItem>(&key, update).await {
                     Ok(_) | Err(StoreError::ConditionFailed) => Ok(()),

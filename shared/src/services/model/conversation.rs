@@ -1,7 +1,5 @@
 //! Conversation items as stored, and the contract's Conversation object.
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::Key;
@@ -10,7 +8,19 @@ use crate::domain::{ConversationId, DisplayName, MessageId, Title, UserId};
 use crate::platform::time::Timestamp;
 
 /// The most members a group holds, its creator included.
-pub const MAX_MEMBERS: usize = 256;
+pub const MAX_MEMBERS: usize = 1024;
+/// The most members a conversation has while its members' inbox entries are moved by each send
+/// (3 write units each, in the sender's path). A bigger group is ordered on read instead: its
+/// entries sit under [`BIG_PREFIX`] and a list read places it by `META.lastActivityAt`
+/// (docs/decisions/0007-hot-conversations.md, part 3). A group never goes back below.
+pub const SMALL_GROUP_MEMBERS: u32 = 16;
+/// `activityKey` of an archived entry of a small conversation: `~archived#<at>#<c>`, after every
+/// shown entry (`<at>#<c>` starts with a digit), so that each list is one range of the index.
+pub const ARCHIVED_PREFIX: &str = "~archived#";
+/// `activityKey` of every entry of a big conversation: `~big#<c>`, archived or not.
+pub const BIG_PREFIX: &str = "~big#";
+/// Below every archived and big key, above every shown one: the shown list's upper bound.
+pub const SHOWN_BOUND: &str = "~";
 /// Members shown in list responses (and in `conversation.*` events).
 pub const LIST_MEMBERS: usize = 10;
 
@@ -61,12 +71,6 @@ pub struct MetaItem {
     pub rev: u64,
     pub last_message: Option<LastMessage>,
     pub member_count: u32,
-    /// Lower-case display names by user id, as they were when each member joined: what `q`
-    /// searches besides the title. A later profile rename shows up here on the next member change.
-    /// Never stored empty: DynamoDB Local's stream renders an empty map as `{}`, which the SDK
-    /// cannot parse, so the last member to leave removes the whole map.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub member_names: BTreeMap<String, String>,
     /// When the counter last handed out a number (`seq` or `rev`): the latest a number still
     /// being written can have been issued (see `services::sequence`). Absent until the first.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +82,13 @@ pub struct MetaItem {
     /// The `seq`s filled with a void: not messages, so never unread.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub void_seqs: Vec<u64>,
+    /// More than [`SMALL_GROUP_MEMBERS`] members at some point: sends move no inbox entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub big: bool,
+    /// Members' names as `q` once searched them, kept here before the search entries
+    /// (`services::search`): never read, never written, removed by a member change.
+    #[serde(default, rename = "memberNames", skip_serializing)]
+    pub legacy_member_names: Option<serde::de::IgnoredAny>,
 }
 
 impl MetaItem {
@@ -116,7 +127,8 @@ pub struct MemberItem {
     pub added_by: Option<UserId>,
 }
 
-/// `USER#u` / `INBOX#c`: the conversation in one user's list, sorted by `activityKey`.
+/// `USER#u` / `INBOX#c`: the conversation in one user's list, placed on the `ByActivity` index by
+/// `activityKey`, and what `GET /me/unread` needs of it without reading the conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InboxItem {
@@ -125,11 +137,26 @@ pub struct InboxItem {
     #[serde(rename = "SK")]
     pub sk: String,
     pub conversation_id: ConversationId,
+    /// Moved by each send while the conversation is small; in a big one, when the entry was made.
     pub last_activity_at: Timestamp,
-    /// `<lastActivityAt>#<conversationId>`: the `ByActivity` index's sort key.
+    /// The `ByActivity` index's sort key: `<lastActivityAt>#<c>` shown, `~archived#<lastActivityAt>#<c>`
+    /// archived, `~big#<c>` in a big conversation (see [`InboxItem::place`]).
     pub activity_key: String,
     #[serde(default)]
     pub archived: bool,
+    /// In a big conversation: no send moves this entry.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub big: bool,
+    /// The conversation's `lastSeq` as of the send that last moved the entry (small ones only;
+    /// absent on entries written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seq: Option<u64>,
+    /// My read position as of my last read or send here: never ahead of my membership's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_read_seq: Option<u64>,
+    /// As my membership's `muted` (written with it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
 }
 
 /// `DIRECT#a#b` or `SELF#u` / `DIRECT`, or `CREQ#u#id` / `CREQ`: who got there first.
@@ -146,8 +173,24 @@ pub struct ClaimItem {
     pub expires_at: Option<i64>,
 }
 
+/// Where an entry is ordered in a list of its kind: `<at>#<c>`, comparable across small and big
+/// conversations, shown or archived (the position a list cursor holds).
 pub fn activity_key(at: Timestamp, conversation: &ConversationId) -> String {
     format!("{at}#{conversation}")
+}
+
+/// The `activityKey` an entry has in each state (the lists are ranges of it).
+pub fn placed_key(
+    at: Timestamp,
+    conversation: &ConversationId,
+    archived: bool,
+    big: bool,
+) -> String {
+    match (big, archived) {
+        (true, _) => format!("{BIG_PREFIX}{conversation}"),
+        (false, true) => format!("{ARCHIVED_PREFIX}{}", activity_key(at, conversation)),
+        (false, false) => activity_key(at, conversation),
+    }
 }
 
 impl MemberItem {
@@ -175,16 +218,38 @@ impl MemberItem {
 }
 
 impl InboxItem {
-    pub fn new(user: &UserId, conversation: &ConversationId, last_activity_at: Timestamp) -> Self {
+    /// A new member's entry, shown, with everything up to `seq` (the conversation's `lastSeq`)
+    /// read; `big` as the conversation's `META` says.
+    pub fn new(
+        user: &UserId,
+        conversation: &ConversationId,
+        last_activity_at: Timestamp,
+        seq: u64,
+        big: bool,
+    ) -> Self {
         let key = keys::inbox_entry(user, conversation);
         Self {
             pk: key.pk,
             sk: key.sk,
             conversation_id: conversation.clone(),
             last_activity_at,
-            activity_key: activity_key(last_activity_at, conversation),
+            activity_key: placed_key(last_activity_at, conversation, false, big),
             archived: false,
+            big,
+            last_seq: (!big).then_some(seq),
+            last_read_seq: Some(seq),
+            muted: false,
         }
+    }
+
+    /// This entry's `activityKey` once archived or shown.
+    pub fn place(&self, archived: bool) -> String {
+        placed_key(
+            self.last_activity_at,
+            &self.conversation_id,
+            archived,
+            self.big,
+        )
     }
 }
 
@@ -269,14 +334,6 @@ impl Conversation {
             me,
         }
     }
-
-    /// Whether `q` (already lower-case) is in the title or a member's name.
-    pub fn matches(meta: &MetaItem, q: &str) -> bool {
-        meta.title
-            .as_ref()
-            .is_some_and(|t| t.as_str().to_lowercase().contains(q))
-            || meta.member_names.values().any(|n| n.contains(q))
-    }
 }
 
 #[cfg(test)]
@@ -299,10 +356,11 @@ impl MetaItem {
             rev: 12,
             last_message: None,
             member_count: 3,
-            member_names: BTreeMap::new(),
             issued_at: None,
             settled_rev: None,
             void_seqs: Vec::new(),
+            big: false,
+            legacy_member_names: None,
         }
     }
 }
