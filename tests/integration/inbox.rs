@@ -473,6 +473,41 @@ async fn q_finds_current_names_and_titles_in_full_pages() {
     api.fan_out_drained().await;
     assert!(search(&api, "reader", "zed", 20).await.is_empty());
     assert!(search(&api, &crowd[16], "paris", 20).await.is_empty());
+    // Out and in again before the fan-out reads the removal: the removal's upkeep sees them back
+    // (each entry once in its batch, or the batch is refused and the shard stops), and the
+    // addition's puts them back.
+    let add_zed = json!({"userIds": [crowd[16]]});
+    let path = format!("/conversations/{trip}/members");
+    let (status, _) = api
+        .call(Method::POST, &path, &crowd[0], Some(add_zed.clone()))
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api
+        .call(Method::DELETE, &format!("{path}/me"), &crowd[16], None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = api
+        .call(Method::POST, &path, &crowd[0], Some(add_zed))
+        .await;
+    assert_eq!(status, 200);
+    api.fan_out_drained().await;
+    assert_eq!(search(&api, "reader", "zed", 20).await, vec![trip.clone()]);
+    assert_eq!(
+        search(&api, &crowd[16], "paris", 20).await,
+        vec![trip.clone()]
+    );
+    // The upkeep goes on after it: a later change is found.
+    let (status, _) = api
+        .call(
+            Method::PATCH,
+            &format!("/conversations/{trip}"),
+            &crowd[0],
+            Some(json!({"title": "Trip to Oslo"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    api.fan_out_drained().await;
+    assert_eq!(search(&api, "reader", "oslo", 20).await, vec![trip.clone()]);
 
     // Archived conversations are found with archived=true only.
     settings(&api, "reader", &clubs[2], json!({"archived": true})).await;

@@ -140,6 +140,26 @@ struct Changes {
     deletes: Vec<Key>,
 }
 
+impl Changes {
+    /// Each key once: a `BatchWriteItem` naming a key twice is refused whole, and a refused upkeep
+    /// would hold the stream's shard for good.
+    fn once_each(self) -> (Vec<Key>, Vec<SearchItem>) {
+        let mut seen = std::collections::HashSet::new();
+        let deletes = self
+            .deletes
+            .into_iter()
+            .filter(|k| seen.insert(k.clone()))
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let puts = self
+            .puts
+            .into_iter()
+            .filter(|i| seen.insert((i.pk.clone(), i.sk.clone())))
+            .collect();
+        (deletes, puts)
+    }
+}
+
 /// Current display names of these users, from their profiles (one consistent batch per 100; no
 /// cache: the fan-out runs without Redis, and a rename must be seen at once).
 async fn display_names<'a>(
@@ -260,8 +280,11 @@ pub async fn apply(store: &DynamoStore, upkeep: &Upkeep) -> Result<(), ApiError>
                     .collect();
                 if !meta.big {
                     let mine = display_names(store, std::iter::once(user)).await?;
+                    // They may be back already (removed, then added again): once each.
                     let mut everyone = members.clone();
-                    everyone.push(user.clone());
+                    if !everyone.contains(user) {
+                        everyone.push(user.clone());
+                    }
                     let mut names: HashMap<UserId, String> = texts.names.into_iter().collect();
                     names.extend(mine.into_iter().map(|(u, n)| (u, n.as_str().to_owned())));
                     deletes.extend(
@@ -285,8 +308,9 @@ pub async fn apply(store: &DynamoStore, upkeep: &Upkeep) -> Result<(), ApiError>
             after,
         } => renamed(store, user, before, after).await?,
     };
-    store.batch_delete(&changes.deletes).await?;
-    store.batch_put(&changes.puts).await?;
+    let (deletes, puts) = changes.once_each();
+    store.batch_delete(&deletes).await?;
+    store.batch_put(&puts).await?;
     Ok(())
 }
 
@@ -385,6 +409,25 @@ async fn renamed(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A member removed and added again before the removal is handled is listed twice otherwise.
+    #[test]
+    fn changes_name_each_key_once() {
+        let ada: UserId = "ada".parse().unwrap();
+        let id = ConversationId::generate();
+        let twice = [
+            items_for(&ada, &id, &Source::Title, "Trip"),
+            items_for(&ada, &id, &Source::Title, "Trip"),
+        ]
+        .concat();
+        let keys: Vec<Key> = twice.iter().map(|i| Key::new(&i.pk, &i.sk)).collect();
+        let (deletes, puts) = Changes {
+            puts: twice,
+            deletes: keys,
+        }
+        .once_each();
+        assert_eq!((deletes.len(), puts.len()), (1, 1));
+    }
 
     #[test]
     fn every_member_has_an_entry_for_every_other_name() {
