@@ -333,18 +333,6 @@ async fn the_total_unread_counts_unarchived_unmuted_conversations() {
     assert_eq!(unread(&api, &crowd[16]).await, (4, 1));
 }
 
-async fn rename(api: &LocalApi, user: &str, name: &str) {
-    let (status, body) = api
-        .call(
-            Method::PATCH,
-            "/me",
-            user,
-            Some(json!({"displayName": name})),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
-}
-
 /// Every conversation `q` finds for `user` (all pages of `limit`, each full but the last).
 async fn search(api: &LocalApi, user: &str, q: &str, limit: usize) -> Vec<String> {
     pages(api, user, &format!("q={}", urlencode(q)), limit)
@@ -363,9 +351,9 @@ async fn q_finds_current_names_and_titles_in_full_pages() {
     let mut everyone = crowd.clone();
     everyone.extend(["reader".to_owned(), "ada".to_owned()]);
     api.sign_up(&everyone).await;
-    rename(&api, "ada", "Ada Lovelace").await;
-    rename(&api, "reader", "Reader Lovelace").await;
-    rename(&api, &crowd[16], "Zed Outsider").await;
+    api.rename("ada", "Ada Lovelace").await;
+    api.rename("reader", "Reader Lovelace").await;
+    api.rename(&crowd[16], "Zed Outsider").await;
     let reader = vec!["reader".to_owned()];
     let (status, direct) = api
         .call(
@@ -423,7 +411,7 @@ async fn q_finds_current_names_and_titles_in_full_pages() {
     assert_eq!(found.iter().map(Vec::len).collect::<Vec<_>>(), [3, 3, 1]);
 
     // Renames: a person, a title.
-    rename(&api, "ada", "Grace Hopper").await;
+    api.rename("ada", "Grace Hopper").await;
     let (status, _) = api
         .call(
             Method::PATCH,

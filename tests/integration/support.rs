@@ -473,6 +473,19 @@ impl LocalApi {
             }
         }
     }
+
+    /// Gives `user` the display name `name` (`PATCH /me`), which must succeed.
+    pub async fn rename(&self, user: &str, name: &str) {
+        let (status, body) = self
+            .call(
+                reqwest::Method::PATCH,
+                "/me",
+                user,
+                Some(serde_json::json!({"displayName": name})),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
 }
 
 /// A client's WebSocket to a [`LocalApi`].

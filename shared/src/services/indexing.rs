@@ -376,6 +376,9 @@ fn every_name_key<N: AsRef<str>>(
         .collect()
 }
 
+/// Member reads of a rename's upkeep at once.
+const RENAME_READS_IN_FLIGHT: usize = 16;
+
 /// A rename: in each small conversation of the user's (one query of their inbox entries, then
 /// each conversation's members), every other member's entries for the old name go and for the
 /// new one come.
@@ -385,16 +388,28 @@ async fn renamed(
     before: &str,
     after: &str,
 ) -> Result<Changes, ApiError> {
+    use futures::stream::{self, StreamExt, TryStreamExt};
     let entries = inbox_entries(store, user).await?;
+    // Each small conversation's members, [`RENAME_READS_IN_FLIGHT`] reads at once: a user in
+    // 500 conversations is 500 queries, which one after another would hold the shard.
+    // Collected first: a stream over borrowing closures is not `Send` for every lifetime.
+    let small: Vec<ConversationId> = entries
+        .into_iter()
+        .filter(|e| !e.big)
+        .map(|e| e.conversation_id)
+        .collect();
+    let memberships: Vec<(ConversationId, Vec<UserId>)> = stream::iter(small)
+        .map(|conversation| async move {
+            let members = member_ids(store, &conversation).await?;
+            Ok::<_, ApiError>((conversation, members))
+        })
+        .buffer_unordered(RENAME_READS_IN_FLIGHT)
+        .try_collect()
+        .await?;
     let mut changes = Changes::default();
     let source = Source::Member(user.clone());
-    for entry in entries.iter().filter(|e| !e.big) {
-        let conversation = &entry.conversation_id;
-        for other in member_ids(store, conversation)
-            .await?
-            .iter()
-            .filter(|m| *m != user)
-        {
+    for (conversation, members) in &memberships {
+        for other in members.iter().filter(|m| *m != user) {
             changes
                 .deletes
                 .extend(keys_for(other, conversation, &source, before));

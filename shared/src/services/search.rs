@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::store::keys::{self, attr, escape, prefix};
-use crate::adapters::store::{Consistency, DynamoStore, Expr, Key, Query, StoreError};
+use crate::adapters::store::keys::{self, escape, prefix};
+use crate::adapters::store::{DynamoStore, Key, Query, StoreError};
 use crate::domain::{ConversationId, UserId};
 
 /// Word starts entered per text: a display name or title rarely has more words worth starting a
@@ -152,17 +152,10 @@ pub async fn matching(
     viewer: &UserId,
     q: &str,
 ) -> Result<BTreeSet<ConversationId>, StoreError> {
-    let query = Query {
-        consistency: Consistency::Strong,
-        ..Query::new(
-            None,
-            Expr::new("#pk = :pk AND begins_with(#sk, :q)")
-                .name("#pk", attr::PK)
-                .name("#sk", attr::SK)
-                .string(":pk", keys::user_pk(viewer))
-                .string(":q", format!("{}{}", prefix::FIND, normalise(q))),
-        )
-    };
+    let query = Query::prefix(
+        keys::user_pk(viewer),
+        format!("{}{}", prefix::FIND, normalise(q)),
+    );
     let found: Vec<SearchItem> = store.query_all(&query).await?;
     Ok(found.into_iter().map(|i| i.conversation_id).collect())
 }

@@ -261,48 +261,23 @@ pub struct TemplateRoute {
 
 /// Every `HttpApi` event of every `AWS::Serverless::Function`, sorted.
 pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
-    let doc: Value =
-        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
-    let resources = doc
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
-    let text_at = |v: &Value, path: &[&str]| -> Option<String> {
-        let mut cur = v;
-        for key in path {
-            cur = cur.get(*key)?;
-        }
-        cur.as_str().map(str::to_owned)
-    };
+    let doc = parse_template(text)?;
     let mut routes = Vec::new();
-    for (logical_id, resource) in resources {
-        if text_at(resource, &["Type"]).as_deref() != Some("AWS::Serverless::Function") {
-            continue;
-        }
-        let name = logical_id.as_str().unwrap_or("?");
-        let function = text_at(resource, &["Properties", "Handler"])
-            .ok_or_else(|| SetupError::Template(format!("{name}: no Handler")))?;
-        let events = resource
-            .get("Properties")
-            .and_then(|p| p.get("Events"))
-            .and_then(Value::as_mapping);
-        for (_, event) in events.into_iter().flatten() {
-            if text_at(event, &["Type"]).as_deref() != Some("HttpApi") {
-                continue;
-            }
-            let method = text_at(event, &["Properties", "Method"]);
-            let path = text_at(event, &["Properties", "Path"]);
-            let (Some(method), Some(path)) = (method, path) else {
-                return Err(SetupError::Template(format!(
-                    "{name}: an HttpApi event needs Method and Path"
-                )));
-            };
-            routes.push(TemplateRoute {
-                method: method.to_ascii_uppercase(),
-                path,
-                function: function.clone(),
-            });
-        }
+    for (id, function, event) in function_events(resources(&doc)?, "HttpApi") {
+        let text_at = |path: &[&str]| at(event, path).and_then(Value::as_str).map(str::to_owned);
+        let (Some(method), Some(path)) = (
+            text_at(&["Properties", "Method"]),
+            text_at(&["Properties", "Path"]),
+        ) else {
+            return Err(SetupError::Template(format!(
+                "{id}: an HttpApi event needs Method and Path"
+            )));
+        };
+        routes.push(TemplateRoute {
+            method: method.to_ascii_uppercase(),
+            path,
+            function: handler_of(id, function)?.to_owned(),
+        });
     }
     routes.sort();
     Ok(routes)
@@ -312,35 +287,20 @@ pub fn http_api_routes(text: &str) -> Result<Vec<TemplateRoute>, SetupError> {
 /// the function whose `Handler` is `handler`: what its event source mapping hands it. Empty when
 /// the event has none (every record).
 pub fn stream_filters(text: &str, handler: &str) -> Result<Vec<serde_json::Value>, SetupError> {
-    let doc: Value =
-        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
-    let resources = doc
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
-    let function = resources
-        .values()
-        .find(|r| {
-            r.get("Properties")
-                .and_then(|p| p.get("Handler"))
-                .and_then(Value::as_str)
-                == Some(handler)
-        })
-        .ok_or_else(|| SetupError::Template(format!("no function with Handler {handler}")))?;
-    let events = function
-        .get("Properties")
-        .and_then(|p| p.get("Events"))
-        .and_then(Value::as_mapping);
+    let doc = parse_template(text)?;
+    let resources = resources(&doc)?;
+    let is_it = |function: &Value| {
+        at(function, &["Properties", "Handler"]).and_then(Value::as_str) == Some(handler)
+    };
+    if !of_type(resources, "AWS::Serverless::Function").any(|(_, f)| is_it(f)) {
+        return Err(SetupError::Template(format!(
+            "no function with Handler {handler}"
+        )));
+    }
     let mut patterns = Vec::new();
-    for event in events.into_iter().flatten().map(|(_, e)| e) {
-        if event.get("Type").and_then(Value::as_str) != Some("DynamoDB") {
-            continue;
-        }
-        let filters = event
-            .get("Properties")
-            .and_then(|p| p.get("FilterCriteria"))
-            .and_then(|f| f.get("Filters"))
-            .and_then(Value::as_sequence);
+    for (_, _, event) in function_events(resources, "DynamoDB").filter(|(_, f, _)| is_it(f)) {
+        let filters =
+            at(event, &["Properties", "FilterCriteria", "Filters"]).and_then(Value::as_sequence);
         for filter in filters.into_iter().flatten() {
             let pattern = filter
                 .get("Pattern")
@@ -356,6 +316,41 @@ pub fn stream_filters(text: &str, handler: &str) -> Result<Vec<serde_json::Value
         }
     }
     Ok(patterns)
+}
+
+fn parse_template(text: &str) -> Result<Value, SetupError> {
+    serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))
+}
+
+/// The template's `Resources`.
+fn resources(doc: &Value) -> Result<&serde_norway::Mapping, SetupError> {
+    doc.get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))
+}
+
+/// A function's `Handler` (the name the one binary runs it by).
+fn handler_of<'a>(id: &str, function: &'a Value) -> Result<&'a str, SetupError> {
+    at(function, &["Properties", "Handler"])
+        .and_then(Value::as_str)
+        .ok_or_else(|| SetupError::Template(format!("{id}: no Handler")))
+}
+
+/// Each event of type `kind` (`HttpApi`, `DynamoDB`, …) of each `AWS::Serverless::Function`, as
+/// (the function's logical id, the function, the event).
+fn function_events<'a>(
+    resources: &'a serde_norway::Mapping,
+    kind: &'a str,
+) -> impl Iterator<Item = (&'a str, &'a Value, &'a Value)> {
+    of_type(resources, "AWS::Serverless::Function").flat_map(move |(id, function)| {
+        at(function, &["Properties", "Events"])
+            .and_then(Value::as_mapping)
+            .into_iter()
+            .flatten()
+            .map(|(_, event)| event)
+            .filter(move |event| at(event, &["Type"]).and_then(Value::as_str) == Some(kind))
+            .map(move |event| (id, function, event))
+    })
 }
 
 /// What every `AWS::Serverless::Function` must come with: without its log group Lambda creates
@@ -381,17 +376,11 @@ pub const NO_ERRORS_ALARM: &str = "ws-authorizer";
 /// The [`OpsPiece`]s each function lacks, as (handler, piece), sorted. `Retention` and
 /// `LoggingConfig` concern the group of the function's name, so a missing group is one `LogGroup`.
 pub fn missing_function_ops(text: &str) -> Result<Vec<(String, OpsPiece)>, SetupError> {
-    let doc: Value =
-        serde_norway::from_str(text).map_err(|e| SetupError::Template(e.to_string()))?;
-    let resources = doc
-        .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| SetupError::Template("no Resources".to_owned()))?;
+    let doc = parse_template(text)?;
+    let resources = resources(&doc)?;
     let mut missing = Vec::new();
     for (id, function) in of_type(resources, "AWS::Serverless::Function") {
-        let handler = at(function, &["Properties", "Handler"])
-            .and_then(Value::as_str)
-            .ok_or_else(|| SetupError::Template(format!("{id}: no Handler")))?;
+        let handler = handler_of(id, function)?;
         let mut lacks = |piece| missing.push((handler.to_owned(), piece));
         let name = format!("/aws/lambda/${{AWS::StackName}}-{handler}");
         let group = of_type(resources, "AWS::Logs::LogGroup")

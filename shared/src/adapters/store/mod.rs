@@ -120,6 +120,23 @@ impl Query {
                 .string(":pk", pk),
         )
     }
+
+    /// The items of a table partition whose sort key starts with `sk_prefix`, read strongly
+    /// (`#pk = :pk AND begins_with(#sk, :prefix)`): a member list, an inbox, a user's search
+    /// entries, each read right after a write that may have changed it.
+    pub fn prefix(pk: impl Into<String>, sk_prefix: impl Into<String>) -> Self {
+        Self {
+            consistency: Consistency::Strong,
+            ..Self::new(
+                None,
+                Expr::new("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .name("#pk", attr::PK)
+                    .name("#sk", attr::SK)
+                    .string(":pk", pk)
+                    .string(":prefix", sk_prefix),
+            )
+        }
+    }
 }
 
 /// One page of a query: the items, and where the next page starts (`None` at the end).

@@ -74,15 +74,9 @@ pub async fn member_items(
     id: &ConversationId,
     limit: Option<usize>,
 ) -> Result<Vec<MemberItem>, ApiError> {
-    let condition = Expr::new("#pk = :pk AND begins_with(#sk, :member)")
-        .name("#pk", attr::PK)
-        .name("#sk", attr::SK)
-        .string(":pk", keys::conversation_pk(id))
-        .string(":member", keys::member_prefix());
     let query = Query {
-        consistency: Consistency::Strong,
         page_size: limit.and_then(|l| i32::try_from(l).ok()),
-        ..Query::new(None, condition)
+        ..Query::prefix(keys::conversation_pk(id), keys::member_prefix())
     };
     Ok(match limit {
         Some(_) => store.query_page(&query, None).await?.items,

@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use super::model::{InboxItem, MemberItem, MetaItem};
-use crate::adapters::store::keys::{self, attr, prefix};
-use crate::adapters::store::{Consistency, DynamoStore, Expr, Key, Query, StoreError};
+use crate::adapters::store::keys::{self, prefix};
+use crate::adapters::store::{Consistency, DynamoStore, Key, Query, StoreError};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId};
 use crate::services::deps::RouteDeps;
@@ -57,18 +57,9 @@ pub(crate) async fn inbox_entries(
     store: &DynamoStore,
     user: &UserId,
 ) -> Result<Vec<InboxItem>, StoreError> {
-    let query = Query {
-        consistency: Consistency::Strong,
-        ..Query::new(
-            None,
-            Expr::new("#pk = :pk AND begins_with(#sk, :inbox)")
-                .name("#pk", attr::PK)
-                .name("#sk", attr::SK)
-                .string(":pk", keys::user_pk(user))
-                .string(":inbox", prefix::INBOX),
-        )
-    };
-    store.query_all(&query).await
+    store
+        .query_all(&Query::prefix(keys::user_pk(user), prefix::INBOX))
+        .await
 }
 
 /// The conversations whose unread count the entries alone cannot settle at zero: unarchived,
