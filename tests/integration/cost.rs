@@ -11,9 +11,16 @@
 //!   would, with its role; the records read back from a Kinesis stream of the test's own);
 //! - Redis round trips (`RedisLink::round_trips`) and `@connections` posts (frames that reach
 //!   the sockets: every post here is delivered);
+//! - `stream-fan-out`'s share: the records its mapping's filter admits are handed to it, and
+//!   its calls, capacity, writes (the search entries, from the stream as any write's) and posts
+//!   are the route's, with one invocation;
 //!
 //! and prices it per million at AWS list prices, beside the least the route could cost.
 //! The table is printed, and written to `$CHAT_COST_TABLE` when that is set.
+//!
+//! A second test prices issue 21's sizes with the same bench: a message into groups of 2, 256
+//! and 1,024 members, and a rename of a member of 500 conversations, against decision 0007's
+//! arithmetic (`$CHAT_COST_GROUPS_TABLE`).
 
 use chat_functions::stream_publisher;
 use std::collections::{BTreeMap, HashMap};
@@ -23,6 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chat_shared::adapters::store::DynamoStore;
+use chat_shared::adapters::store::keys::prefix;
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use reqwest::Method;
@@ -62,8 +70,13 @@ struct Usage {
     read_units: f64,
     /// As DynamoDB Local reports them.
     reported_write_units: f64,
-    /// As AWS bills them ([`WriteModel`]).
+    /// As AWS bills them ([`WriteModel`]), `stream-fan-out`'s writes included.
     write_units: f64,
+    /// Of those, the inbox entries' (their moves on a send: decision 0007's inbox upkeep).
+    inbox_write_units: f64,
+    /// Of those, `stream-fan-out`'s (the search entries it keeps: 0007's search upkeep).
+    fan_out_write_units: f64,
+    /// The table's stream records, the fan-out's writes' included.
     stream_records: usize,
     kinesis_records: usize,
     redis_round_trips: u64,
@@ -126,15 +139,25 @@ impl WriteModel {
         Self { indexes }
     }
 
+    /// The units of `metered`'s calls, whose changes are `records`.
     fn units(&self, records: &[aws_sdk_dynamodbstreams::types::Record], metered: &Metered) -> f64 {
+        let refused = metered.failed_conditions as f64;
+        let checks: usize = metered.calls.iter().map(|c| c.condition_checks).sum();
+        refused + 2.0 * checks as f64 + self.record_units(records, metered)
+    }
+
+    /// The units of these records' changes alone (`metered` says which were transactional).
+    fn record_units<'a>(
+        &self,
+        records: impl IntoIterator<Item = &'a aws_sdk_dynamodbstreams::types::Record>,
+        metered: &Metered,
+    ) -> f64 {
         let transactional: std::collections::HashSet<&(String, String)> = metered
             .calls
             .iter()
             .flat_map(|c| &c.transactional_keys)
             .collect();
-        let refused = metered.failed_conditions as f64;
-        let checks: usize = metered.calls.iter().map(|c| c.condition_checks).sum();
-        let mut units = refused + 2.0 * checks as f64;
+        let mut units = 0.0;
         for record in records {
             let Some(change) = record.dynamodb() else {
                 continue;
@@ -233,6 +256,8 @@ struct Bench {
     /// `stream-fan-out`'s deps (its role): each route's records are handed to it, as its mapping
     /// would, and what it reads and posts is the route's.
     fan_out: chat_shared::services::deps::RouteDeps,
+    /// Its mapping's filter criteria: what it is handed, and whether it is invoked at all.
+    fan_out_filter: local_gateway::filter::Filters,
     events: support::Pipeline,
     events_seen: usize,
     /// Frames that reached any of the bench's sockets.
@@ -244,6 +269,88 @@ struct Bench {
 }
 
 impl Bench {
+    /// A bench on a table, Redis prefix and event stream (named from `events_prefix`) of its own,
+    /// with no socket yet.
+    async fn start(events_prefix: &str) -> Self {
+        let meter = DynamoMeter::default();
+        let client = meter.client(support::sdk_config().await);
+        let table = support::fresh_store().await.table().clone();
+        let store = DynamoStore::new(client, table, support::clock());
+        let stream = StreamReader::new(&store).await;
+        let deps = support::deps_with(store, support::redis_link()).await;
+        let redis = deps.redis.clone();
+        let (api, events) =
+            LocalApi::start_with_event_stream_and_no_fan_out(deps, events_prefix).await;
+        let fan_out = local_gateway::fan_out::deps(&api.gateway).unwrap();
+        let fan_out_filter =
+            local_gateway::filter::Filters::of_function(local_gateway::fan_out::FUNCTION).unwrap();
+        let kinesis = support::kinesis().await;
+        let publisher = chat_shared::services::events::KinesisSink::new(
+            api.gateway
+                .functions
+                .kinesis("stream-publisher", support::sdk_config().await),
+            events.clone(),
+        );
+        Self {
+            api,
+            model: WriteModel::of_template(),
+            meter,
+            redis,
+            stream,
+            publisher,
+            fan_out,
+            fan_out_filter,
+            events: support::Pipeline::reader(kinesis, events),
+            events_seen: 0,
+            frames: Arc::new(AtomicUsize::new(0)),
+            sinks: HashMap::new(),
+            readers: HashMap::new(),
+            marks: (0, 0),
+            rows: Vec::new(),
+        }
+    }
+
+    /// The stream records as the mappings get them.
+    fn batch_of(
+        &self,
+        records: &[aws_sdk_dynamodbstreams::types::Record],
+    ) -> aws_lambda_events::event::dynamodb::Event {
+        let mut batch = aws_lambda_events::event::dynamodb::Event::default();
+        batch.records = records
+            .iter()
+            .map(|r| local_gateway::stream_poller::lambda_record(r, &self.stream.arn))
+            .collect();
+        batch
+    }
+
+    /// Unmeasured: hands what the stream holds to the fan-out's search upkeep
+    /// (`services::indexing`), 100 records a batch as its mapping does, 4 batches at once (each
+    /// upkeep reads the table as it is, so their order does not matter), until nothing is left:
+    /// what a measured call finds is as the fan-out leaves it (a rename deletes the entries it
+    /// made). Its pushes are left out: they leave nothing in the table, and no socket is open yet.
+    async fn catch_up(&mut self) {
+        loop {
+            let records = self.stream.drain().await;
+            if records.is_empty() {
+                break;
+            }
+            let batches: Vec<_> = records
+                .chunks(100)
+                .filter_map(|chunk| self.fan_out_filter.apply(self.batch_of(chunk)))
+                .collect();
+            let fan_out = &self.fan_out;
+            futures::stream::iter(&batches)
+                .map(|batch| chat_shared::services::indexing::keep(fan_out, batch))
+                .buffer_unordered(4)
+                .for_each(|failed| async move {
+                    assert_eq!(failed, None, "the search upkeep failed");
+                })
+                .await;
+        }
+        self.settle().await;
+        self.meter.take();
+    }
+
     /// Waits until no frame has arrived for 150 ms: the pushes of the last call are in.
     async fn settle(&self) {
         let mut last = self.frames.load(Ordering::SeqCst);
@@ -267,31 +374,45 @@ impl Bench {
     async fn end(&mut self, route: &str, invocations: usize, gateway_requests: usize) {
         self.settle().await;
         let mut metered = self.meter.take();
-        let records = self.stream.drain().await;
-        let mut batch = aws_lambda_events::event::dynamodb::Event::default();
-        batch.records = records
-            .iter()
-            .map(|r| local_gateway::stream_poller::lambda_record(r, &self.stream.arn))
-            .collect();
-        // The fan-out's share: one invocation for a batch that holds a push (its mapping's
-        // filter hands it no other), its reads, its posts.
-        let pushes = batch
-            .records
-            .iter()
-            .any(|r| matches!(chat_shared::services::delivery::push_of(r), Ok(Some(_))));
-        let delivered = chat_shared::services::delivery::deliver(&self.fan_out, &batch).await;
-        assert!(
-            delivered.batch_item_failures.is_empty(),
-            "{route}: {delivered:?}"
-        );
+        let mut records = self.stream.drain().await;
+        // The fan-out's share: one invocation when its mapping's filter admits a record (an
+        // upper bound: one takes up to 100), its reads, its writes, its posts.
+        let admitted = self.fan_out_filter.apply(self.batch_of(&records));
+        let fan_out_invoked = admitted.is_some();
+        if let Some(admitted) = admitted {
+            let delivered =
+                chat_shared::services::delivery::deliver(&self.fan_out, &admitted).await;
+            assert!(
+                delivered.batch_item_failures.is_empty(),
+                "{route}: {delivered:?}"
+            );
+        }
         self.settle().await;
         let fanned = self.meter.take();
+        // What the fan-out wrote (search entries) is in the stream too, and billed; its mapping
+        // admits none of it, or it would run again.
+        let fanned_records = self.stream.drain().await;
+        assert!(
+            self.fan_out_filter
+                .apply(self.batch_of(&fanned_records))
+                .is_none(),
+            "{route}: the fan-out's writes would invoke it again"
+        );
+        let fan_out_write_units = self.model.units(&fanned_records, &fanned);
         metered.read_units += fanned.read_units;
         metered.write_units += fanned.write_units;
         metered.failed_conditions += fanned.failed_conditions;
         metered.calls.extend(fanned.calls);
-        let invocations = invocations + usize::from(pushes);
-        let published = stream_publisher::publish_batch(&self.publisher, batch).await;
+        let inbox_write_units = self.model.record_units(
+            records
+                .iter()
+                .filter(|r| sort_key(r).is_some_and(|k| k.starts_with(prefix::INBOX))),
+            &metered,
+        );
+        records.extend(fanned_records);
+        let invocations = invocations + usize::from(fan_out_invoked);
+        let published =
+            stream_publisher::publish_batch(&self.publisher, self.batch_of(&records)).await;
         assert!(
             published.batch_item_failures.is_empty(),
             "{route}: {published:?}"
@@ -304,6 +425,8 @@ impl Bench {
             read_units: metered.read_units,
             reported_write_units: metered.write_units,
             write_units: self.model.units(&records, &metered),
+            inbox_write_units,
+            fan_out_write_units,
             stream_records: records.len(),
             kinesis_records,
             redis_round_trips: self.redis.round_trips() - self.marks.0,
@@ -312,6 +435,33 @@ impl Bench {
             gateway_requests,
         };
         self.rows.push((route.to_owned(), metered.calls, usage));
+    }
+
+    /// Makes every conversation of `made` ((creator, others), 16 at a time, unmeasured), lets
+    /// the fan-out enter their search entries, then measures `user`'s rename to `name`.
+    async fn rename_in(
+        &mut self,
+        route: &str,
+        user: &str,
+        made: &[(String, Vec<String>)],
+        name: &str,
+    ) {
+        let api = &self.api;
+        let ids: Vec<String> = futures::stream::iter(made)
+            .map(|(creator, others)| create(api, creator, others, None))
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        assert_eq!(ids.len(), made.len());
+        self.catch_up().await;
+        self.http(
+            route,
+            Method::PATCH,
+            "/me",
+            user,
+            Some(json!({"displayName": name})),
+        )
+        .await;
     }
 
     /// One HTTP route, measured.
@@ -368,6 +518,24 @@ impl Bench {
             // The authorizer and ws-connect; the handshake is not a billed message.
             self.end("$connect (ws-authorizer, ws-connect)", 2, 0).await;
         }
+        self.watch(user, socket);
+    }
+
+    /// Unmeasured: a socket for each of `users`, 16 opened at once.
+    async fn connect_all(&mut self, users: &[String]) {
+        let api = &self.api;
+        let sockets: Vec<(String, Socket)> = futures::stream::iter(users)
+            .map(|user| async move { (user.clone(), api.socket(user).await) })
+            .buffer_unordered(16)
+            .collect()
+            .await;
+        for (user, socket) in sockets {
+            self.watch(&user, socket);
+        }
+    }
+
+    /// Counts the frames that reach `user`'s socket, and keeps its sending half.
+    fn watch(&mut self, user: &str, socket: Socket) {
         let (sink, mut stream) = socket.split();
         let frames = self.frames.clone();
         let reader = tokio::spawn(async move {
@@ -406,6 +574,23 @@ impl Bench {
     }
 }
 
+/// A stream record's sort key.
+fn sort_key(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<&str> {
+    record
+        .dynamodb()?
+        .keys()?
+        .get("SK")?
+        .as_s()
+        .ok()
+        .map(String::as_str)
+}
+
+/// Signs `user` up and names them `name` (unmeasured).
+async fn signed_up_as(api: &LocalApi, user: &str, name: &str) {
+    api.sign_up(&[user.to_owned()]).await;
+    api.rename(user, name).await;
+}
+
 fn summary(calls: &[Call]) -> String {
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for call in calls {
@@ -427,38 +612,7 @@ fn summary(calls: &[Call]) -> String {
 #[tokio::test]
 #[allow(clippy::print_stdout, reason = "the benchmark's table is its output")]
 async fn every_route_priced_against_the_least_it_could_cost() {
-    let meter = DynamoMeter::default();
-    let client = meter.client(support::sdk_config().await);
-    let table = support::fresh_store().await.table().clone();
-    let store = DynamoStore::new(client, table, support::clock());
-    let stream = StreamReader::new(&store).await;
-    let deps = support::deps_with(store, support::redis_link()).await;
-    let redis = deps.redis.clone();
-    let (api, events) = LocalApi::start_with_event_stream_and_no_fan_out(deps, "cost-events").await;
-    let fan_out = local_gateway::fan_out::deps(&api.gateway).unwrap();
-    let kinesis = support::kinesis().await;
-    let publisher = chat_shared::services::events::KinesisSink::new(
-        api.gateway
-            .functions
-            .kinesis("stream-publisher", support::sdk_config().await),
-        events.clone(),
-    );
-    let mut b = Bench {
-        api,
-        model: WriteModel::of_template(),
-        meter,
-        redis,
-        stream,
-        publisher,
-        fan_out,
-        events: support::Pipeline::reader(kinesis, events),
-        events_seen: 0,
-        frames: Arc::new(AtomicUsize::new(0)),
-        sinks: HashMap::new(),
-        readers: HashMap::new(),
-        marks: (0, 0),
-        rows: Vec::new(),
-    };
+    let mut b = Bench::start("cost-events").await;
     let (ada, bob, cy, dan) = ("ada", "bob", "cy", "dan");
 
     b.http(
@@ -690,29 +844,9 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     if let Ok(path) = std::env::var("CHAT_COST_TABLE") {
         std::fs::write(path, &table).unwrap();
     } else {
-        // Every route's counts are the recorded ones: a change that costs more or less is seen
-        // (and, if meant, recorded again with tools/bench-cost.sh).
-        let recorded = std::fs::read_to_string(format!(
-            "{}/../docs/benchmarks/cost.md",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let (now, then) = (counts(&table), counts(&recorded));
-        let changed: Vec<String> = now
-            .iter()
-            .filter(|(route, cells)| then.get(*route) != Some(cells))
-            .map(|(route, cells)| format!("{route}: {cells:?}, recorded {:?}", then.get(route)))
-            .chain(
-                then.keys()
-                    .filter(|r| !now.contains_key(*r))
-                    .map(|r| format!("{r}: recorded, not measured")),
-            )
-            .collect();
-        assert!(
-            changed.is_empty(),
-            "counts differ from docs/benchmarks/cost.md (run tools/bench-cost.sh if the change is meant):\n{}",
-            changed.join("\n")
-        );
+        let recorded = recorded();
+        let routes = recorded.split(GROUPS_HEADING).next().unwrap_or_default();
+        assert_as_recorded(&table, routes, 8);
     }
 
     // DynamoDB Local reports capacity, so the units are measured, not assumed.
@@ -735,6 +869,265 @@ async fn every_route_priced_against_the_least_it_could_cost() {
     assert_eq!(send.stream_records, 9, "{send:?}");
     // message.sent; and a push to each of the three members' sockets.
     assert_eq!((send.kinesis_records, send.posts), (1, 3), "{send:?}");
+}
+
+/// Where the second table (message by group size, rename by conversations) starts in
+/// docs/benchmarks/cost.md; its text comes from [`render_groups`].
+const GROUPS_HEADING: &str = "## A message by group size, and a rename by conversations";
+
+const SEND_DIRECT: &str = "POST /conversations/{id}/messages, direct (2 members)";
+const SEND_256: &str = "POST /conversations/{id}/messages, group of 256";
+const SEND_1024: &str = "POST /conversations/{id}/messages, group of 1,024";
+const RENAME_DIRECT: &str = "PATCH /me (rename, 2 words), member of 500 direct conversations";
+const RENAME_GROUPS: &str = "PATCH /me (rename, 2 words), member of 500 groups of 16";
+
+/// Profiles for `users`, each named its id (one word), 16 made at once.
+async fn sign_up_named_by_id(api: &LocalApi, users: &[String]) {
+    futures::stream::iter(users)
+        .map(|user| async move {
+            let token = api.token(user, Some(user));
+            let answer = api.request(Method::GET, "/me", &token).send().await;
+            assert_eq!(answer.unwrap().status(), 200, "{user}");
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>()
+        .await;
+}
+
+/// A conversation `owner` makes with `others`, unmeasured (a group when titled); its id.
+async fn create(api: &LocalApi, owner: &str, others: &[String], title: Option<&str>) -> String {
+    let mut body = json!({"participantIds": others});
+    if let Some(title) = title {
+        body["kind"] = "group".into();
+        body["title"] = title.into();
+    }
+    let (status, made) = api
+        .call(Method::POST, "/conversations", owner, Some(body))
+        .await;
+    assert_eq!(status, 201, "{made}");
+    made["id"].as_str().unwrap().to_owned()
+}
+
+/// Issue 21's cost per message in groups of 2, 256 and 1,024, and per rename of a member of
+/// 500 conversations, counted and priced as [`every_route_priced_against_the_least_it_could_cost`]
+/// does, against decision 0007's arithmetic ([`decision_0007`]). The table is printed, and
+/// written to `$CHAT_COST_GROUPS_TABLE` when that is set.
+#[tokio::test]
+#[allow(clippy::print_stdout, reason = "the benchmark's table is its output")]
+async fn a_message_by_group_size_and_a_rename_by_conversations_priced() {
+    let started = std::time::Instant::now();
+    let mut b = Bench::start("cost-groups-events").await;
+
+    // Sends: m0000 owns a direct conversation with m0001 and groups of 256 and 1,024 (one
+    // request each: up to 1,023 others may be named at creation). Every member holds one socket,
+    // opened once the groups are made (so the creations' pushes are not waited for).
+    let members: Vec<String> = (0..1024).map(|i| format!("m{i:04}")).collect();
+    b.api.sign_up(&members).await;
+    let owner = members[0].as_str();
+    let direct = create(&b.api, owner, &members[1..2], None).await;
+    let of_256 = create(&b.api, owner, &members[1..256], Some("Big room")).await;
+    let of_1024 = create(&b.api, owner, &members[1..1024], Some("Huge room")).await;
+    b.catch_up().await;
+    b.connect_all(&members).await;
+    let sends = [
+        (SEND_DIRECT, &direct, 2),
+        (SEND_256, &of_256, 256),
+        (SEND_1024, &of_1024, 1024),
+    ];
+    for (route, id, _) in sends {
+        b.http(
+            route,
+            Method::POST,
+            &format!("/conversations/{id}/messages"),
+            owner,
+            Some(json!({"body": "hi", "clientMessageId": "first"})),
+        )
+        .await;
+    }
+
+    // A rename: `ren` (named in 2 words, as the new name is) is in a direct conversation with
+    // each of 500 users, each made by the other (the creation limit is per creator), and the
+    // fan-out has entered every one's search entries before the rename.
+    let renamed = "ren";
+    signed_up_as(&b.api, renamed, "Ada Lovelace").await;
+    let others: Vec<String> = (0..500).map(|i| format!("d{i:03}")).collect();
+    b.api.sign_up(&others).await;
+    let directs: Vec<(String, Vec<String>)> = others
+        .iter()
+        .map(|other| (other.clone(), vec![renamed.to_owned()]))
+        .collect();
+    b.rename_in(RENAME_DIRECT, renamed, &directs, "Ada Byron")
+        .await;
+
+    // The same in groups: `gen` is in 500 groups of 16, group i made by p<i> with p<i+1> to
+    // p<i+14> (500 users, each in 15 groups, each named in one word so that entering the
+    // groups' search entries takes less time; the rename's upkeep does not depend on them).
+    let renamed = "gen";
+    signed_up_as(&b.api, renamed, "Grace Hopper").await;
+    let pool: Vec<String> = (0..500).map(|i| format!("p{i:03}")).collect();
+    sign_up_named_by_id(&b.api, &pool).await;
+    let groups: Vec<(String, Vec<String>)> = (0..pool.len())
+        .map(|i| {
+            let others = std::iter::once(renamed.to_owned())
+                .chain((1..15).map(|k| pool[(i + k) % pool.len()].clone()))
+                .collect();
+            (pool[i].clone(), others)
+        })
+        .collect();
+    b.rename_in(RENAME_GROUPS, renamed, &groups, "Grace Brewster")
+        .await;
+
+    // DynamoDB Local keeps every table in memory for the whole suite: this one's some 160,000
+    // items (and their stream records) go now.
+    support::dynamo()
+        .await
+        .delete_table()
+        .table_name(b.api.gateway.deps.store.table().as_str())
+        .send()
+        .await
+        .unwrap();
+
+    let took = started.elapsed();
+    let table = render_groups(&b.rows, took);
+    println!("{table}");
+    if let Ok(path) = std::env::var("CHAT_COST_GROUPS_TABLE") {
+        std::fs::write(path, &table).unwrap();
+    }
+
+    let usage = |route: &str| &b.rows.iter().find(|r| r.0 == route).unwrap().2;
+    // Each member's socket hears the message: an HTTP send reaches the sender's sockets too
+    // (only a WebSocket send's own connection is skipped); one `message.sent` each.
+    for (route, _, member_count) in sends {
+        let send = usage(route);
+        assert_eq!(
+            (send.posts, send.kinesis_records),
+            (member_count, 1),
+            "{route}: {send:?}"
+        );
+    }
+    // The sender's writes do not grow past 16 members: the same records and units at 256 and
+    // 1,024.
+    let (big, bigger) = (usage(SEND_256), usage(SEND_1024));
+    assert_eq!(
+        (big.stream_records, big.write_units),
+        (bigger.stream_records, bigger.write_units),
+        "{big:?}\n{bigger:?}"
+    );
+    // The upkeep is decision 0007's: a send's inbox moves, a rename's search entries.
+    for (route, _, counted) in &b.rows {
+        let (upkeep, expected, _) = decision_0007(route);
+        let measured = upkeep.of(counted);
+        assert_eq!(
+            measured, expected,
+            "{route}: {upkeep:?} upkeep {measured} WRU, decision 0007 says {expected}"
+        );
+    }
+    // The rename's upkeep is the fan-out's, in its own invocation; DynamoDB Local saw its writes.
+    for route in [RENAME_DIRECT, RENAME_GROUPS] {
+        let rename = usage(route);
+        assert_eq!(rename.invocations, 2, "{route}: {rename:?}");
+        assert!(
+            rename.reported_write_units >= rename.fan_out_write_units,
+            "{route}: {rename:?}"
+        );
+    }
+    // And every count is the recorded one (the second table of docs/benchmarks/cost.md).
+    if std::env::var_os("CHAT_COST_GROUPS_TABLE").is_none() {
+        let recorded = recorded();
+        let groups = recorded.split(GROUPS_HEADING).nth(1).unwrap_or_default();
+        assert_as_recorded(&table, groups, 11);
+    }
+}
+
+/// Which upkeep decision 0007 prices for an operation.
+#[derive(Debug, Clone, Copy)]
+enum Upkeep {
+    /// A send's moves of the members' inbox entries.
+    Inbox,
+    /// The search entries `stream-fan-out` keeps.
+    Search,
+}
+
+impl Upkeep {
+    fn of(self, usage: &Usage) -> f64 {
+        match self {
+            Self::Inbox => usage.inbox_write_units,
+            Self::Search => usage.fan_out_write_units,
+        }
+    }
+}
+
+/// Decision 0007's upkeep of each operation of [`render_groups`]'s table, in WRU, and how it
+/// gets there: a send moves each member's inbox entry (3 WRU: the entry and its `ByActivity`
+/// entry out and in) up to 16 members, none above; a rename deletes and puts each word start of
+/// the name (2 of each for 2 words) in every other member's entries of each small conversation.
+fn decision_0007(route: &str) -> (Upkeep, f64, &'static str) {
+    match route {
+        SEND_DIRECT => (Upkeep::Inbox, 6.0, "inbox upkeep 2 × 3 = 6 WRU"),
+        SEND_256 | SEND_1024 => (Upkeep::Inbox, 0.0, "inbox upkeep 0 WRU (more than 16)"),
+        RENAME_DIRECT => (
+            Upkeep::Search,
+            2000.0,
+            "search upkeep 500 × 2 × 2 = 2,000 WRU",
+        ),
+        RENAME_GROUPS => (
+            Upkeep::Search,
+            30000.0,
+            "search upkeep 500 × 15 × 2 × 2 = 30,000 WRU",
+        ),
+        _ => (Upkeep::Search, 0.0, "not priced"),
+    }
+}
+
+fn render_groups(rows: &[(String, Vec<Call>, Usage)], took: Duration) -> String {
+    let mut out = format!(
+        "{GROUPS_HEADING}\n\n\
+         Issue 21's figures, counted as in the table above by the second test in the same file \
+         (`a_message_by_group_size_and_a_rename_by_conversations_priced`):\n\n\
+         - one `POST /conversations/{{id}}/messages` by the owner into a direct conversation and \
+         into groups of 256 and 1,024, **every member online with one socket**: an HTTP send is \
+         posted to each member's sockets, the sender's too, so posts = members;\n\
+         - one rename (`PATCH /me`, a display name of 2 words for one of 2 words) of a user in 500 \
+         direct conversations, and of one in 500 groups of 16, once `stream-fan-out` has entered \
+         the conversations' search entries.\n\n\
+         `stream-fan-out`'s share is counted with the operation: its reads, its writes (the search \
+         entries, priced from the stream records they make, which the stream column counts), its \
+         posts, and one invocation when its mapping's filter admits any of the operation's records. \
+         \"Inbox upkeep\" is the units of the inbox entries' records, \"search upkeep\" those of \
+         the fan-out's writes; decision 0007's figure is beside them, and the test fails when they \
+         differ. Prices as in the first table; the fan-out's invocation is priced at 20 ms here \
+         too, though a rename's runs longer (it reads each conversation's members and writes the \
+         entries 25 a call).\n\n\
+         | operation | DynamoDB calls | RRU | WRU (Local reports) | WRU (AWS bills) | inbox upkeep (WRU) | search upkeep (WRU, stream-fan-out) | stream records | Kinesis records | Redis round trips | posts | invocations | $ per million | decision 0007 |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for (route, calls, usage) in rows {
+        let _ = writeln!(
+            out,
+            "| {route} | {} ({}) | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {:.2} | {} |",
+            usage.calls,
+            summary(calls),
+            usage.read_units,
+            usage.reported_write_units,
+            usage.write_units,
+            usage.inbox_write_units,
+            usage.fan_out_write_units,
+            usage.stream_records,
+            usage.kinesis_records,
+            usage.redis_round_trips,
+            usage.posts,
+            usage.invocations,
+            usage.per_million(),
+            decision_0007(route).2,
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nThe test took {:.0} s here, making its 1,024 sockets and 1,003 conversations \
+         included.",
+        took.as_secs_f64()
+    );
+    out
 }
 
 /// The least each route could do (see [`Least`]): (RRU, WRU, posts, Kinesis records, what).
@@ -945,25 +1338,57 @@ fn render(rows: &[(String, Vec<Call>, Usage)]) -> String {
          latency, not money), WebSocket connection minutes, the Kinesis stream-hour, and \
          `stream-publisher` and `stream-analytics`, which take up to 100 records an invocation; \
          reading the table's stream from Lambda is free. `stream-fan-out` is in the figures: \
-         its reads and posts, and one invocation for each operation that pushes through it (an \
-         upper bound: one invocation takes up to 100 records).",
+         its reads, its writes (the search entries it keeps, and their stream records), its \
+         posts, and one invocation for each operation with a record its mapping's filter admits \
+         (an upper bound: one invocation takes up to 100 records).",
         price::LAMBDA_MS
     );
     out
 }
 
-/// The counts of each route of a cost table (DynamoDB calls, RRU, both WRU, stream and Kinesis
-/// records, Redis round trips, posts): its columns before the prices.
-fn counts(table: &str) -> BTreeMap<String, Vec<String>> {
+/// docs/benchmarks/cost.md as tools/bench-cost.sh last wrote it.
+fn recorded() -> String {
+    std::fs::read_to_string(format!(
+        "{}/../docs/benchmarks/cost.md",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// Every row's counts are the recorded ones (`recorded`: this table's part of cost.md): a change
+/// that costs more or less is seen (and, if meant, recorded again with tools/bench-cost.sh).
+fn assert_as_recorded(table: &str, recorded: &str, columns: usize) {
+    let (now, then) = (counts(table, columns), counts(recorded, columns));
+    let changed: Vec<String> = now
+        .iter()
+        .filter(|(route, cells)| then.get(*route) != Some(cells))
+        .map(|(route, cells)| format!("{route}: {cells:?}, recorded {:?}", then.get(route)))
+        .chain(
+            then.keys()
+                .filter(|r| !now.contains_key(*r))
+                .map(|r| format!("{r}: recorded, not measured")),
+        )
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "counts differ from docs/benchmarks/cost.md (run tools/bench-cost.sh if the change is meant):\n{}",
+        changed.join("\n")
+    );
+}
+
+/// The counts of each row of a cost table: its `columns` after the first, before the prices.
+fn counts(table: &str, columns: usize) -> BTreeMap<String, Vec<String>> {
     table
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| route "))
+        .filter(|l| {
+            l.starts_with("| ") && !l.starts_with("| route ") && !l.starts_with("| operation ")
+        })
         .map(|l| {
             let cells: Vec<String> = l
                 .split(" | ")
                 .map(|c| c.trim_matches(['|', ' ']).to_owned())
                 .collect();
-            (cells[0].clone(), cells[1..9].to_vec())
+            (cells[0].clone(), cells[1..=columns].to_vec())
         })
         .collect()
 }

@@ -246,6 +246,20 @@ async fn every_kind_of_change_arrives_as_the_contract_event() {
     );
 }
 
+/// A user's live connection ids (`LIVE#u`, what the fan-out reads), sorted.
+async fn live_ids(
+    store: &chat_shared::adapters::store::DynamoStore,
+    user: &chat_shared::domain::UserId,
+) -> Vec<String> {
+    let mut ids = chat_shared::services::connections::of_users(store, std::slice::from_ref(user))
+        .await
+        .unwrap()
+        .remove(user)
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
 #[tokio::test]
 async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
     let api = LocalApi::start().await;
@@ -278,6 +292,8 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
+    // $disconnect took the closed socket's id out of bob's live ones too (what the fan-out reads).
+    assert_eq!(live_ids(store, &bob).await, still_open);
     let lost = records_before
         .iter()
         .find(|r| !still_open.contains(&r.connection_id))
@@ -316,12 +332,13 @@ async fn gone_connections_are_pruned_and_everyone_else_still_hears() {
             .into_iter()
             .map(|c| c.connection_id)
             .collect();
-        if left.len() == 1 {
+        let live = live_ids(store, &bob).await;
+        if left.len() == 1 && live == left {
             break;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "both dead records were deleted: {left:?}"
+            "both dead records and their live ids were deleted: records {left:?}, live {live:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -68,7 +68,9 @@ async function start(user, kind, people = "", title = "") {
   await user.page.getByLabel("Kind").selectOption(kind);
   if (kind !== "self") await user.page.getByLabel("User ids").fill(people);
   if (kind === "group") await user.page.getByLabel("Group title").fill(title);
-  await user.page.getByRole("button", { name: "Start" }).click();
+  // Exactly "Start": while an earlier creation is in flight the button reads "Starting…" (which
+  // "Start" alone would match) and is disabled; the click waits until it is back.
+  await user.page.getByRole("button", { name: "Start", exact: true }).click();
 }
 
 async function send(user, text) {

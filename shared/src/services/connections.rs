@@ -12,8 +12,16 @@
 //! `$connect` that finds every slot taken reads the holders' records and takes over a dead one.
 //! The 11th socket is refused, rather than the oldest closed: closing needs `@connections`, and
 //! a client that opens sockets in a loop should be the one to hear about it.
+//!
+//! The ids of a user's open connections are also kept in one item (`LIVE#u` / `LIVE`, a string
+//! set), added in `$connect`'s transaction and removed by `$disconnect` and by a 410: the fan-out
+//! reads a group's connections from it, 100 members a `BatchGetItem` ([`of_users`]), where the
+//! index would take one query a member. An id left there by a lost `$disconnect` costs one post
+//! that answers 410 and removes it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,6 +130,10 @@ pub async fn open(
         let writes = vec![
             Write::put(&claim, Some(condition))?,
             Write::put(&record, None)?,
+            Write::Update {
+                key: keys::live_connections(user),
+                update: live_ids("ADD", connection_id),
+            },
         ];
         match store.transact(writes).await {
             Ok(()) => Ok(Attempt::Done(Opened::Connected(record))),
@@ -192,13 +204,17 @@ async fn live_holders(
         .collect())
 }
 
-/// `$disconnect`: removes the connection's record and gives its slot back; the record as it was,
-/// if there was one. The slot goes only while this connection still holds it.
+/// `$disconnect`: removes the connection's record, its id from the user's live ones, and gives
+/// its slot back; the record as it was, if there was one. The slot goes only while this
+/// connection still holds it.
 pub async fn disconnect(
     store: &DynamoStore,
     connection_id: &str,
 ) -> Result<Option<ConnectionItem>, StoreError> {
     let closed = close(store, connection_id).await?;
+    if let Some(record) = &closed {
+        forget(store, &record.user_id, connection_id).await?;
+    }
     if let Some(slot) = closed
         .as_ref()
         .and_then(|c| Some((&c.user_id, c.socket_slot?)))
@@ -228,6 +244,62 @@ pub async fn close(
         Err(StoreError::ConditionFailed) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// A connection `@connections` answered 410 for: its id leaves the user's live ones first, then
+/// its record goes (if the second fails, the record only waits for its TTL; if the first fails,
+/// the next push finds it gone again).
+pub async fn gone(
+    store: &DynamoStore,
+    user: &UserId,
+    connection_id: &str,
+) -> Result<(), StoreError> {
+    forget(store, user, connection_id).await?;
+    close(store, connection_id).await.map(|_| ())
+}
+
+/// Removes one id from the user's live connections (nothing if it is not there).
+async fn forget(store: &DynamoStore, user: &UserId, connection_id: &str) -> Result<(), StoreError> {
+    store
+        .update::<LiveConnections>(
+            &keys::live_connections(user),
+            live_ids("DELETE", connection_id),
+        )
+        .await
+        .map(|_| ())
+}
+
+/// `ADD` or `DELETE` of one id in a user's live connections.
+fn live_ids(action: &str, connection_id: &str) -> Expr {
+    Expr::new(format!("{action} connectionIds :id"))
+        .value_raw(":id", AttributeValue::Ss(vec![connection_id.to_owned()]))
+}
+
+/// Connection ids by user, as a fan-out reads them.
+pub type ByUser = BTreeMap<UserId, Vec<String>>;
+
+/// A user's live connections item, as read (`connectionIds` is absent once the set is empty).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LiveConnections {
+    #[serde(default)]
+    connection_ids: Vec<String>,
+}
+
+/// The ids of each user's open connections, from their live items (100 users a request; read
+/// eventually consistent, as the index was): a user with none maps to an empty list.
+pub async fn of_users(store: &DynamoStore, users: &[UserId]) -> Result<ByUser, StoreError> {
+    let keys: Vec<_> = users.iter().map(keys::live_connections).collect();
+    let mut found: HashMap<_, LiveConnections> =
+        store.batch_get(&keys, Consistency::Eventual).await?;
+    Ok(users
+        .iter()
+        .zip(&keys)
+        .map(|(user, key)| {
+            let ids = found.remove(key).unwrap_or_default().connection_ids;
+            (user.clone(), ids)
+        })
+        .collect())
 }
 
 /// Every live connection of a user (every page of the index: a fan-out that read one page would

@@ -12,7 +12,7 @@
 //! record, and the mapping hands the batch again from there (pushes are at least once; each
 //! message push carries `rev`, by which a client orders and dedupes).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
@@ -22,13 +22,14 @@ use serde_json::{Value, json};
 
 use crate::adapters::push::fit;
 use crate::adapters::store::keys::{self, prefix};
-use crate::adapters::store::{DynamoStore, StoreError};
 use crate::domain::error::ApiError;
 use crate::domain::{ConversationId, UserId};
 use crate::platform::time::Timestamp;
+use crate::services::connections::{ByUser, of_users};
 use crate::services::conversations::model::{MemberItem, MetaItem};
 use crate::services::deps::RouteDeps;
 use crate::services::events::{RecordError, image, string_key};
+use crate::services::fan_out::Target;
 use crate::services::messages::model::{Message, StoredMessage};
 
 /// The events pushed to connections: their `type`, as `asyncapi.yaml` names them.
@@ -348,24 +349,6 @@ fn pending_of(batch: &Event) -> Vec<(ConversationId, Pending)> {
     order
 }
 
-/// Every connection of every member, by member (every page of each member's connections).
-async fn connections_of(
-    store: &DynamoStore,
-    members: &[UserId],
-    in_flight: usize,
-) -> Result<BTreeMap<UserId, Vec<String>>, StoreError> {
-    stream::iter(members.iter().cloned())
-        .map(|user| async move {
-            let found = crate::services::connections::of_user(store, &user).await?;
-            Ok((user, found.into_iter().map(|c| c.connection_id).collect()))
-        })
-        .buffer_unordered(in_flight.max(1))
-        .collect::<Vec<Result<(UserId, Vec<String>), StoreError>>>()
-        .await
-        .into_iter()
-        .collect()
-}
-
 /// Posts one conversation's pushes in order (each push reaches every connection before the next
 /// starts, so a connection sees them in that order). `Err` when its members, their connections
 /// or a view could not be read: the batch is handed again from this conversation's first record.
@@ -381,23 +364,42 @@ async fn deliver_conversation(
             .into_iter()
             .map(|m| m.user_id)
             .collect();
-    let mut connections = connections_of(store, &members, pusher.in_flight()).await?;
-    let everyone = |connections: &BTreeMap<UserId, Vec<String>>| -> Vec<String> {
-        connections.values().flatten().cloned().collect()
+    // The first push, when it is an event (a message, most often), goes out while the members'
+    // connections are read; the rest use what that read found.
+    let (mut connections, rest) = match pushes.split_first() {
+        Some((
+            (
+                _,
+                Push {
+                    what:
+                        What::Event {
+                            event,
+                            except,
+                            except_connection,
+                        },
+                    ..
+                },
+            ),
+            rest,
+        )) => {
+            let skip = |user: &UserId, id: &str| {
+                excluded(user, id, except.as_ref(), except_connection.as_deref())
+            };
+            (pusher.fan_out(store, &members, event, skip).await?, rest)
+        }
+        _ => (of_users(store, &members).await?, pushes),
     };
-    for (_, push) in pushes {
+    let everyone = |connections: &ByUser| -> Vec<Target> { targets(connections, |_, _| false) };
+    for (_, push) in rest {
         match &push.what {
             What::Event {
                 event,
                 except,
                 except_connection,
             } => {
-                let targets: Vec<String> = connections
-                    .iter()
-                    .filter(|(user, _)| Some(*user) != except.as_ref())
-                    .flat_map(|(_, ids)| ids.iter().cloned())
-                    .filter(|id| Some(id) != except_connection.as_ref())
-                    .collect();
+                let targets = targets(&connections, |user, id| {
+                    excluded(user, id, except.as_ref(), except_connection.as_deref())
+                });
                 pusher.post_all(store, targets, &fit(event.clone())).await;
             }
             What::View { kind, to } => {
@@ -419,7 +421,7 @@ async fn deliver_conversation(
                         .filter(|u| !connections.contains_key(*u))
                         .cloned()
                         .collect();
-                    connections.extend(connections_of(store, &gone, pusher.in_flight()).await?);
+                    connections.extend(of_users(store, &gone).await?);
                 }
                 let event =
                     json!({"type": kind.name(), "conversationId": conversation, "userIds": users});
@@ -445,18 +447,44 @@ async fn deliver_conversation(
     Ok(())
 }
 
+/// Every connection read, with its user, but those `skip` names.
+fn targets(connections: &ByUser, skip: impl Fn(&UserId, &str) -> bool) -> Vec<Target> {
+    connections
+        .iter()
+        .flat_map(|(user, ids)| ids.iter().map(move |id| (user, id)))
+        .filter(|(user, id)| !skip(user, id))
+        .map(|(user, id)| (user.clone(), id.clone()))
+        .collect()
+}
+
+/// Whether an event push leaves out this connection of `user`: the typist's own, or the one a
+/// message was sent from (it had its ack).
+fn excluded(
+    user: &UserId,
+    connection: &str,
+    except: Option<&UserId>,
+    except_connection: Option<&str>,
+) -> bool {
+    Some(user) == except || Some(connection) == except_connection
+}
+
 /// `conversation.created` or `conversation.updated` to each recipient's connections, with the
 /// recipient's own view (`me`).
 async fn post_views(
     deps: &RouteDeps,
-    connections: &BTreeMap<UserId, Vec<String>>,
+    connections: &ByUser,
     kind: PushEvent,
     conversation: &ConversationId,
     recipients: &[UserId],
 ) -> Result<(), ApiError> {
     let views = crate::services::conversations::views_for(deps, conversation, recipients).await?;
     for (recipient, view) in views {
-        let targets = connections.get(&recipient).cloned().unwrap_or_default();
+        let targets: Vec<Target> = connections
+            .get(&recipient)
+            .into_iter()
+            .flatten()
+            .map(|id| (recipient.clone(), id.clone()))
+            .collect();
         let event =
             json!({"type": kind.name(), "conversationId": conversation, "conversation": view});
         deps.pusher.post_all(&deps.store, targets, &event).await;

@@ -3,7 +3,8 @@
 //! so that each goes through the same IAM check as the function's, with no stream, no handler and
 //! no reads in between. Its credentials and the IAM proxy come from the running gateway's
 //! `gateway-iam.json` (a function's name as access key, the functions' shared secret); it finds a
-//! member's connections as the function does, on `GSI1` through that proxy with that role.
+//! member's connections as the function does (the user's live connections item) through that
+//! proxy with that role.
 
 use std::path::PathBuf;
 
@@ -17,7 +18,8 @@ use serde_json::Value;
 use crate::api::Error;
 
 /// The function whose posts the floor stands in for: its role allows `POST` to `@connections`
-/// and the `GSI1` query by user, so the floor's posts pass the very check the fan-out's do.
+/// and reading users' live connections, so the floor's posts pass the very check the fan-out's
+/// do.
 pub const FUNCTION: &str = "stream-fan-out";
 
 /// Where the stack and its gateway are, and how many posts to keep in flight.
@@ -93,29 +95,36 @@ impl Bare {
         })
     }
 
-    /// The user's connection ids, every page (`GSI1`: `USER#u` / `CONN#id`). User ids here are
-    /// `[a-z0-9]`, so the key needs no escaping.
+    /// The user's connection ids, as the fan-out reads them: the user's live connections item
+    /// (`LIVE#u` / `LIVE`, a string set) by `BatchGetItem`. User ids here are `[a-z0-9]`, so the
+    /// key needs no escaping.
     pub async fn connections_of(&self, user: &str) -> Result<Vec<String>, Error> {
-        let items = self
+        let key = std::collections::HashMap::from([
+            ("PK".to_owned(), AttributeValue::S(format!("LIVE#{user}"))),
+            ("SK".to_owned(), AttributeValue::S("LIVE".to_owned())),
+        ]);
+        let keys = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+            .keys(key)
+            .build()
+            .map_err(|e| format!("the connections of {user}: {e}"))?;
+        let out = self
             .table
-            .query()
-            .table_name(&self.table_name)
-            .index_name("GSI1")
-            .key_condition_expression("GSI1PK = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(format!("USER#{user}")))
-            .into_paginator()
-            .items()
+            .batch_get_item()
+            .request_items(&self.table_name, keys)
             .send()
-            .collect::<Vec<_>>()
-            .await;
-        let mut ids = Vec::new();
-        for item in items {
-            let item = item
-                .map_err(|e| format!("the connections of {user}: {}", DisplayErrorContext(&e)))?;
-            if let Some(AttributeValue::S(id)) = item.get("connectionId") {
-                ids.push(id.clone());
-            }
-        }
+            .await
+            .map_err(|e| format!("the connections of {user}: {}", DisplayErrorContext(&e)))?;
+        let ids = out
+            .responses
+            .and_then(|mut r| r.remove(&self.table_name))
+            .into_iter()
+            .flatten()
+            .filter_map(|mut item| match item.remove("connectionIds") {
+                Some(AttributeValue::Ss(ids)) => Some(ids),
+                _ => None,
+            })
+            .flatten()
+            .collect();
         Ok(ids)
     }
 

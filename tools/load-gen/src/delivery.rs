@@ -268,6 +268,8 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
     let (mut misses, mut duplicates, mut reorders, mut stray) = (0, 0, 0, 0);
     let (mut gap_fills, mut filled, mut lost, mut timelines) = (0, 0, 0, 0);
     let mut delivery_ms = Vec::new();
+    // The same, by the conversation's member count: a big group's deliveries apart.
+    let mut delivery_by_size: BTreeMap<usize, Vec<f64>> = BTreeMap::new();
     let (mut first_push, mut last_push): (Option<Instant>, Option<Instant>) = (None, None);
     let mut pushes = 0usize;
     for (u, user) in users.iter().enumerate() {
@@ -320,6 +322,10 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
                     if let (Some(at), Some(send)) = (arrival, sends_by_id.get(cmid.as_str())) {
                         let ms = millis(send.at, at);
                         delivery_ms.push(ms);
+                        delivery_by_size
+                            .entry(conversation.members.len())
+                            .or_default()
+                            .push(ms);
                         let _ = writeln!(
                             plot,
                             "delivery,{:.3},{ms:.2}",
@@ -414,6 +420,12 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
     );
     text.push_str(&row("send → ack (sender's socket)", &acks));
     text.push_str(&row("send → delivery (every other socket)", &deliveries));
+    if delivery_by_size.len() > 1 {
+        for (size, ms) in delivery_by_size {
+            let name = format!("send → delivery, conversations of {size} members");
+            text.push_str(&row(&name, &Percentiles::of(ms)));
+        }
+    }
     let _ = writeln!(
         text,
         "\n| delivery | count |\n|---|---:|\n\

@@ -5,16 +5,21 @@
 //!
 //! With a bare client ([`crate::bare`]), after each message the run posts that message's event
 //! again, as it came, to the same connections (every one but the sender's) at the same
-//! concurrency, straight to `@connections`, and times it to the last socket as well: the floor
-//! the fan-out's time is held to, measured in the same run on the same sockets.
+//! concurrency, straight to `@connections`, and times it from its first post to its last post's
+//! answer: the floor the fan-out's invocation is held to, measured in the same run on the same
+//! sockets. The invocation's duration (from its start to its last post's answer, as Lambda's
+//! REPORT line has it) is read from the gateway's log (`--gateway-log`).
 
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::json;
 
-use crate::api::{Api, Error, Percentiles, SeenKind, Socket, bounded, millis, run_id};
+use crate::api::{
+    Api, Error, Percentiles, SeenKind, Socket, bounded, log_length, log_since, millis, run_id,
+};
 use crate::bare::{self, Bare};
 
 #[derive(Debug, Clone)]
@@ -28,6 +33,8 @@ pub struct Options {
     pub timeout: Duration,
     /// The bare client, when the run is to measure the floor too.
     pub bare: Option<bare::Options>,
+    /// The gateway's log, where it reports each `stream-fan-out` invocation's duration.
+    pub gateway_log: Option<PathBuf>,
 }
 
 #[derive(Debug, Default)]
@@ -92,12 +99,13 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
         None => None,
     };
     let (mut last_ms, mut every_ms, mut ack_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut first_ms, mut bare_ms) = (Vec::new(), Vec::new());
+    let (mut first_ms, mut bare_ms, mut invocation_ms) = (Vec::new(), Vec::new(), Vec::new());
     let mut missing = 0;
     for m in 0..o.messages {
         let client_message_id = client_message_id('f', m);
         let frame = json!({"action": "sendMessage", "conversationId": id,
                            "body": format!("fan-out {m}"), "clientMessageId": client_message_id});
+        let log_from = o.gateway_log.as_deref().map(log_length);
         let sent = Instant::now();
         sender.send(&frame).await?;
         let arrivals = arrivals(receivers, &client_message_id, sent + o.timeout).await;
@@ -122,6 +130,9 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
             _ => missing += 1,
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
+        if let (Some(path), Some(from)) = (o.gateway_log.as_deref(), log_from) {
+            invocation_ms.push(invocation(path, from, sent + o.timeout).await?);
+        }
         if let (Some(bare), Some(targets)) = (&bare, &targets) {
             // The event as the first receiver got it; a socket that missed it is counted above.
             let Some(event) = receivers.iter().find_map(|s| s.created(&client_message_id)) else {
@@ -136,22 +147,28 @@ pub async fn run(o: &Options) -> Result<Report, Error> {
     let every = Percentiles::of(every_ms);
     let ack = Percentiles::of(ack_ms);
     let floor = Percentiles::of(bare_ms);
+    let invoked = Percentiles::of(invocation_ms);
     let mut sorted = last_ms;
     sorted.sort_by(f64::total_cmp);
     let min = sorted.first().copied().unwrap_or_default();
-    let (bare_cell, ratio_cell) = if floor.count > 0 && floor.p50 > 0.0 {
-        (
-            format!("{:.1}", floor.p50),
-            format!("{:.2}", last.p50 / floor.p50),
-        )
-    } else {
-        ("-".to_owned(), "-".to_owned())
+    let cell = |p: &Percentiles| {
+        if p.count > 0 {
+            format!("{:.1}", p.p50)
+        } else {
+            "-".to_owned()
+        }
     };
+    let ratio_cell = if invoked.count > 0 && floor.count > 0 && floor.p50 > 0.0 {
+        format!("{:.2}", invoked.p50 / floor.p50)
+    } else {
+        "-".to_owned()
+    };
+    let (invocation_cell, bare_cell) = (cell(&invoked), cell(&floor));
     let mut row = String::new();
     let _ = write!(
         row,
-        "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {bare_cell} | \
-         {ratio_cell} | {missing} |",
+        "| {} | {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {invocation_cell} \
+         | {bare_cell} | {ratio_cell} | {missing} |",
         o.label,
         o.members,
         receivers.len(),
@@ -233,9 +250,41 @@ async fn bare_targets(
     Ok(targets)
 }
 
+/// The longest `stream-fan-out` invocation the gateway reported from byte `from` of its log on
+/// (a message's records may come in more than one batch; the one with the posts is the
+/// longest), waiting for one until `deadline`.
+async fn invocation(path: &Path, from: u64, deadline: Instant) -> Result<f64, Error> {
+    loop {
+        let text = log_since(path, from).map_err(|e| format!("{}: {e}", path.display()))?;
+        let longest = text
+            .lines()
+            .filter(|line| line.contains("invocation finished") && line.contains("stream-fan-out"))
+            .filter_map(|line| {
+                line.split_once("duration_ms=")?
+                    .1
+                    .split(' ')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .reduce(f64::max);
+        match longest {
+            Some(ms) => return Ok(ms),
+            None if Instant::now() > deadline => {
+                return Err(format!(
+                    "{} reports no stream-fan-out invocation since the message was sent",
+                    path.display()
+                )
+                .into());
+            }
+            None => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// One pass of the bare client: `event` (message `m`'s, as a socket got it) with its
 /// `clientMessageId` marked as the bare client's, posted to every target; the time from the first
-/// post to the last socket's arrival.
+/// post to the last post's answer (every socket must then have it).
 async fn bare_pass(
     bare: &Bare,
     targets: &[String],
@@ -252,6 +301,7 @@ async fn bare_pass(
     let body = event.replace(&field(&theirs), &field(&ours));
     let start = Instant::now();
     bare.post_all(targets, body.as_bytes()).await?;
+    let posted = millis(start, Instant::now());
     let arrivals = arrivals(receivers, &ours, start + timeout).await;
     let missed = arrivals.iter().filter(|a| a.is_none()).count();
     if missed > 0 {
@@ -259,9 +309,5 @@ async fn bare_pass(
             format!("{missed} sockets never got the bare client's post of message {m}").into(),
         );
     }
-    Ok(arrivals
-        .iter()
-        .flatten()
-        .map(|&at| millis(start, at))
-        .fold(0.0, f64::max))
+    Ok(posted)
 }

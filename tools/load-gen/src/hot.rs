@@ -49,7 +49,9 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Barrier;
 
-use crate::api::{Api, Error, Percentiles, SeenKind, Socket, bounded, millis, run_id};
+use crate::api::{
+    Api, Error, Percentiles, SeenKind, Socket, bounded, log_length, log_since, millis, run_id,
+};
 
 /// 👍, as it goes in a path.
 const THUMBS_UP: &str = "%F0%9F%91%8D";
@@ -428,24 +430,18 @@ async fn phase(
     Ok(row)
 }
 
-fn log_length(path: &Path) -> u64 {
-    std::fs::metadata(path).map_or(0, |m| m.len())
-}
-
 /// What the gateway logged from byte `from` on: its failed requests by reason (`request failed
 /// … retry later: <reason>`, cut at its first `:` or `;`) and Redis calls that failed.
 fn server_side(path: &Path, from: u64) -> BTreeMap<String, usize> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut text = String::new();
-    let read = std::fs::File::open(path).and_then(|mut file| {
-        file.seek(SeekFrom::Start(from))?;
-        file.read_to_string(&mut text)
-    });
+    let read = log_since(path, from);
     let mut reasons = BTreeMap::new();
-    if let Err(error) = read {
-        reasons.insert(format!("the gateway's log unread: {error}"), 1);
-        return reasons;
-    }
+    let text = match read {
+        Ok(text) => text,
+        Err(error) => {
+            reasons.insert(format!("the gateway's log unread: {error}"), 1);
+            return reasons;
+        }
+    };
     for line in text.lines() {
         let reason = if let Some((_, rest)) = line.split_once("request failed ") {
             let detail = rest

@@ -8,7 +8,7 @@
 //!                   [--groups 50,25,10,5,3,2] [--rate 5] [--seconds 60] [--grace 15]
 //!                   [--seed 1] [--out target/bench/load] [--lenient]
 //! load-gen fan-out  [--url …] [--members 256] [--sockets 2] [--messages 10] [--label x]
-//!                   [--push-concurrency N]
+//!                   [--push-concurrency N] [--gateway-log file]
 //! load-gen hot      [--url …] [--writers 50,200] [--timeout 60] [--gateway-log file]
 //! ```
 //! Exits 1 when a message is lost, a push is missed or duplicated, or a send is refused
@@ -18,7 +18,8 @@
 //!
 //! `fan-out --push-concurrency N` (the gateway's `PUSH_CONCURRENCY`) also measures the bare
 //! client at N posts in flight (`bare.rs`); it needs the stack's environment (`CHAT_STACK_DIR`,
-//! `TABLE_NAME`, `AWS_REGION`) to find the gateway's `gateway-iam.json` and the table.
+//! `TABLE_NAME`, `AWS_REGION`) to find the gateway's `gateway-iam.json` and the table;
+//! `--gateway-log` reads each `stream-fan-out` invocation's duration from the gateway's log.
 
 #![allow(
     clippy::print_stdout,
@@ -95,6 +96,10 @@ async fn run(args: &[String]) -> Result<bool, api::Error> {
                 bare: match flag(args, "--push-concurrency", 0)? {
                     0 => None,
                     n => Some(bare::Options::from_env(n)?),
+                },
+                gateway_log: match flag(args, "--gateway-log", String::new())? {
+                    path if path.is_empty() => None,
+                    path => Some(path.into()),
                 },
             };
             if options.members < 2 || options.sockets == 0 {

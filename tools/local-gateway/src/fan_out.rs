@@ -71,7 +71,19 @@ pub async fn start(gateway: &Gateway) -> Result<FanOut, String> {
             let admitted = filters.apply(event);
             async move {
                 match admitted {
-                    Some(event) => delivery::deliver(&deps, &event).await,
+                    Some(event) => {
+                        // As Lambda's REPORT line: the invocation's duration, which
+                        // tools/bench-fan-out.sh sets against a bare client's posts.
+                        let started = std::time::Instant::now();
+                        let response = delivery::deliver(&deps, &event).await;
+                        tracing::info!(
+                            function = FUNCTION,
+                            records = event.records.len(),
+                            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "invocation finished"
+                        );
+                        response
+                    }
                     // Nothing the filter admits: the mapping does not invoke the function.
                     None => Default::default(),
                 }

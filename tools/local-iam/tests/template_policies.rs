@@ -1,7 +1,8 @@
 //! The roles in `template.yaml`, after SAM's transform, grant what each function's push path
 //! needs. A static check of the calls the shared code makes for every function that pushes (the
 //! enforced IAM of the local stack checks every call of every test besides): the push itself
-//! (`Pusher::fan_out`: connections by user on `GSI1`, a gone connection's record deleted, the post),
+//! (`Pusher::fan_out`: the members' live connections (`LIVE#u`, by `BatchGetItem`), a gone
+//! connection's id pruned from them and its record deleted, the post),
 //! the members (`member_items`: a query of the conversation's partition on the table) and
 //! the views of `conversation.*` events (`views_for`: the conversation's `META`, the member list,
 //! names and inbox entries).
@@ -49,7 +50,8 @@ fn authorizations(need: Need, facts: &StackFacts) -> Vec<Authorization> {
     };
     match need {
         Need::Push => vec![
-            on("Query", &format!("{table}/index/GSI1"), "USER#ada"),
+            on("BatchGetItem", &table, "LIVE#ada"),
+            on("UpdateItem", &table, "LIVE#ada"),
             on("DeleteItem", &table, "CONN#Jk3eAcX1IAMCJ2Q"),
             Authorization::new(
                 "execute-api:ManageConnections",

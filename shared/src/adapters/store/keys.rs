@@ -37,6 +37,8 @@ pub mod prefix {
     pub const TYPING: &str = "TYPING#";
     /// `CONN#id`: a WebSocket connection's record.
     pub const CONNECTION: &str = "CONN#";
+    /// `LIVE#u`: the ids of a user's open connections, in one item the fan-out reads by key.
+    pub const LIVE: &str = "LIVE#";
     pub const INBOX: &str = "INBOX#";
     /// `USER#u` / `FIND#…`: what `u` finds a conversation by (`services::search`).
     pub const FIND: &str = "FIND#";
@@ -175,6 +177,14 @@ pub const SOCKET_SLOT_PREFIX: &str = "SLOT#";
 /// (`chat_shared::services::connections`).
 pub fn socket_slot(user: &UserId, n: u8) -> Key {
     Key::new(socket_slots_pk(user), format!("{SOCKET_SLOT_PREFIX}{n}"))
+}
+
+/// The ids of a user's open connections (`LIVE#u` / `LIVE`, a string set `connectionIds`): one
+/// item a user, so that the fan-out reads a group's connections 100 members a request
+/// (`BatchGetItem`) rather than one query a member. A partition of its own, so that the pushing
+/// functions may prune an id from it without being allowed to touch anything else of a user.
+pub fn live_connections(user: &UserId) -> Key {
+    Key::new(format!("{}{}", prefix::LIVE, escape(user.as_str())), "LIVE")
 }
 
 /// The keys that sign pagination cursors (`chat_shared::adapters::cursor_keys`): readable by the one route
