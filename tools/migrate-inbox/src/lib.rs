@@ -15,6 +15,10 @@
 //!    should be are entered after their fix in the same run, so as big ones (titles only).
 //! 4. a `META` that still holds `memberNames` (the names the old `q` read): the map is removed,
 //!    which shrinks the item every send's counter update rewrites.
+//! 5. an open connection (an unexpired `CONN#id` record) made before the users' live-connections
+//!    items (`LIVE#u`, which the fan-out reads): its id is added to its user's item, unless it is
+//!    there. A connection closed between the scan and the addition leaves its id behind, which
+//!    the first push to it (410) removes.
 //!
 //! Every write is conditioned or idempotent, so the migration may run while traffic flows, and
 //! again. A run stopped between a group's `META` and its entries is finished by the next one:
@@ -31,6 +35,7 @@ use chat_shared::adapters::store::{Consistency, DynamoStore, Expr, Item, Key, Qu
 use chat_shared::domain::error::ApiError;
 use chat_shared::domain::{ConversationId, TableName, UserId, ValidationError};
 use chat_shared::platform::time::Clock;
+use chat_shared::services::connections::ConnectionItem;
 use chat_shared::services::indexing::{self, Upkeep};
 use chat_shared::services::model::conversation::{
     BIG_PREFIX, InboxItem, SHOWN_BOUND, SMALL_GROUP_MEMBERS,
@@ -78,6 +83,10 @@ pub struct Report {
     /// `META` items with `memberNames` gone between the scan and the removal (no code deletes a
     /// conversation: expected 0).
     pub names_skipped: u64,
+    /// Open connections added to their user's live connections.
+    pub connections_listed: u64,
+    /// Open connections already there (made since the update, or by a run before).
+    pub connections_already_listed: u64,
     /// Candidate items left as they are because an id or attribute in them did not parse.
     pub unreadable: u64,
 }
@@ -89,7 +98,11 @@ impl Report {
     /// every run enters every conversation again and counts it, while changing no item of a table
     /// whose entries are complete.
     pub fn fixed(&self) -> u64 {
-        self.archived_fixed + self.groups_marked_big + self.entries_made_big + self.names_removed
+        self.archived_fixed
+            + self.groups_marked_big
+            + self.entries_made_big
+            + self.names_removed
+            + self.connections_listed
     }
 
     /// Items found to fix that were not written (moved or deleted meanwhile, or unreadable).
@@ -117,13 +130,17 @@ fn candidates_filter() -> Expr {
     Expr::new(
         "(begins_with(#sk, :inbox) AND archived = :true AND attribute_exists(activityKey) \
          AND NOT begins_with(activityKey, :bound)) \
-         OR #sk = :meta",
+         OR #sk = :meta \
+         OR (begins_with(#pk, :conn) AND #sk = :connsk)",
     )
+    .name("#pk", attr::PK)
     .name("#sk", attr::SK)
     .string(":inbox", prefix::INBOX)
     .boolean(":true", true)
     .string(":bound", SHOWN_BOUND)
     .string(":meta", prefix::META)
+    .string(":conn", prefix::CONNECTION)
+    .string(":connsk", keys::connection("x").sk)
 }
 
 /// The part of `META` the migration reads.
@@ -166,17 +183,29 @@ enum Candidate {
         /// It still holds `memberNames`.
         member_names: bool,
     },
+    /// A connection's record: (its user, its id), if it has not expired.
+    Connection(UserId, String),
     /// An item the filter let through that is not one of the shapes after all.
     Neither,
     Unreadable,
 }
 
-fn classify(item: Item) -> Candidate {
+fn classify(item: Item, now_seconds: i64) -> Candidate {
     let sk = match item.get(attr::SK) {
         Some(AttributeValue::S(sk)) => sk.clone(),
         _ => return Candidate::Neither,
     };
-    if sk.starts_with(prefix::INBOX) {
+    let is_connection = matches!(item.get(attr::PK), Some(AttributeValue::S(pk))
+        if pk.starts_with(prefix::CONNECTION));
+    if is_connection {
+        match serde_dynamo::from_item::<_, ConnectionItem>(item) {
+            Ok(c) if c.expires_at > now_seconds => {
+                Candidate::Connection(c.user_id, c.connection_id)
+            }
+            Ok(_) => Candidate::Neither,
+            Err(_) => Candidate::Unreadable,
+        }
+    } else if sk.starts_with(prefix::INBOX) {
         match serde_dynamo::from_item::<_, InboxItem>(item) {
             Ok(entry) if entry.archived && !entry.activity_key.starts_with(SHOWN_BOUND) => {
                 Candidate::Archived(Box::new(entry))
@@ -212,6 +241,15 @@ fn archived_fix(entry: &InboxItem) -> (Key, Expr) {
         .boolean(":true", true)
         .string(":seen", entry.activity_key.clone());
     (Key::new(entry.pk.clone(), entry.sk.clone()), update)
+}
+
+/// Adds an open connection's id to its user's live connections (refused when it is there).
+fn listing_fix(user: &UserId, connection_id: &str) -> (Key, Expr) {
+    let update = Expr::new("ADD connectionIds :ids")
+        .when("NOT contains(connectionIds, :id)")
+        .value_raw(":ids", AttributeValue::Ss(vec![connection_id.to_owned()]))
+        .string(":id", connection_id);
+    (keys::live_connections(user), update)
 }
 
 /// Marks a group's `META` big (refused when it is gone or big already).
@@ -371,9 +409,12 @@ pub async fn migrate(client: &Client, table: &str, clock: Clock) -> Result<Repor
             .map_err(|e| Error::Scan(Box::new(e)))?;
         report.scanned += u64::try_from(page.scanned_count).unwrap_or_default();
         let (mut fixes, mut names, mut small) = (Vec::new(), Vec::new(), Vec::new());
+        let mut listings = Vec::new();
+        let now = store.now().unix_seconds();
         for item in page.items.unwrap_or_default() {
-            match classify(item) {
+            match classify(item, now) {
                 Candidate::Archived(entry) => fixes.push(archived_fix(&entry)),
+                Candidate::Connection(user, id) => listings.push(listing_fix(&user, &id)),
                 Candidate::Conversation {
                     id,
                     group,
@@ -400,6 +441,9 @@ pub async fn migrate(client: &Client, table: &str, clock: Clock) -> Result<Repor
         let (written, refused) = update_all(&store, names).await?;
         report.names_removed += written;
         report.names_skipped += refused;
+        let (written, refused) = update_all(&store, listings).await?;
+        report.connections_listed += written;
+        report.connections_already_listed += refused;
         report.conversations_indexed += index_all(&store, small).await?;
         match page.last_evaluated_key {
             Some(next) if !next.is_empty() => start = Some(next),
@@ -440,7 +484,7 @@ mod tests {
         let legacy = entry(true, "2023-11-14T22:13:20.000Z#01JDQ7Z8K3M4N5P6Q7R8S9T0VW");
         let item = serde_dynamo::to_item(&legacy).unwrap();
         assert_eq!(
-            classify(item),
+            classify(item, 0),
             Candidate::Archived(Box::new(legacy.clone()))
         );
         for done in [
@@ -449,7 +493,7 @@ mod tests {
             entry(false, &legacy.activity_key),
         ] {
             assert_eq!(
-                classify(serde_dynamo::to_item(&done).unwrap()),
+                classify(serde_dynamo::to_item(&done).unwrap(), 0),
                 Candidate::Neither
             );
         }
@@ -505,7 +549,7 @@ mod tests {
                     AttributeValue::M([("u0".to_owned(), AttributeValue::S("ada".into()))].into()),
                 );
             }
-            classify(item)
+            classify(item, 0)
         };
         let id: ConversationId = "01JDQ7Z8K3M4N5P6Q7R8S9T0VW".parse().unwrap();
         let conversation = |group, member_names| Candidate::Conversation {
@@ -522,7 +566,7 @@ mod tests {
             .map(|(k, v)| (k.to_owned(), AttributeValue::S(v.to_owned())))
             .collect::<Item>();
         broken.insert("memberCount".into(), AttributeValue::N("2".into()));
-        assert_eq!(classify(broken), Candidate::Unreadable);
+        assert_eq!(classify(broken, 0), Candidate::Unreadable);
     }
 
     #[test]
@@ -563,5 +607,30 @@ mod tests {
             "SET big = :true, activityKey = :key REMOVE lastSeq"
         );
         assert_eq!(update.condition.as_deref(), Some("attribute_exists(PK)"));
+    }
+
+    #[test]
+    fn only_open_connections_are_listed() {
+        let user: UserId = "auth0|a#b%c".parse().unwrap();
+        let record = |expires_at: i64| {
+            let key = keys::connection("Jk3eAcX1IAMCJ2Q=");
+            serde_dynamo::to_item(ConnectionItem {
+                pk: key.pk,
+                sk: key.sk,
+                gsi1pk: keys::user_pk(&user),
+                gsi1sk: "CONN#Jk3eAcX1IAMCJ2Q=".into(),
+                connection_id: "Jk3eAcX1IAMCJ2Q=".into(),
+                user_id: user.clone(),
+                connected_at: Timestamp::from_unix_millis(1_700_000_000_000),
+                expires_at,
+                socket_slot: Some(0),
+            })
+            .unwrap()
+        };
+        assert_eq!(
+            classify(record(1_000), 999),
+            Candidate::Connection(user.clone(), "Jk3eAcX1IAMCJ2Q=".into())
+        );
+        assert_eq!(classify(record(1_000), 1_000), Candidate::Neither);
     }
 }

@@ -213,6 +213,38 @@ fn old_entry(u: &UserId, id: &ConversationId, archived: bool) -> InboxItem {
     }
 }
 
+/// A connection's record, as `$connect` writes it, expiring at `expires_at` (unix seconds).
+fn connection(u: &UserId, id: &str, expires_at: i64) -> Item {
+    serde_dynamo::to_item(chat_shared::services::connections::ConnectionItem {
+        pk: keys::connection(id).pk,
+        sk: keys::connection(id).sk,
+        gsi1pk: keys::user_pk(u),
+        gsi1sk: format!("CONN#{id}"),
+        connection_id: id.to_owned(),
+        user_id: u.clone(),
+        connected_at: at(0),
+        expires_at,
+        socket_slot: Some(0),
+    })
+    .unwrap()
+}
+
+/// A user's live connections item holding `ids`.
+fn live(u: &UserId, ids: &[&str]) -> Item {
+    let key = keys::live_connections(u);
+    [
+        ("PK", AttributeValue::S(key.pk)),
+        ("SK", AttributeValue::S(key.sk)),
+        (
+            "connectionIds",
+            AttributeValue::Ss(ids.iter().map(|&id| id.to_owned()).collect()),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 fn set(item: &mut Item, name: &str, value: AttributeValue) {
     item.insert(name.to_owned(), value);
 }
@@ -292,6 +324,22 @@ async fn legacy_entries_and_groups_take_the_new_shape_once() {
     .collect();
     put_all(&client, &table, [unreadable]).await;
 
+    // Connections made before the live-connections items: one open (to be listed), one expired
+    // (left out), and one open whose id its user's item holds already (made since the update).
+    let now = Clock::system().now().unix_seconds();
+    let (open, expired, listed) = (&legacy_users[0], &legacy_users[1], &legacy_users[3]);
+    put_all(
+        &client,
+        &table,
+        [
+            connection(open, "open-1", now + 3600),
+            connection(expired, "expired-1", now - 1),
+            connection(listed, "listed-1", now + 3600),
+            live(listed, &["listed-1"]),
+        ],
+    )
+    .await;
+
     let before = snapshot(&client, &table).await;
     assert!(!before.contains_key(&key_of(&no_entry)));
 
@@ -335,6 +383,8 @@ async fn legacy_entries_and_groups_take_the_new_shape_once() {
     expected.extend(team_entries(&small, &small_users));
     expected.extend(team_entries(&settled, &settled_users));
     expected.extend(team_entries(&big, &big_users));
+    let open_listed = live(open, &["open-1"]);
+    expected.insert(key_of(&keys::live_connections(open)), open_listed);
 
     let first = migrate(&client, &table, Clock::system()).await.unwrap();
     assert_eq!(
@@ -352,6 +402,8 @@ async fn legacy_entries_and_groups_take_the_new_shape_once() {
             conversations_indexed: 4,
             names_removed: 4,
             names_skipped: 0,
+            connections_listed: 1,
+            connections_already_listed: 1,
             unreadable: 1,
         }
     );
@@ -373,6 +425,7 @@ async fn legacy_entries_and_groups_take_the_new_shape_once() {
             scanned: expected.len() as u64,
             big_groups_checked: 2,
             conversations_indexed: 4,
+            connections_already_listed: 2,
             unreadable: 1,
             ..Report::default()
         }
