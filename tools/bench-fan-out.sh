@@ -16,6 +16,8 @@
 #   BENCH_SETTINGS="8 16 32" BENCH_ROUNDS=3 tools/bench-fan-out.sh
 #   BENCH_MEMBERS="2 16 256" BENCH_MESSAGES=5 …  group sizes; messages per group and run
 #   BENCH_NAME=fan-out-close …                   results to docs/benchmarks/$BENCH_NAME.md
+#   BENCH_POLL_MS=250                            the stream poller's pause after an empty read
+#                                                (CHAT_STREAM_IDLE_POLL_MS; 250 is AWS's rate)
 #
 # The gateway is the `ci` build with the function handlers in its process; its @connections
 # posts go over loopback HTTP to itself, as the functions' posts go to API Gateway, and the bare
@@ -36,6 +38,8 @@ settings=${BENCH_SETTINGS:-1 4 16 64 256}
 rounds=${BENCH_ROUNDS:-2}
 messages=${BENCH_MESSAGES:-10}
 members=${BENCH_MEMBERS:-2 256}
+# The stream poller's pause after an empty read: AWS's mapping polls a shard four times a second.
+poll=${BENCH_POLL_MS:-250}
 default=$(sed -n 's/^pub const DEFAULT_IN_FLIGHT: usize = \([0-9]*\);/\1/p' shared/src/adapters/push.rs)
 out=$root/docs/benchmarks
 name=${BENCH_NAME:-fan-out}
@@ -56,7 +60,7 @@ for round in $(seq 1 "$rounds"); do
   for setting in $settings; do
     log "round $round, PUSH_CONCURRENCY=$setting"
     start_gateway "$port" "$work/gateway-$setting.log" PUSH_CONCURRENCY="$setting" \
-      RUST_LOG=warn,local_gateway::fan_out=info
+      CHAT_STREAM_IDLE_POLL_MS="$poll" RUST_LOG=warn,local_gateway::fan_out=info
     trap 'stop_gateway; bench_stack_stop' EXIT
     for size in $members; do
       target/ci/load-gen fan-out --url "http://127.0.0.1:$port" --members "$size" --sockets 2 \
@@ -77,8 +81,9 @@ done
   echo "reaches every socket but the sender's, which gets the ack. Times in ms from the send to the"
   echo "arrival, medians over the messages of a run. *First* and *last socket*: the first and last"
   echo "of those sockets to have the message (\`message.created\`, posted by \`stream-fan-out\` from"
-  echo "the table's stream): send → delivery, with the local poller's pause of 100 ms between"
-  echo "empty reads (AWS polls a stream shard four times a second). *Fan-out invocation*: the"
+  echo "the table's stream): send → delivery, with the local poller modelled on AWS's (a pause of"
+  echo "$poll ms after a read that found nothing: AWS polls a stream shard four times a second;"
+  echo "\`BENCH_POLL_MS\`). *Fan-out invocation*: the"
   echo "duration of the \`stream-fan-out\` invocation that posted the message, from its start to"
   echo "its last post's answer (reported by the gateway as Lambda's REPORT line has it): its reads"
   echo "of the members and their connections and every post. *Bare client*: the floor, measured"

@@ -11,6 +11,22 @@ use std::time::Duration;
 
 const BATCH_SIZE: i32 = 100;
 const IDLE_PAUSE: Duration = Duration::from_millis(100);
+
+/// Sets the pause after a round that found nothing, in milliseconds: 250 is AWS's rate (a
+/// mapping polls a shard four times a second), what a benchmark of send → delivery models.
+pub const IDLE_POLL_ENV: &str = "CHAT_STREAM_IDLE_POLL_MS";
+
+/// The pause after a round that found nothing: [`IDLE_PAUSE`] (short, so that a test waiting for
+/// the fan-out waits little) unless [`IDLE_POLL_ENV`] says otherwise.
+fn idle_pause() -> Duration {
+    static PAUSE: std::sync::LazyLock<Duration> = std::sync::LazyLock::new(|| {
+        std::env::var(IDLE_POLL_ENV)
+            .ok()
+            .and_then(|ms| ms.trim().parse().ok())
+            .map_or(IDLE_PAUSE, Duration::from_millis)
+    });
+    *PAUSE
+}
 const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
 const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
@@ -159,7 +175,7 @@ where
             if !failed {
                 idle_rounds.fetch_add(1, Ordering::SeqCst);
             }
-            tokio::time::sleep(IDLE_PAUSE).await;
+            tokio::time::sleep(idle_pause()).await;
         }
     }
 }
