@@ -1,17 +1,16 @@
 //! Pushes to WebSocket connections: an event to every connection of the users concerned (their
-//! live connections, read from the table), pruning the gone ones. Methods of [`Pusher`], the `@connections`
-//! client. (A frame's answer is its route's response: `crate::edge::ws::answer`.)
+//! live connections, read from the table), pruning the gone ones. Methods of [`Pusher`], the
+//! `@connections` client. (A frame's answer is its route's response: `crate::edge::ws::answer`.)
 
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
-
-use crate::services::connections::ByUser;
 
 use serde_json::Value;
 
 use crate::adapters::push::{PushError, Pusher, fit};
 use crate::adapters::store::{DynamoStore, StoreError};
 use crate::domain::UserId;
+use crate::services::connections::ByUser;
 
 /// A connection to post to, with the user it is theirs (a 410 prunes it from their live ones).
 pub type Target = (UserId, String);

@@ -11,6 +11,8 @@ use std::time::Duration;
 
 const BATCH_SIZE: i32 = 100;
 const IDLE_PAUSE: Duration = Duration::from_millis(100);
+const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
+const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 /// Sets the pause after a round that found nothing, in milliseconds: 250 is AWS's rate (a
 /// mapping polls a shard four times a second), what a benchmark of send → delivery models.
@@ -27,8 +29,6 @@ fn idle_pause() -> Duration {
     });
     *PAUSE
 }
-const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(200);
-const LONGEST_RETRY_PAUSE: Duration = Duration::from_secs(2);
 
 /// Where a shard iterator starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
